@@ -1,0 +1,105 @@
+"""The one place that reads the environment.
+
+Every configurable value of the project lives here, read from environment variables (and an
+optional `.env` file). Standard names win where a tool defines one (`MLFLOW_TRACKING_URI`,
+`PREFECT_API_URL`, `MLFLOW_EXPERIMENT_NAME`), so the same variables configure our code and the
+tools underneath it. The defaults describe the embedded mode: a SQLite tracking store and local
+artifact folder inside the project, Prefect without a server.
+
+Nothing here creates folders, clients or writes to `os.environ`; callers decide.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ChampionMetric = Literal["f1", "accuracy", "roc_auc", "precision", "recall", "neg_log_loss"]
+
+
+class Settings(BaseSettings):
+    """Configuration of training, registry and serving, from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        protected_namespaces=(),
+    )
+
+    # --- MLflow -----------------------------------------------------------------------------
+    mlflow_tracking_uri: str = Field(
+        default="sqlite:///mlflow.db", validation_alias="MLFLOW_TRACKING_URI"
+    )
+    mlflow_registry_uri: str | None = Field(default=None, validation_alias="MLFLOW_REGISTRY_URI")
+    # Where a new experiment stores artifacts when the tracking URI is a local database.
+    # A tracking server decides this itself (`--artifacts-destination`), so it is unused there.
+    artifact_location: str = Field(default="./mlartifacts", validation_alias="ARTIFACT_LOCATION")
+    experiment_name: str = Field(
+        default="sentiment-classifier", validation_alias="MLFLOW_EXPERIMENT_NAME"
+    )
+    model_name: str = Field(default="sentiment-classifier", validation_alias="MODEL_NAME")
+    model_alias: str = Field(default="champion", validation_alias="MODEL_ALIAS")
+    champion_metric: ChampionMetric = Field(default="f1", validation_alias="CHAMPION_METRIC")
+    # Bound MLflow's own HTTP retries: its default (7 retries, backoff factor 2) blocks a caller
+    # for about four minutes while a tracking server is down.
+    mlflow_http_max_retries: int = Field(
+        default=2, ge=0, validation_alias="MLFLOW_HTTP_REQUEST_MAX_RETRIES"
+    )
+    mlflow_http_timeout: int = Field(default=10, ge=1, validation_alias="MLFLOW_HTTP_REQUEST_TIMEOUT")
+
+    # --- Data and training ------------------------------------------------------------------
+    data_path: Path = Field(default=Path("data/imdb_sample.csv"), validation_alias="DATA_PATH")
+    demo_data_path: Path = Field(
+        default=Path("data/demo_reviews.csv"), validation_alias="DEMO_DATA_PATH"
+    )
+    params_path: Path = Field(default=Path("params.yaml"), validation_alias="PARAMS_PATH")
+
+    # --- Prefect ----------------------------------------------------------------------------
+    # Unset: Prefect runs flows in its local mode (a temporary in-process server).
+    prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
+    # Kept inside the project so that the local mode's database migrations run only once.
+    prefect_home: Path = Field(default=Path(".prefect"), validation_alias="PREFECT_HOME")
+
+    # --- Serving ----------------------------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1", validation_alias="API_HOST")
+    api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="API_PORT")
+    api_workers: int = Field(default=1, ge=1, validation_alias="API_WORKERS")
+    model_reload_interval: float = Field(
+        default=10.0, gt=0, validation_alias="MODEL_RELOAD_INTERVAL"
+    )
+    admin_token: SecretStr | None = Field(default=None, validation_alias="ADMIN_TOKEN")
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
+    # The URL at which an MLflow server reaches this service's webhook receiver.
+    webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
+    max_text_chars: int = Field(default=20_000, ge=1, validation_alias="MAX_TEXT_CHARS")
+    max_batch_size: int = Field(default=256, ge=1, validation_alias="MAX_BATCH_SIZE")
+    max_body_bytes: int = Field(default=6_000_000, ge=1024, validation_alias="MAX_BODY_BYTES")
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+
+    @field_validator("admin_token", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        """An empty variable (as compose writes `ADMIN_TOKEN=`) means "not configured"."""
+        return None if value == "" else value
+
+    @property
+    def registry_uri(self) -> str:
+        """The model registry lives with the tracking store unless told otherwise."""
+        return self.mlflow_registry_uri or self.mlflow_tracking_uri
+
+    @property
+    def uses_local_store(self) -> bool:
+        """True when MLflow writes to a local database or folder rather than a server."""
+        return not self.mlflow_tracking_uri.startswith(("http://", "https://", "databricks"))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
