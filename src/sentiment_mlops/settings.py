@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ChampionMetric = Literal["f1", "accuracy", "roc_auc", "precision", "recall", "neg_log_loss"]
@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     mlflow_http_max_retries: int = Field(
         default=2, ge=0, validation_alias="MLFLOW_HTTP_REQUEST_MAX_RETRIES"
     )
-    mlflow_http_timeout: int = Field(default=10, ge=1, validation_alias="MLFLOW_HTTP_REQUEST_TIMEOUT")
+    mlflow_http_timeout: int = Field(
+        default=10, ge=1, validation_alias="MLFLOW_HTTP_REQUEST_TIMEOUT"
+    )
 
     # --- Data and training ------------------------------------------------------------------
     data_path: Path = Field(default=Path("data/imdb_sample.csv"), validation_alias="DATA_PATH")

@@ -1,0 +1,57 @@
+"""The classifier: a TF-IDF + logistic regression pipeline built from the parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sentiment_mlops.core.params import TrainingParams
+from sentiment_mlops.core.split import Split
+from sentiment_mlops.core.text import as_text_array, clean_text
+
+LABEL_NAMES = {0: "negative", 1: "positive"}
+
+
+def build_pipeline(params: TrainingParams) -> Pipeline:
+    """TF-IDF over cleaned text, then logistic regression.
+
+    The first step accepts lists, Series and one-column DataFrames, so the same pipeline serves
+    scikit-learn callers and MLflow's pyfunc (which passes a DataFrame).
+    """
+    vec, clf = params.vectorizer, params.model
+    return Pipeline(
+        [
+            ("to_text", FunctionTransformer(as_text_array, validate=False)),
+            (
+                "tfidf",
+                TfidfVectorizer(
+                    preprocessor=clean_text,
+                    max_features=vec.max_features,
+                    ngram_range=tuple(vec.ngram_range),
+                    min_df=vec.min_df,
+                    sublinear_tf=vec.sublinear_tf,
+                    dtype=np.float32,
+                ),
+            ),
+            (
+                "clf",
+                LogisticRegression(
+                    C=clf.C,
+                    max_iter=clf.max_iter,
+                    class_weight=clf.class_weight,
+                    solver="liblinear",
+                    random_state=params.data.random_state,
+                ),
+            ),
+        ]
+    )
+
+
+def train_model(split: Split, params: TrainingParams) -> Pipeline:
+    """Fit a fresh pipeline on the training rows of `split`."""
+    pipeline = build_pipeline(params)
+    pipeline.fit(split.train_texts, split.train_labels)
+    return pipeline

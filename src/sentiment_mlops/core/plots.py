@@ -1,0 +1,44 @@
+"""Figures of an evaluation: confusion matrix and ROC curve (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+
+from sentiment_mlops.core.evaluation import Evaluation
+
+
+def confusion_matrix_figure(evaluation: Evaluation) -> Figure:
+    """A labelled 2x2 confusion matrix with counts in the cells."""
+    matrix = evaluation.confusion()
+    figure = Figure(figsize=(4.5, 4))
+    axes = figure.subplots()
+    axes.imshow(matrix, cmap="Blues")
+    names = ["negative", "positive"]
+    axes.set_xticks([0, 1], labels=names)
+    axes.set_yticks([0, 1], labels=names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("actual")
+    peak = matrix.max() or 1
+    for row in range(2):
+        for column in range(2):
+            value = matrix[row, column]
+            colour = "white" if value > peak / 2 else "black"
+            axes.text(column, row, str(value), ha="center", va="center", color=colour)
+    axes.set_title("Confusion matrix (test split)")
+    figure.tight_layout()
+    return figure
+
+
+def roc_curve_figure(evaluation: Evaluation) -> Figure:
+    """The ROC curve with its area in the legend."""
+    points = evaluation.roc_points()
+    figure = Figure(figsize=(4.5, 4))
+    axes = figure.subplots()
+    axes.plot(points["fpr"], points["tpr"], label=f"AUC = {evaluation.metrics.roc_auc:.3f}")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    axes.set_xlabel("false positive rate")
+    axes.set_ylabel("true positive rate")
+    axes.set_title("ROC curve (test split)")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,258 @@
+"""The MLflow adapter: log a run, register a version, resolve and move aliases, load a version.
+
+Everything that talks to MLflow goes through here, with an explicit `MlflowClient` built from the
+settings. Aliases only (`champion`, `previous`); the deprecated stages are never used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types import ColSpec, DataType, Schema
+
+import sentiment_mlops
+from sentiment_mlops.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from mlflow.entities.model_registry import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+CHAMPION_ALIAS = "champion"
+PREVIOUS_ALIAS = "previous"
+MODEL_ARTIFACT_NAME = "model"
+# The runtime a logged model needs. Given explicitly: inferring it costs ~14 s per run.
+_MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
+
+
+class RegistryError(RuntimeError):
+    """A registry operation failed for a reason a user can act on (message says which)."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One registered model version and what we know of it."""
+
+    name: str
+    version: str
+    run_id: str | None
+    aliases: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    @classmethod
+    def from_mlflow(cls, version: ModelVersion) -> ModelRef:
+        return cls(
+            name=version.name,
+            version=str(version.version),
+            run_id=version.run_id,
+            aliases=tuple(version.aliases or ()),
+            tags=dict(version.tags or {}),
+            source=version.source,
+        )
+
+
+def configure_mlflow(settings: Settings) -> None:
+    """Point MLflow at the configured stores and bound its HTTP retries.
+
+    MLflow reads its retry policy only from the environment; without a bound, a call blocks for
+    about four minutes while a tracking server is down. Called by entry points, never on import.
+    """
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow_http_max_retries))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.mlflow_http_timeout))
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri)
+
+
+def make_client(settings: Settings) -> MlflowClient:
+    """A client bound to the configured tracking and registry stores."""
+    return MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.registry_uri
+    )
+
+
+def ensure_experiment(client: MlflowClient, settings: Settings, name: str | None = None) -> str:
+    """The experiment's id, creating it (with a project-local artifact folder) when missing."""
+    name = name or settings.experiment_name
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_location = None
+    if settings.uses_local_store:
+        artifact_location = Path(settings.artifact_location).resolve().as_uri()
+    return client.create_experiment(name, artifact_location=artifact_location)
+
+
+def model_requirements() -> list[str]:
+    """Pinned pip requirements of a logged model, read from the installed distributions."""
+    return [f"{name}=={metadata.version(name)}" for name in _MODEL_REQUIREMENTS]
+
+
+def git_commit() -> str | None:
+    """The commit of the working tree, when training runs inside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+            cwd=Path(sentiment_mlops.__file__).parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a training run logs, gathered by the flow before one call to `log_training_run`."""
+
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    training_frame: pd.DataFrame
+    data_source: str
+    input_example: list[str]
+    figures: dict[str, Figure]
+    tags: dict[str, str]
+
+
+def log_training_run(
+    client: MlflowClient, experiment_id: str, model: Any, record: RunRecord
+) -> tuple[str, str]:
+    """Log params, metrics, data set, plots and the model in one run; returns (run_id, model_uri).
+
+    The signature is one string column; the pipeline's first step reads that column, so pyfunc
+    and `mlflow models serve` predict row by row rather than on column names.
+    """
+    import pandas as pd
+
+    example = pd.DataFrame({"text": record.input_example})
+    # One unnamed string column: pyfunc then accepts a plain list of texts as well as a
+    # one-column DataFrame whatever its column is called.
+    signature = ModelSignature(
+        inputs=Schema([ColSpec(DataType.string)]),
+        outputs=infer_signature(example, model.predict(example)).outputs,
+    )
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params(record.params)
+        mlflow.log_metrics(record.metrics)
+        mlflow.set_tags(record.tags)
+        dataset = mlflow.data.from_pandas(
+            record.training_frame,
+            source=record.data_source,
+            name=Path(record.data_source).name,
+            targets="label",
+        )
+        mlflow.log_input(dataset, context="training")
+        for file_name, figure in record.figures.items():
+            mlflow.log_figure(figure, f"plots/{file_name}")
+        info = mlflow.sklearn.log_model(
+            model,
+            name=MODEL_ARTIFACT_NAME,
+            signature=signature,
+            input_example=example,
+            pip_requirements=model_requirements(),
+            code_paths=[str(Path(sentiment_mlops.__file__).parent)],
+            # skops writes each of the 50k vocabulary entries as its own array (70 s here);
+            # cloudpickle takes well under a second. Models come from our own registry only.
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        )
+    return run.info.run_id, info.model_uri
+
+
+def register_version(
+    client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str]
+) -> ModelRef:
+    """Register the logged model as a new version of `name` (creating the model if needed)."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(
+            name, description="Movie-review sentiment classifier (TF-IDF + logistic regression)."
+        )
+    version = client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags)
+    return ModelRef.from_mlflow(version)
+
+
+def get_alias(client: MlflowClient, name: str, alias: str) -> ModelRef | None:
+    """The version an alias points at, or None when the model or the alias does not exist."""
+    try:
+        return ModelRef.from_mlflow(client.get_model_version_by_alias(name, alias))
+    except RestException as error:
+        if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
+    except MlflowException as error:
+        if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
+
+
+def get_version(client: MlflowClient, name: str, version: str) -> ModelRef:
+    """One version, or a RegistryError that says it does not exist."""
+    try:
+        return ModelRef.from_mlflow(client.get_model_version(name, str(version)))
+    except MlflowException as error:
+        raise RegistryError(f"model {name!r} has no version {version}") from error
+
+
+def list_versions(client: MlflowClient, name: str) -> list[ModelRef]:
+    """All versions of a model, newest first."""
+    versions = client.search_model_versions(f"name = '{name}'")
+    return sorted(
+        (ModelRef.from_mlflow(v) for v in versions), key=lambda ref: int(ref.version), reverse=True
+    )
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> ModelRef:
+    """Point `alias` at `version`, checking the version exists first."""
+    ref = get_version(client, name, version)
+    client.set_registered_model_alias(name, alias, ref.version)
+    return get_version(client, name, version)
+
+
+def promote(client: MlflowClient, name: str, version: str) -> ModelRef | None:
+    """Make `version` the champion; the old champion keeps the `previous` alias for rollbacks."""
+    old = get_alias(client, name, CHAMPION_ALIAS)
+    if old is not None and old.version != str(version):
+        client.set_registered_model_alias(name, PREVIOUS_ALIAS, old.version)
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
+    return old
+
+
+def run_metrics(client: MlflowClient, run_id: str | None) -> dict[str, float]:
+    """The metrics a run logged ({} when the run is unknown)."""
+    if not run_id:
+        return {}
+    try:
+        return dict(client.get_run(run_id).data.metrics)
+    except MlflowException:
+        return {}
+
+
+def load_model(ref: ModelRef) -> Any:
+    """Load a registered version as a scikit-learn pipeline (by version, never by alias).
+
+    The artifacts are downloaded to a temporary folder that is removed after loading.
+    """
+    with tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
+        return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
