@@ -56,13 +56,14 @@ def prepare(
         SplitName, typer.Option(help="Which split of the source to sample (not for csv).")
     ] = SplitName.train,
     output: Annotated[
-        Path | None, typer.Option(help="CSV to write [default: DATA_PATH, data/imdb_sample.csv].")
+        Path | None,
+        typer.Option(help="CSV to write (default: DATA_PATH, i.e. data/imdb_sample.csv)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")] = False,
     cache_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Where the downloaded archive is kept [default: ~/.cache/sentiment-mlops]."
+            help="Where the downloaded archive is kept (default: ~/.cache/sentiment-mlops)."
         ),
     ] = None,
     timeout: Annotated[

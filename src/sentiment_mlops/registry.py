@@ -78,6 +78,7 @@ def configure_mlflow(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow_http_max_retries))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.mlflow_http_timeout))
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
 
@@ -256,3 +257,38 @@ def load_model(ref: ModelRef) -> Any:
     """
     with tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
         return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
+
+
+def ensure_webhook(
+    client: MlflowClient,
+    name: str,
+    url: str,
+    events: list[str],
+    secret: str,
+    description: str | None = None,
+) -> str:
+    """Create the registry webhook `name`, or update the one of that name; returns its id.
+
+    Webhooks need a SQL-backed registry; only `mlflow server` delivers them.
+    """
+    page_token = None
+    while True:
+        page = client.list_webhooks(max_results=100, page_token=page_token)
+        for webhook in page:
+            if webhook.name == name:
+                client.update_webhook(
+                    webhook.webhook_id,
+                    url=url,
+                    events=events,
+                    secret=secret,
+                    description=description,
+                    status="ACTIVE",
+                )
+                return webhook.webhook_id
+        page_token = page.token
+        if not page_token:
+            break
+    webhook = client.create_webhook(
+        name=name, url=url, events=events, secret=secret, description=description
+    )
+    return webhook.webhook_id

@@ -1,0 +1,309 @@
+"""The `sentiment` console script.
+
+Heavy libraries (MLflow, Prefect, scikit-learn) are imported inside the commands that need them,
+so `sentiment --help` answers at once. User errors end with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from sentiment_mlops.cli_data import data_app
+from sentiment_mlops.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="sentiment",
+    help="Train, track, promote and serve a movie-review sentiment classifier.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_app, name="data")
+
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 1
+
+ModelNameOption = Annotated[
+    str | None, typer.Option("--model-name", help="Registered model name [default: MODEL_NAME]")
+]
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One line on stderr, then exit: what the user must fix, no traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can fix (bad data, params, registry state) into `fail`."""
+    from sentiment_mlops.core.data import DataError
+    from sentiment_mlops.core.params import ParamsError
+
+    try:
+        yield
+    except (DataError, ParamsError, FileNotFoundError) as error:
+        fail(str(error))
+    except Exception as error:
+        if _is_registry_error(error):
+            fail(f"registry: {_first_line(error)}")
+        raise
+
+
+def _is_registry_error(error: Exception) -> bool:
+    module = type(error).__module__
+    return module.startswith(("mlflow", "sentiment_mlops.registry", "requests", "urllib3"))
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _configure_logging(settings: Settings) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+    )
+    for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.utils", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Known and accepted: models are pickled (skops is 100x slower for a TF-IDF vocabulary),
+    # and pip's version is unknown inside a uv environment.
+    for known in ("mlflow.sklearn", "mlflow.utils.environment"):
+        logging.getLogger(known).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def _registry_client(settings: Settings) -> Any:
+    from sentiment_mlops import registry
+
+    registry.configure_mlflow(settings)
+    return registry.make_client(settings)
+
+
+@app.command()
+def train(
+    data_path: Annotated[
+        Path | None, typer.Option(help="CSV/Parquet of reviews [default: DATA_PATH]")
+    ] = None,
+    params: Annotated[Path | None, typer.Option(help="Params file [default: PARAMS_PATH]")] = None,
+    champion: Annotated[
+        bool, typer.Option("--champion", help="Promote to champion if it beats the current one")
+    ] = False,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help="Log the run but register no version")
+    ] = False,
+    no_prefect: Annotated[
+        bool, typer.Option("--no-prefect", help="Run the steps directly, without Prefect")
+    ] = False,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment [default: MLFLOW_EXPERIMENT_NAME]")
+    ] = None,
+    model_name: ModelNameOption = None,
+    metrics_file: Annotated[
+        Path | None, typer.Option(help="Also write the metrics as JSON here (for DVC)")
+    ] = None,
+    plots_dir: Annotated[
+        Path | None, typer.Option(help="Also write ROC and prediction CSVs here (for DVC)")
+    ] = None,
+) -> None:
+    """Train a model, log it to MLflow, register it and optionally make it champion."""
+    settings = get_settings()
+    _configure_logging(settings)
+    if champion and no_register:
+        fail("--champion needs a registered version; drop --no-register")
+    if params is not None and not params.exists():
+        fail(f"{params}: params file not found")
+    data_path = _resolve_data_path(settings, data_path)
+    local_server = None
+    if not no_prefect and not settings.prefect_api_url:
+        local_server = _start_local_prefect(settings)
+    with user_errors():
+        result = _run_training(
+            settings,
+            no_prefect=no_prefect,
+            local_server=local_server,
+            data_path=data_path,
+            params_path=params,
+            champion=champion,
+            register=not no_register,
+            experiment=experiment,
+            model_name=model_name,
+            metrics_file=metrics_file,
+            plots_dir=plots_dir,
+        )
+    from sentiment_mlops.reporting import print_training_result
+
+    print_training_result(result)
+
+
+def _resolve_data_path(settings: Settings, data_path: Path | None) -> Path:
+    """The data to train on; the demo set stands in when no data was prepared yet."""
+    if data_path is not None:
+        if not data_path.exists():
+            fail(f"{data_path}: file not found")
+        return data_path
+    if settings.data_path.exists():
+        return settings.data_path
+    logging.getLogger(__name__).warning(
+        "%s not found (run `sentiment data prepare` to fetch IMDb reviews); "
+        "training on the demo set %s",
+        settings.data_path,
+        settings.demo_data_path,
+    )
+    if not settings.demo_data_path.exists():
+        fail(f"neither {settings.data_path} nor the demo set {settings.demo_data_path} exists")
+    return settings.demo_data_path
+
+
+def _start_local_prefect(settings: Settings) -> Any:
+    from sentiment_mlops.flows.local_prefect import LocalPrefectServer
+
+    server = LocalPrefectServer(settings.prefect_home)
+    server.start()
+    # Registered before Prefect is imported, so it runs after Prefect's own exit handlers have
+    # flushed the last logs and events to the server (atexit runs last-registered first).
+    atexit.register(server.stop)
+    # Prefect reads its settings from the environment when it is imported, after this point.
+    os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ["PREFECT_HOME"] = str(server.home)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    return server
+
+
+def _run_training(
+    settings: Settings, *, no_prefect: bool, local_server: Any, **options: Any
+) -> Any:
+    from sentiment_mlops.flows import steps
+
+    if no_prefect:
+        request = steps.default_request(settings, **options)
+        return steps.run_training(request, settings)
+    # Import the heavy libraries while the local Prefect server starts.
+    import mlflow.sklearn  # noqa: F401
+
+    from sentiment_mlops.flows.training import training_flow
+
+    if local_server is not None:
+        local_server.wait_ready()
+    options["register_model"] = options.pop("register")
+    flow_options = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+    return steps.TrainingResult.from_dict(training_flow(**flow_options))
+
+
+@app.command("model-info")
+def model_info(
+    model_name: ModelNameOption = None,
+    alias: Annotated[str, typer.Option(help="Alias to resolve")] = "champion",
+) -> None:
+    """Show the version an alias points at, with its run and metrics."""
+    from sentiment_mlops import registry
+    from sentiment_mlops.reporting import print_model_info
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    with user_errors():
+        client = _registry_client(settings)
+        ref = registry.get_alias(client, name, alias)
+        if ref is None:
+            fail(f"model {name!r} has no version with alias {alias!r}", EXIT_NOT_FOUND)
+        print_model_info(ref, alias, registry.run_metrics(client, ref.run_id))
+
+
+@app.command()
+def models(model_name: ModelNameOption = None) -> None:
+    """List every version of the model with its aliases and main metric."""
+    from sentiment_mlops import registry
+    from sentiment_mlops.reporting import print_versions
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    with user_errors():
+        versions = registry.list_versions(_registry_client(settings), name)
+    if not versions:
+        fail(f"model {name!r} has no registered versions", EXIT_NOT_FOUND)
+    print_versions(name, versions, settings.champion_metric)
+
+
+@app.command("set-alias")
+def set_alias(
+    version: Annotated[str, typer.Option(help="Version number to point the alias at")],
+    alias: Annotated[str, typer.Option(help="Alias to set")] = "champion",
+    model_name: ModelNameOption = None,
+) -> None:
+    """Point an alias at a version (setting `champion` moves the old one to `previous`)."""
+    from sentiment_mlops import registry
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    if not version.isdigit():
+        fail(f"--version must be a version number, got {version!r}")
+    with user_errors():
+        client = _registry_client(settings)
+        try:
+            if alias == registry.CHAMPION_ALIAS:
+                registry.get_version(client, name, version)
+                registry.promote(client, name, version)
+            else:
+                registry.set_alias(client, name, alias, version)
+        except registry.RegistryError as error:
+            fail(str(error), EXIT_NOT_FOUND)
+    typer.echo(f"{name}@{alias} -> version {version}")
+
+
+@app.command()
+def rollback(model_name: ModelNameOption = None) -> None:
+    """Make the `previous` champion the champion again."""
+    from sentiment_mlops import registry
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    with user_errors():
+        client = _registry_client(settings)
+        previous = registry.get_alias(client, name, registry.PREVIOUS_ALIAS)
+        if previous is None:
+            fail(f"model {name!r} has no 'previous' version to roll back to", EXIT_NOT_FOUND)
+        registry.promote(client, name, previous.version)
+    typer.echo(f"{name}@champion -> version {previous.version} (rolled back)")
+
+
+@app.command()
+def predict(
+    texts: Annotated[list[str], typer.Argument(help="Review texts to classify")],
+    model_name: ModelNameOption = None,
+    alias: Annotated[str, typer.Option(help="Alias of the model to use")] = "champion",
+) -> None:
+    """Classify texts with the model behind an alias (a smoke test of the registry)."""
+    from sentiment_mlops import registry
+    from sentiment_mlops.reporting import print_predictions
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    if not any(text.strip() for text in texts):
+        fail("give at least one non-empty text")
+    with user_errors():
+        client = _registry_client(settings)
+        ref = registry.get_alias(client, name, alias)
+        if ref is None:
+            fail(f"model {name!r} has no version with alias {alias!r}", EXIT_NOT_FOUND)
+        model = registry.load_model(ref)
+    print_predictions(texts, model, ref)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="sentiment")

@@ -1,0 +1,100 @@
+"""What the CLI prints: short rich tables a person can read at a glance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from sentiment_mlops.flows.steps import TrainingResult
+    from sentiment_mlops.registry import ModelRef
+
+_METRIC_ORDER = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
+
+
+def _console() -> Console:
+    return Console(soft_wrap=True)
+
+
+def _metrics_table(metrics: dict[str, float], title: str) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    for name in _METRIC_ORDER:
+        if name in metrics:
+            table.add_row(name, f"{metrics[name]:.4f}")
+    return table
+
+
+def print_training_result(result: TrainingResult) -> None:
+    console = _console()
+    console.print(
+        f"[bold]run[/bold] {result.run_id}  ({result.rows} reviews from {result.data_path})"
+    )
+    console.print(_metrics_table(result.metrics, "held-out metrics"))
+    if result.version is None:
+        console.print("not registered (--no-register)")
+        return
+    console.print(f"[bold]registered version[/bold] {result.version}")
+    decision = result.promotion
+    if decision is None:
+        console.print("champion: not considered (use --champion)")
+        return
+    champion = (
+        f"v{decision.champion_version} {decision.metric}={decision.champion_score:.4f}"
+        if decision.champion_score is not None
+        else f"v{decision.champion_version}"
+        if decision.champion_version
+        else "none"
+    )
+    verdict = (
+        "[green]promoted to champion[/green]"
+        if decision.promoted
+        else "[yellow]kept champion[/yellow]"
+    )
+    console.print(
+        f"{verdict}: {decision.reason} (challenger v{decision.challenger_version} "
+        f"{decision.metric}={decision.challenger_score:.4f}; champion {champion})"
+    )
+
+
+def print_model_info(ref: ModelRef, alias: str, metrics: dict[str, float]) -> None:
+    console = _console()
+    console.print(f"[bold]{ref.name}@{alias}[/bold] -> version {ref.version}")
+    console.print(f"run id:  {ref.run_id}")
+    console.print(f"aliases: {', '.join(ref.aliases) or '-'}")
+    if ref.tags.get("git_commit"):
+        console.print(f"commit:  {ref.tags['git_commit']}")
+    console.print(_metrics_table(metrics, "metrics"))
+
+
+def print_versions(name: str, versions: Sequence[ModelRef], metric: str) -> None:
+    table = Table(title=f"{name} versions", title_justify="left")
+    table.add_column("version", justify="right")
+    table.add_column("aliases")
+    table.add_column(metric, justify="right")
+    table.add_column("run id")
+    for ref in versions:
+        table.add_row(
+            ref.version,
+            ", ".join(ref.aliases) or "-",
+            ref.tags.get(f"metric.{metric}", "-"),
+            ref.run_id or "-",
+        )
+    _console().print(table)
+
+
+def print_predictions(texts: Sequence[str], model: Any, ref: ModelRef) -> None:
+    from sentiment_mlops.core.model import LABEL_NAMES
+
+    probabilities = model.predict_proba(list(texts))
+    classes = list(model.classes_)
+    table = Table(title=f"{ref.name} version {ref.version}", title_justify="left")
+    table.add_column("sentiment")
+    table.add_column("confidence", justify="right")
+    table.add_column("text")
+    for text, row in zip(texts, probabilities, strict=True):
+        best = int(row.argmax())
+        table.add_row(LABEL_NAMES[int(classes[best])], f"{row[best]:.3f}", text[:80])
+    _console().print(table)

@@ -1,0 +1,98 @@
+"""The app factory: settings, model store and metrics on `app.state`, the watcher in the lifespan.
+
+`create_app` returns at once and the port opens before any model is loaded: the store's watcher
+thread imports MLflow, configures it (bounded HTTP retries), finds the champion and loads it in
+the background, retrying with backoff while MLflow is unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+
+import sentiment_mlops
+from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
+from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
+from sentiment_mlops.serving.model_store import ModelStore
+from sentiment_mlops.serving.routes import router
+from sentiment_mlops.serving.schemas import Limits
+from sentiment_mlops.serving.webhooks import SeenDeliveries
+from sentiment_mlops.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Classifies movie reviews as positive or negative with the registry's champion.
+
+A new champion is picked up without a restart: by polling the alias every
+`MODEL_RELOAD_INTERVAL` seconds, at once on an MLflow webhook, or on `POST /admin/reload`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API; the model loads in the background once the app starts."""
+    settings = settings or get_settings()
+    _configure_logging(settings)
+    store = ModelStore(settings)
+    metrics = ServingMetrics(store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store.start()
+        yield
+        await run_in_threadpool(store.stop)
+
+    app = FastAPI(
+        title="Sentiment API",
+        version=sentiment_mlops.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.metrics = metrics
+    app.state.limits = Limits(settings.max_text_chars, settings.max_batch_size)
+    app.state.deliveries = SeenDeliveries()
+    app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    # Added last = outermost: the metrics see the 413s of the body limit too.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    if settings.admin_token is not None and "change-me" in settings.admin_token.get_secret_value():
+        logger.warning("ADMIN_TOKEN is the example placeholder; set a real secret")
+    return app
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    """422 with FastAPI's error list plus one message that names each bad field."""
+    assert isinstance(error, RequestValidationError)
+    details = [_plain(item) for item in error.errors()]
+    message = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in details
+    )
+    return Response(
+        orjson.dumps({"detail": details, "message": message}),
+        status_code=422,
+        media_type="application/json",
+    )
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """An error without the echoed input (it can be 20,000 characters) and JSON-safe."""
+    kept = {key: item[key] for key in ("type", "loc", "msg") if key in item}
+    if "ctx" in item:
+        kept["ctx"] = {key: str(value) for key, value in item["ctx"].items()}
+    return kept
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("sentiment_mlops").setLevel(settings.log_level.upper())

@@ -1,0 +1,234 @@
+"""The HTTP endpoints. Handlers stay thin: parse, read the store's snapshot once, answer.
+
+A prediction of a short text (about 1 ms) runs inline on the event loop: a threadpool hop would
+cost as much again. Larger inputs go to a worker thread so that a big batch cannot stall
+`/health` or other requests.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sentiment_mlops.serving import schemas, webhooks
+from sentiment_mlops.serving.metrics import ServingMetrics
+from sentiment_mlops.serving.model_store import ModelStore, ServedModel
+from sentiment_mlops.settings import Settings
+
+# Inputs up to this many characters in total are predicted on the event loop.
+INLINE_PREDICT_CHARS = 5_000
+
+
+def get_store(request: Request) -> ModelStore:
+    return request.app.state.store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_metrics(request: Request) -> ServingMetrics:
+    return request.app.state.metrics
+
+
+def get_limits(request: Request) -> schemas.Limits:
+    return request.app.state.limits
+
+
+StoreDep = Annotated[ModelStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
+LimitsDep = Annotated[schemas.Limits, Depends(get_limits)]
+
+_bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
+
+
+def require_admin(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """403 while no ADMIN_TOKEN is configured; 401 for a missing or wrong bearer token."""
+    if settings.admin_token is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "admin endpoints are disabled: set ADMIN_TOKEN"
+        )
+    expected = settings.admin_token.get_secret_value().encode()
+    given = credentials.credentials.encode() if credentials else b""
+    if not hmac.compare_digest(given, expected):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+router = APIRouter()
+_NO_MODEL = {503: {"model": schemas.ErrorBody, "description": "No model is loaded yet"}}
+_BAD_INPUT = {
+    413: {"model": schemas.ErrorBody, "description": "Body over MAX_BODY_BYTES"},
+    422: {"model": schemas.ErrorBody, "description": "Invalid body; the message names the field"},
+}
+
+
+def _json(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code, media_type="application/json")
+
+
+def _served(store: ModelStore) -> ServedModel:
+    served = store.current
+    if served is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model is loaded yet")
+    return served
+
+
+async def _predict(served: ServedModel, texts: list[str]) -> list[dict[str, Any]]:
+    if sum(map(len, texts)) <= INLINE_PREDICT_CHARS:
+        return served.predict(texts)
+    return await run_in_threadpool(served.predict, texts)
+
+
+@router.post(
+    "/predict",
+    response_model=schemas.Prediction,
+    responses={**_BAD_INPUT, **_NO_MODEL},
+    openapi_extra=schemas.request_body_schema(schemas.PredictRequest),
+    tags=["predict"],
+)
+async def predict(
+    request: Request, store: StoreDep, limits: LimitsDep, metrics: MetricsDep
+) -> Response:
+    """Classify one text."""
+    payload = schemas.parse_body(schemas.PredictRequest, await request.body(), limits)
+    results = await _predict(_served(store), [payload.text])
+    metrics.count_predictions(results)
+    return _json(results[0])
+
+
+@router.post(
+    "/predict/batch",
+    response_model=schemas.BatchPrediction,
+    responses={**_BAD_INPUT, **_NO_MODEL},
+    openapi_extra=schemas.request_body_schema(schemas.BatchPredictRequest),
+    tags=["predict"],
+)
+async def predict_batch(
+    request: Request, store: StoreDep, limits: LimitsDep, metrics: MetricsDep
+) -> Response:
+    """Classify several texts in one vectorised call; results keep the input order."""
+    payload = schemas.parse_body(schemas.BatchPredictRequest, await request.body(), limits)
+    served = _served(store)
+    results = await _predict(served, list(payload.texts))
+    metrics.count_predictions(results)
+    return _json({"predictions": results, "model_version": served.version})
+
+
+@router.get(
+    "/health",
+    response_model=schemas.Health,
+    responses={503: {"model": schemas.Health, "description": "No model loaded"}},
+    tags=["health"],
+)
+async def health(store: StoreDep) -> Response:
+    """Readiness: 200 while a model is served, 503 before."""
+    served = store.current
+    body = {
+        "status": "healthy" if served else "unhealthy",
+        "model_loaded": served is not None,
+        "model_version": served.version if served else None,
+    }
+    return _json(body, 200 if served else 503)
+
+
+@router.get("/health/live", tags=["health"])
+async def live() -> Response:
+    """Liveness: 200 while the process answers."""
+    return _json({"status": "alive"})
+
+
+@router.get("/model-info", response_model=schemas.ModelInfo, tags=["model"])
+async def model_info(store: StoreDep, settings: SettingsDep) -> schemas.ModelInfo:
+    """The served version, its run and metrics, and the last reload error."""
+    served, failure = store.current, store.stats.last_failure
+    return schemas.ModelInfo(
+        model_loaded=served is not None,
+        name=settings.model_name,
+        alias=settings.model_alias,
+        version=served.version if served else None,
+        run_id=served.ref.run_id if served else None,
+        source=served.ref.source if served else None,
+        metrics=served.metrics if served else {},
+        loaded_at=served.loaded_at if served else None,
+        last_check_at=store.stats.last_check_at,
+        last_reload_error=schemas.ReloadError(**vars(failure)) if failure else None,
+        refused_versions=store.refused_versions,
+        reload_interval_seconds=settings.model_reload_interval,
+    )
+
+
+@router.post(
+    "/admin/reload",
+    response_model=schemas.ReloadResult,
+    dependencies=[Depends(require_admin)],
+    responses={
+        401: {"model": schemas.ErrorBody, "description": "Missing or wrong bearer token"},
+        403: {"model": schemas.ErrorBody, "description": "ADMIN_TOKEN is not configured"},
+        502: {"model": schemas.ReloadResult, "description": "Lookup failed or model refused"},
+    },
+    tags=["admin"],
+)
+async def reload_model(store: StoreDep) -> Response:
+    """Check the alias now (retrying a refused version) and report whether the model changed."""
+    result = await run_in_threadpool(store.check, True)
+    body = {
+        "changed": result.changed,
+        "outcome": result.outcome,
+        "version": result.version,
+        "previous_version": result.previous_version,
+        "error": result.error,
+    }
+    failed = result.outcome in {"refused", "lookup_failed"}
+    return _json(body, status.HTTP_502_BAD_GATEWAY if failed else 200)
+
+
+@router.post(
+    "/webhooks/mlflow",
+    response_model=schemas.WebhookAck,
+    responses={
+        401: {"model": schemas.ErrorBody, "description": "Bad or stale signature"},
+        404: {"model": schemas.ErrorBody, "description": "WEBHOOK_SECRET is not configured"},
+    },
+    tags=["admin"],
+)
+async def mlflow_webhook(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
+    """Receive an MLflow registry webhook; a new champion alias triggers a check at once."""
+    if settings.webhook_secret is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "webhooks are disabled: set WEBHOOK_SECRET")
+    body = await request.body()
+    secret = settings.webhook_secret.get_secret_value()
+    try:
+        delivery_id = webhooks.verify_delivery(secret, request.headers, body, time.time())
+    except webhooks.WebhookError as error:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from None
+    if not request.app.state.deliveries.add(delivery_id):
+        return _json({"accepted": False, "reason": "duplicate delivery"})
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not JSON") from None
+    decision = webhooks.decide(event, settings.model_name, settings.model_alias)
+    if decision.reload:
+        store.request_check()
+    return _json({"accepted": decision.reload, "reason": decision.reason})
+
+
+@router.get("/metrics", tags=["metrics"], response_class=Response)
+async def metrics_endpoint(metrics: MetricsDep) -> Response:
+    """Prometheus metrics."""
+    content, content_type = await run_in_threadpool(metrics.render)
+    return Response(content, media_type=content_type)

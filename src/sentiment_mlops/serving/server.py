@@ -1,0 +1,43 @@
+"""Run the API under uvicorn (what `sentiment serve` calls)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from sentiment_mlops.settings import Settings, get_settings
+
+APP_FACTORY = "sentiment_mlops.serving.app:create_app"
+
+
+def run_server(
+    settings: Settings | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+) -> None:
+    """Serve until stopped; arguments left as None come from the settings.
+
+    With more than one worker, uvicorn starts each worker from the import string and each reads
+    its settings from the environment (so settings built in code apply to one worker only).
+    Every worker has its own model store and watcher; a webhook reaches one of them and the
+    others follow within the reload interval.
+    """
+    settings = settings or get_settings()
+    host = host or settings.api_host
+    port = port or settings.api_port
+    workers = workers or settings.api_workers
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        # An access log line per request costs about a tenth of a prediction; the metrics and
+        # LOG_LEVEL=DEBUG cover what it would tell.
+        "access_log": settings.log_level.upper() == "DEBUG",
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers > 1:
+        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+    else:
+        from sentiment_mlops.serving.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
