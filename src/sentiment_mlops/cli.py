@@ -33,7 +33,7 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 1
 
 ModelNameOption = Annotated[
-    str | None, typer.Option("--model-name", help="Registered model name [default: MODEL_NAME]")
+    str | None, typer.Option("--model-name", help="Registered model name (default: MODEL_NAME)")
 ]
 
 
@@ -98,9 +98,9 @@ def _registry_client(settings: Settings) -> Any:
 @app.command()
 def train(
     data_path: Annotated[
-        Path | None, typer.Option(help="CSV/Parquet of reviews [default: DATA_PATH]")
+        Path | None, typer.Option(help="CSV/Parquet of reviews (default: DATA_PATH)")
     ] = None,
-    params: Annotated[Path | None, typer.Option(help="Params file [default: PARAMS_PATH]")] = None,
+    params: Annotated[Path | None, typer.Option(help="Params file (default: PARAMS_PATH)")] = None,
     champion: Annotated[
         bool, typer.Option("--champion", help="Promote to champion if it beats the current one")
     ] = False,
@@ -111,7 +111,7 @@ def train(
         bool, typer.Option("--no-prefect", help="Run the steps directly, without Prefect")
     ] = False,
     experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment [default: MLFLOW_EXPERIMENT_NAME]")
+        str | None, typer.Option(help="MLflow experiment (default: MLFLOW_EXPERIMENT_NAME)")
     ] = None,
     model_name: ModelNameOption = None,
     metrics_file: Annotated[
@@ -128,7 +128,7 @@ def train(
         fail("--champion needs a registered version; drop --no-register")
     if params is not None and not params.exists():
         fail(f"{params}: params file not found")
-    data_path = _resolve_data_path(settings, data_path)
+    _check_data_path(data_path)
     local_server = None
     if not no_prefect and not settings.prefect_api_url:
         local_server = _start_local_prefect(settings)
@@ -151,23 +151,9 @@ def train(
     print_training_result(result)
 
 
-def _resolve_data_path(settings: Settings, data_path: Path | None) -> Path:
-    """The data to train on; the demo set stands in when no data was prepared yet."""
-    if data_path is not None:
-        if not data_path.exists():
-            fail(f"{data_path}: file not found")
-        return data_path
-    if settings.data_path.exists():
-        return settings.data_path
-    logging.getLogger(__name__).warning(
-        "%s not found (run `sentiment data prepare` to fetch IMDb reviews); "
-        "training on the demo set %s",
-        settings.data_path,
-        settings.demo_data_path,
-    )
-    if not settings.demo_data_path.exists():
-        fail(f"neither {settings.data_path} nor the demo set {settings.demo_data_path} exists")
-    return settings.demo_data_path
+def _check_data_path(data_path: Path | None) -> None:
+    if data_path is not None and not data_path.exists():
+        fail(f"{data_path}: file not found")
 
 
 def _start_local_prefect(settings: Settings) -> Any:
@@ -302,6 +288,54 @@ def predict(
             fail(f"model {name!r} has no version with alias {alias!r}", EXIT_NOT_FOUND)
         model = registry.load_model(ref)
     print_predictions(texts, model, ref)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: API_HOST)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: API_PORT)", min=1, max=65535)
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: API_WORKERS)", min=1)
+    ] = None,
+    register_webhook: Annotated[
+        bool,
+        typer.Option(
+            "--register-webhook",
+            help="Register this service's MLflow webhook first (needs an MLflow server)",
+        ),
+    ] = False,
+) -> None:
+    """Serve the champion over HTTP; a new champion is picked up without a restart."""
+    from sentiment_mlops.serving.server import run_server
+
+    settings = get_settings()
+    if register_webhook:
+        _register_webhook(settings)
+    run_server(settings, host=host, port=port, workers=workers)
+
+
+webhook_app = typer.Typer(help="MLflow registry webhooks that tell the API about a new champion.")
+app.add_typer(webhook_app, name="webhook")
+
+
+@webhook_app.command("register")
+def webhook_register() -> None:
+    """Create (or update) the MLflow webhook that calls the API on champion changes."""
+    _register_webhook(get_settings())
+
+
+def _register_webhook(settings: Settings) -> None:
+    from sentiment_mlops.serving.webhooks import register_webhook
+
+    if settings.uses_local_store:
+        fail("webhooks need an MLflow server: set MLFLOW_TRACKING_URI to its http(s) URL")
+    if settings.webhook_secret is None or not settings.webhook_url:
+        fail("set WEBHOOK_SECRET and WEBHOOK_URL (where the MLflow server reaches this API)")
+    with user_errors():
+        webhook_id = register_webhook(settings)
+    typer.echo(f"webhook {webhook_id} -> {settings.webhook_url}")
 
 
 def main() -> None:

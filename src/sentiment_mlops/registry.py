@@ -10,7 +10,7 @@ import logging
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,11 +217,22 @@ def get_version(client: MlflowClient, name: str, version: str) -> ModelRef:
 
 
 def list_versions(client: MlflowClient, name: str) -> list[ModelRef]:
-    """All versions of a model, newest first."""
-    versions = client.search_model_versions(f"name = '{name}'")
-    return sorted(
-        (ModelRef.from_mlflow(v) for v in versions), key=lambda ref: int(ref.version), reverse=True
-    )
+    """All versions of a model, newest first, with their aliases.
+
+    Search results do not carry aliases in every store, so they come from the model itself.
+    """
+    try:
+        aliases = dict(client.get_registered_model(name).aliases or {})
+    except MlflowException:
+        return []
+    by_version: dict[str, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
+    refs = [
+        replace(ModelRef.from_mlflow(v), aliases=tuple(sorted(by_version.get(str(v.version), []))))
+        for v in client.search_model_versions(f"name = '{name}'")
+    ]
+    return sorted(refs, key=lambda ref: int(ref.version), reverse=True)
 
 
 def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> ModelRef:

@@ -164,10 +164,23 @@ def run_training(
     return replace(result, version=version, promotion=promotion)
 
 
+def choose_data_path(settings: Settings) -> Path:
+    """The prepared data set, or the demo reviews (with a warning) until one is prepared."""
+    if settings.data_path.exists() or not settings.demo_data_path.exists():
+        return settings.data_path
+    logger.warning(
+        "%s not found (`sentiment data prepare` fetches IMDb reviews); "
+        "training on the demo reviews %s",
+        settings.data_path,
+        settings.demo_data_path,
+    )
+    return settings.demo_data_path
+
+
 def default_request(settings: Settings, **overrides: Any) -> TrainingRequest:
-    """A request from the settings, with the demo data when no prepared data exists."""
+    """A request from the settings; without a data path, see `choose_data_path`."""
     values: dict[str, Any] = {
-        "data_path": settings.data_path,
+        "data_path": overrides.get("data_path") or choose_data_path(settings),
         "params_path": settings.params_path,
         "experiment": settings.experiment_name,
         "model_name": settings.model_name,

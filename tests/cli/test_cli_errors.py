@@ -1,0 +1,77 @@
+"""User errors end with exit code 2 (1 for "not found") and one line on stderr, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sentiment_mlops.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), prog_name="sentiment")
+
+
+def assert_one_line_error(result, code: int, fragment: str) -> None:
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("train", "model-info", "models", "set-alias", "rollback", "predict", "serve"):
+        assert command in result.stdout
+
+
+def test_missing_data_file(store_env: dict[str, str], tmp_path: Path) -> None:
+    result = run("train", "--no-prefect", "--data-path", str(tmp_path / "missing.csv"))
+    assert_one_line_error(result, 2, "missing.csv: file not found")
+
+
+def test_bad_data_file(store_env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\ngood,1\nbad,meh\n")
+    result = run("train", "--no-prefect", "--data-path", str(bad))
+    assert_one_line_error(result, 2, "unknown label value(s) 'meh'")
+
+
+def test_bad_params_file(store_env: dict[str, str], tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("data: {test_size: 2, random_state: 1}\n")
+    result = run("train", "--no-prefect", "--params", str(params))
+    assert_one_line_error(result, 2, "data.test_size")
+
+
+def test_champion_needs_registration(store_env: dict[str, str]) -> None:
+    assert_one_line_error(run("train", "--champion", "--no-register"), 2, "--no-register")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("model-info",), "has no version with alias 'champion'"),
+        (("model-info", "--alias", "staging"), "alias 'staging'"),
+        (("rollback",), "no 'previous' version"),
+        (("models",), "has no registered versions"),
+        (("set-alias", "--version", "7", "--alias", "staging"), "has no version 7"),
+        (("predict", "great film"), "has no version with alias 'champion'"),
+    ],
+)
+def test_empty_registry_is_not_found(store_env: dict[str, str], args, fragment: str) -> None:
+    assert_one_line_error(run(*args), 1, fragment)
+
+
+def test_version_must_be_a_number(store_env: dict[str, str]) -> None:
+    assert_one_line_error(run("set-alias", "--version", "latest"), 2, "version number")
+
+
+def test_webhook_needs_a_server(store_env: dict[str, str]) -> None:
+    assert_one_line_error(run("webhook", "register"), 2, "MLflow server")

@@ -1,0 +1,52 @@
+"""Fixtures shared by every test: the project's paths and an isolated embedded MLflow store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sentiment_mlops.settings import Settings, get_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEMO_DATA = PROJECT_ROOT / "data" / "demo_reviews.csv"
+PARAMS_FILE = PROJECT_ROOT / "params.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _ignore_developer_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's `.env` (copied from .env.example) must not change what tests see."""
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
+
+
+@pytest.fixture
+def demo_data() -> Path:
+    return DEMO_DATA
+
+
+@pytest.fixture
+def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A fresh SQLite MLflow store and artifact folder, selected through the environment.
+
+    The same variables configure in-process code (through `get_settings`) and subprocesses.
+    """
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "ARTIFACT_LOCATION": str(tmp_path / "mlartifacts"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "DATA_PATH": str(tmp_path / "no-prepared-data.csv"),
+        "DEMO_DATA_PATH": str(DEMO_DATA),
+        "PARAMS_PATH": str(PARAMS_FILE),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(store_env: dict[str, str]) -> Settings:
+    return get_settings()

@@ -1,0 +1,95 @@
+"""The Prefect flow end to end on the demo reviews, against a temporary SQLite MLflow."""
+
+from __future__ import annotations
+
+import asyncio
+
+import mlflow
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from sentiment_mlops import registry
+from sentiment_mlops.flows.training import FLOW_NAME, training_flow
+from sentiment_mlops.settings import Settings
+
+STEP_NAMES = {
+    "load-data",
+    "split-data",
+    "train-model",
+    "evaluate-model",
+    "log-mlflow",
+    "register-model",
+    "set-champion-alias",
+}
+
+
+async def _task_runs(flow_run_id) -> dict[str, str]:
+    async with get_client() as client:
+        runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return {run.name.rsplit("-", 1)[0]: run.state.type.value for run in runs}
+
+
+def test_flow_runs_every_step_as_a_named_task(settings: Settings) -> None:
+    state = training_flow(champion=True, return_state=True)
+    assert state.is_completed()
+    result = state.result()
+    tasks = asyncio.run(_task_runs(state.state_details.flow_run_id))
+    assert set(tasks) == STEP_NAMES
+    assert set(tasks.values()) == {"COMPLETED"}
+    assert result["version"] == "1"
+    assert result["became_champion"] is True
+    assert set(result["metrics"]) >= {"accuracy", "f1", "roc_auc", "log_loss"}
+    run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(result["run_id"])
+    assert run.info.status == "FINISHED"
+    assert training_flow.name == FLOW_NAME
+
+
+def test_champion_moves_only_to_a_better_model(settings: Settings, write_params) -> None:
+    client = registry.make_client(settings)
+    name = settings.model_name
+    weak = write_params("weak", vectorizer={"max_features": 150})
+    crippled = write_params("crippled", vectorizer={"max_features": 3})
+
+    first = training_flow(params_path=str(weak), champion=True)
+    assert first["became_champion"] is True
+    assert first["promotion"]["reason"] == "no champion yet"
+
+    worse = training_flow(params_path=str(crippled), champion=True)
+    assert worse["became_champion"] is False
+    decision = worse["promotion"]
+    assert decision["champion_version"] == first["version"]
+    assert decision["challenger_score"] < decision["champion_score"]
+    # The champion is re-scored on this run's test rows: the same rows as its own run here.
+    assert decision["champion_score"] == pytest.approx(first["metrics"]["f1"])
+    assert registry.get_alias(client, name, "champion").version == first["version"]
+
+    better = training_flow(champion=True)
+    assert better["became_champion"] is True
+    assert better["promotion"]["challenger_score"] > better["promotion"]["champion_score"]
+    assert registry.get_alias(client, name, "champion").version == better["version"]
+    assert registry.get_alias(client, name, "previous").version == first["version"]
+
+    tie = training_flow(champion=True)
+    assert tie["became_champion"] is False
+    assert tie["promotion"]["reason"] == "champion scores at least as high"
+
+    run = client.get_run(worse["run_id"])
+    assert run.data.tags["promotion.promoted"] == "false"
+    assert run.data.metrics["champion_f1"] == pytest.approx(decision["champion_score"])
+
+
+def test_no_register_logs_a_run_but_no_version(settings: Settings) -> None:
+    result = training_flow(register_model=False)
+    assert result["version"] is None
+    assert registry.list_versions(registry.make_client(settings), settings.model_name) == []
+
+
+def test_registered_champion_loads_as_pyfunc_and_predicts(settings: Settings) -> None:
+    result = training_flow(champion=True)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
+    predictions = model.predict(["A wonderful, moving film.", "Dull, awful and far too long."])
+    assert list(predictions) == [1, 0]
+    assert result["version"] == "1"

@@ -1,0 +1,54 @@
+"""A real SQLite MLflow store holding one model trained on the demo reviews."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sentiment_mlops.core.data import load_reviews
+from sentiment_mlops.core.evaluation import evaluate
+from sentiment_mlops.core.model import train_model
+from sentiment_mlops.core.params import load_params
+from sentiment_mlops.core.split import Split, split_reviews
+from sentiment_mlops.flows.steps import TrainingRequest
+from sentiment_mlops.flows.tracking import Tracker
+from sentiment_mlops.settings import Settings
+from tests.conftest import DEMO_DATA, PARAMS_FILE
+
+
+@dataclass
+class LoggedModel:
+    settings: Settings
+    tracker: Tracker
+    model: Any
+    split: Split
+    run_id: str
+    model_uri: str
+    version: str
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory) -> LoggedModel:
+    folder = tmp_path_factory.mktemp("registry")
+    settings = Settings(
+        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        artifact_location=str(folder / "mlartifacts"),
+    )
+    params = load_params(PARAMS_FILE)
+    reviews = load_reviews(DEMO_DATA)
+    split = split_reviews(reviews.texts, reviews.labels, params.data)
+    model = train_model(split, params)
+    evaluation = evaluate(model, split.test_texts, split.test_labels)
+    request = TrainingRequest(
+        data_path=Path(DEMO_DATA),
+        params_path=PARAMS_FILE,
+        experiment="registry-test",
+        model_name="registry-test-model",
+    )
+    tracker = Tracker.connect(settings, request.experiment)
+    run_id, model_uri = tracker.log_run(model, reviews, split, params, evaluation, request)
+    version = tracker.register(request.model_name, model_uri, run_id, evaluation)
+    return LoggedModel(settings, tracker, model, split, run_id, model_uri, version)
