@@ -33,12 +33,13 @@ class Tracker:
 
     client: MlflowClient
     experiment_id: str
+    settings: Settings
 
     @classmethod
     def connect(cls, settings: Settings, experiment: str) -> Tracker:
         registry.configure_mlflow(settings)
         client = registry.make_client(settings)
-        return cls(client, registry.ensure_experiment(client, settings, experiment))
+        return cls(client, registry.ensure_experiment(client, settings, experiment), settings)
 
     def log_run(
         self,
@@ -89,7 +90,21 @@ class Tracker:
         evaluation: Evaluation,
         metric: str,
     ) -> PromotionDecision:
-        """Give `version` the champion alias only if it beats the champion on the same rows."""
+        """Give `version` the champion alias only if it beats the champion on the same rows.
+
+        The read-score-move sequence holds the promotion lock, so concurrent trainings decide
+        one after the other and each compares against the champion the previous one left.
+        """
+        from sentiment_mlops.flows.promotion_lock import champion_lock
+
+        with champion_lock(self.settings):
+            decision = self._decide_and_promote(name, version, split, evaluation, metric)
+        self._record_decision(name, version, decision)
+        return decision
+
+    def _decide_and_promote(
+        self, name: str, version: str, split: Split, evaluation: Evaluation, metric: str
+    ) -> PromotionDecision:
         from sentiment_mlops.flows.steps import PromotionDecision
 
         challenger_score = evaluation.metrics.score(metric)
@@ -109,7 +124,7 @@ class Tracker:
                 promoted, reason = False, "champion scores at least as high"
         if promoted:
             registry.promote(self.client, name, version)
-        decision = PromotionDecision(
+        return PromotionDecision(
             metric=metric,
             challenger_version=version,
             challenger_score=challenger_score,
@@ -118,8 +133,6 @@ class Tracker:
             promoted=promoted,
             reason=reason,
         )
-        self._record_decision(name, version, decision)
-        return decision
 
     def _score_on(self, champion: registry.ModelRef, split: Split, metric: str) -> float | None:
         try:
