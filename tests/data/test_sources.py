@@ -79,9 +79,14 @@ def test_unusable_aclimdb_paths_raise_a_clear_error(tmp_path: Path, make, messag
         read_aclimdb(make(tmp_path), "train")
 
 
-def test_truncated_tarball_is_an_acquire_error(aclimdb_tarball: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5, 0.75, 0.9, 0.99])
+def test_truncated_tarball_is_an_acquire_error(
+    aclimdb_tarball: Path, tmp_path: Path, fraction: float
+) -> None:
+    """Wherever a download stops, even on a member boundary, the archive is refused."""
+    data = aclimdb_tarball.read_bytes()
     truncated = tmp_path / "cut.tar.gz"
-    truncated.write_bytes(aclimdb_tarball.read_bytes()[: aclimdb_tarball.stat().st_size // 2])
+    truncated.write_bytes(data[: int(len(data) * fraction)])
 
     with pytest.raises(AcquireError, match="tar archive"):
         read_aclimdb(truncated, "all")

@@ -81,6 +81,13 @@ def _records_from_tarball(path: Path, splits: Iterable[str]) -> Iterator[tuple[s
                 text = handle.read().decode("utf-8", errors="replace")
                 key = f"{match['split']}/{match['label']}/{Path(member.name).name}"
                 yield key, text, _LABEL_NAMES[match["label"]]
+            # A stream cut on a header boundary looks like the end of the archive; reading the
+            # rest of the compressed stream is what reveals a truncated download.
+            while archive.fileobj.read(1 << 20):
+                pass
+            decompressor = getattr(archive.fileobj, "cmp", None)
+            if decompressor is not None and not decompressor.eof:
+                raise tarfile.ReadError("compressed stream ends early (truncated download?)")
     except (tarfile.TarError, EOFError, OSError) as error:
         raise AcquireError(f"{path}: not a readable tar archive ({error})") from None
 
