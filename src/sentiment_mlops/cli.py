@@ -54,9 +54,13 @@ def user_errors() -> Iterator[None]:
     except (DataError, ParamsError, FileNotFoundError) as error:
         fail(str(error))
     except Exception as error:
-        if _is_registry_error(error):
-            fail(f"registry: {_first_line(error)}")
-        raise
+        if not _is_registry_error(error):
+            raise
+        message = _first_line(error)
+        if "Max retries exceeded" in message or "Connection refused" in message:
+            uri = get_settings().mlflow_tracking_uri
+            fail(f"cannot reach the MLflow tracking server at {uri} (is it running?)")
+        fail(f"registry: {message}")
 
 
 def _is_registry_error(error: Exception) -> bool:

@@ -75,3 +75,14 @@ def test_version_must_be_a_number(store_env: dict[str, str]) -> None:
 
 def test_webhook_needs_a_server(store_env: dict[str, str]) -> None:
     assert_one_line_error(run("webhook", "register"), 2, "MLflow server")
+
+
+def test_unreachable_tracking_server(store_env: dict[str, str], monkeypatch) -> None:
+    from tests.support.processes import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    from sentiment_mlops.settings import get_settings
+
+    get_settings.cache_clear()
+    assert_one_line_error(run("model-info"), 2, "cannot reach the MLflow tracking server")
