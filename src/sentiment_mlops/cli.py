@@ -73,15 +73,21 @@ def _first_line(error: Exception) -> str:
     return text[0] if text else type(error).__name__
 
 
+class _RunNameFormatter(logging.Formatter):
+    """Prefix Prefect's log lines with the task or flow run they come from."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        run = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", None)
+        return f"{run} | {message}" if run else message
+
+
 def _configure_logging(settings: Settings) -> None:
     from rich.logging import RichHandler
 
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(message)s",
-        datefmt="%H:%M:%S",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
-    )
+    handler = RichHandler(show_path=False, rich_tracebacks=False)
+    handler.setFormatter(_RunNameFormatter("%(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), datefmt="%H:%M:%S", handlers=[handler])
     for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.utils", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Known and accepted: models are pickled (skops is 100x slower for a TF-IDF vocabulary),
