@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -81,6 +82,10 @@ def configure_mlflow(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
+    if settings.mlflow_registry_uri is None:
+        # MLflow exports the registry URI to os.environ, where child processes and our own
+        # settings would read a derived default as if the user had chosen it.
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 def make_client(settings: Settings) -> MlflowClient:
@@ -190,7 +195,12 @@ def register_version(
         client.create_registered_model(
             name, description="Movie-review sentiment classifier (TF-IDF + logistic regression)."
         )
-    version = client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags)
+    # MLflow 3 logs models as LoggedModel entities (`models:/m-<id>`); an MLflow server refuses
+    # such a source unless the model id is given with it.
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(
+        name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
+    )
     return ModelRef.from_mlflow(version)
 
 
@@ -264,10 +274,16 @@ def run_metrics(client: MlflowClient, run_id: str | None) -> dict[str, float]:
 def load_model(ref: ModelRef) -> Any:
     """Load a registered version as a scikit-learn pipeline (by version, never by alias).
 
-    The artifacts are downloaded to a temporary folder that is removed after loading.
+    The artifacts are downloaded to a temporary folder that is removed after loading. MLflow
+    puts the model's code folder on `sys.path` at every load; the path is restored afterwards
+    so that a long-running server does not accumulate stale entries.
     """
-    with tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
-        return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
+    saved_path = list(sys.path)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
+            return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
+    finally:
+        sys.path[:] = saved_path
 
 
 def ensure_webhook(

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 import sentiment_mlops
+from sentiment_mlops.serving.batching import MicroBatcher
 from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
 from sentiment_mlops.serving.model_store import ModelStore
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.limits = Limits(settings.max_text_chars, settings.max_batch_size)
     app.state.deliveries = SeenDeliveries()
+    app.state.batcher = MicroBatcher()
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Added last = outermost: the metrics see the 413s of the body limit too.

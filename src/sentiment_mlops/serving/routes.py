@@ -1,8 +1,8 @@
 """The HTTP endpoints. Handlers stay thin: parse, read the store's snapshot once, answer.
 
-A prediction of a short text (about 1 ms) runs inline on the event loop: a threadpool hop would
-cost as much again. Larger inputs go to a worker thread so that a big batch cannot stall
-`/health` or other requests.
+Short inputs (about 1 ms to predict) run on the event loop, micro-batched with the other requests
+of the same loop turn: a threadpool hop would cost as much as the prediction. Larger inputs go to
+a worker thread so that a big batch cannot stall `/health` or other requests.
 """
 
 from __future__ import annotations
@@ -18,26 +18,29 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sentiment_mlops.serving import schemas, webhooks
 from sentiment_mlops.serving.metrics import ServingMetrics
-from sentiment_mlops.serving.model_store import ModelStore, ServedModel
+from sentiment_mlops.serving.model_store import ModelStore
+from sentiment_mlops.serving.served_model import ServedModel
 from sentiment_mlops.settings import Settings
 
 # Inputs up to this many characters in total are predicted on the event loop.
 INLINE_PREDICT_CHARS = 5_000
 
 
-def get_store(request: Request) -> ModelStore:
+# The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
+# threadpool, a hop per dependency per request.
+async def get_store(request: Request) -> ModelStore:
     return request.app.state.store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_metrics(request: Request) -> ServingMetrics:
+async def get_metrics(request: Request) -> ServingMetrics:
     return request.app.state.metrics
 
 
-def get_limits(request: Request) -> schemas.Limits:
+async def get_limits(request: Request) -> schemas.Limits:
     return request.app.state.limits
 
 
@@ -49,7 +52,7 @@ LimitsDep = Annotated[schemas.Limits, Depends(get_limits)]
 _bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
 
 
-def require_admin(
+async def require_admin(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -83,13 +86,17 @@ def _json(content: Any, status_code: int = 200) -> Response:
 def _served(store: ModelStore) -> ServedModel:
     served = store.current
     if served is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model is loaded yet")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "no model is loaded yet",
+            headers={"Retry-After": "5"},
+        )
     return served
 
 
-async def _predict(served: ServedModel, texts: list[str]) -> list[dict[str, Any]]:
+async def _predict(request: Request, served: ServedModel, texts: list[str]) -> list[dict[str, Any]]:
     if sum(map(len, texts)) <= INLINE_PREDICT_CHARS:
-        return served.predict(texts)
+        return await request.app.state.batcher.predict(served, texts)
     return await run_in_threadpool(served.predict, texts)
 
 
@@ -105,7 +112,7 @@ async def predict(
 ) -> Response:
     """Classify one text."""
     payload = schemas.parse_body(schemas.PredictRequest, await request.body(), limits)
-    results = await _predict(_served(store), [payload.text])
+    results = await _predict(request, _served(store), [payload.text])
     metrics.count_predictions(results)
     return _json(results[0])
 
@@ -122,10 +129,9 @@ async def predict_batch(
 ) -> Response:
     """Classify several texts in one vectorised call; results keep the input order."""
     payload = schemas.parse_body(schemas.BatchPredictRequest, await request.body(), limits)
-    served = _served(store)
-    results = await _predict(served, list(payload.texts))
+    results = await _predict(request, _served(store), list(payload.texts))
     metrics.count_predictions(results)
-    return _json({"predictions": results, "model_version": served.version})
+    return _json({"predictions": results, "model_version": results[0]["model_version"]})
 
 
 @router.get(

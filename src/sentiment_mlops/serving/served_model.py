@@ -1,0 +1,93 @@
+"""One loaded model version, immutable, and the checks a candidate passes before it is served."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentiment_mlops.registry import ModelRef
+
+# Fixed texts every candidate must classify before it is served (any script, emoji included).
+PROBE_TEXTS = (
+    "A wonderful film: moving, funny and beautifully acted. I loved every minute.",
+    "Dull, predictable and far too long. A complete waste of time.",
+    "Ça m'a plu 🎬 — 好看!",
+)
+
+
+class ModelValidationError(RuntimeError):
+    """A loaded model does not behave like a binary sentiment classifier."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded version and what we know of it; never mutated after the swap."""
+
+    model: Any
+    ref: ModelRef
+    labels: tuple[str, ...]  # label name of each predict_proba column, from classes_
+    metrics: dict[str, float]
+    loaded_at: datetime
+
+    @property
+    def version(self) -> str:
+        return self.ref.version
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        """Classify texts with one vectorised `predict_proba` call; one result per text."""
+        return self._post(self._predict_proba(texts))
+
+    def _predict_proba(self, texts: list[str]) -> list[list[float]]:
+        import sklearn  # imported by the loader already; this is a dictionary lookup
+
+        # Inputs are plain strings checked by the API: skip scikit-learn's finiteness and
+        # parameter checks, a third of the time of a one-text prediction.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            return self.model.predict_proba(texts).tolist()
+
+    def _post(self, rows: list[list[float]]) -> list[dict[str, Any]]:
+        labels, version = self.labels, self.ref.version
+        results = []
+        for row in rows:
+            best = 0 if row[0] >= row[1] else 1
+            results.append(
+                {
+                    "sentiment": labels[best],
+                    "confidence": row[best],
+                    "probabilities": dict(zip(labels, row, strict=True)),
+                    "model_version": version,
+                }
+            )
+        return results
+
+
+def labels_of(model: Any) -> tuple[str, ...]:
+    """Label names in predict_proba's column order, or a ModelValidationError."""
+    from sentiment_mlops.core.model import LABEL_NAMES
+
+    classes = [int(c) for c in getattr(model, "classes_", ())]
+    if sorted(classes) != sorted(LABEL_NAMES):
+        raise ModelValidationError(f"expected classes {sorted(LABEL_NAMES)}, got {classes}")
+    return tuple(LABEL_NAMES[c] for c in classes)
+
+
+def validate_model(model: Any) -> tuple[str, ...]:
+    """Check a candidate predicts two finite probabilities per text; returns its labels."""
+    import numpy as np
+
+    if not callable(getattr(model, "predict_proba", None)):
+        raise ModelValidationError(f"{type(model).__name__} has no predict_proba")
+    labels = labels_of(model)
+    try:
+        proba = np.asarray(model.predict_proba(list(PROBE_TEXTS)), dtype=float)
+    except Exception as error:
+        raise ModelValidationError(f"predict_proba failed on probe texts: {error!r}") from error
+    if proba.shape != (len(PROBE_TEXTS), 2):
+        raise ModelValidationError(f"expected probabilities of shape (3, 2), got {proba.shape}")
+    if not np.all(np.isfinite(proba)) or proba.min() < 0 or proba.max() > 1:
+        raise ModelValidationError("probabilities are not finite values in [0, 1]")
+    if not np.allclose(proba.sum(axis=1), 1.0, atol=1e-6):
+        raise ModelValidationError("probabilities of a text do not sum to 1")
+    return labels

@@ -1,0 +1,211 @@
+"""Serving test helpers: a trained champion in a temporary MLflow, real service processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sentiment_mlops import registry
+from sentiment_mlops.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_CSV = REPO_ROOT / "data" / "demo_reviews.csv"
+PARAMS = REPO_ROOT / "params.yaml"
+MODEL_NAME = "sentiment-classifier"
+ADMIN_TOKEN = "test-admin-token"
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@dataclass(frozen=True)
+class MlflowStore:
+    """A temporary SQLite MLflow holding one logged model, version 1 of MODEL_NAME as champion."""
+
+    root: Path
+    model: Any  # the fitted pipeline, to log more versions cheaply
+    model_uri: str
+    run_id: str
+    experiment_id: str
+
+    @property
+    def db(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.db}"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "mlflow_tracking_uri": self.tracking_uri,
+            "mlflow_registry_uri": None,  # not the MLFLOW_REGISTRY_URI mlflow itself exports
+            "artifact_location": str(self.artifacts),
+            "model_name": MODEL_NAME,
+            "model_alias": "champion",
+            "admin_token": ADMIN_TOKEN,
+            "webhook_secret": WEBHOOK_SECRET,
+            "model_reload_interval": 1.0,
+            "log_level": "INFO",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """Environment for a service process on this store."""
+        # mlflow.set_registry_uri() writes MLFLOW_REGISTRY_URI into this process's environment;
+        # a child must not inherit the session store's registry.
+        inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_REGISTRY_URI"}
+        env = {
+            **inherited,
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "ARTIFACT_LOCATION": str(self.artifacts),
+            "MODEL_NAME": MODEL_NAME,
+            "MODEL_ALIAS": "champion",
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "MODEL_RELOAD_INTERVAL": "1",
+            "LOG_LEVEL": "INFO",
+        }
+        env.update(overrides)
+        return env
+
+    def client(self) -> Any:
+        return registry.make_client(self.settings())
+
+    def register(self, name: str, model_uri: str | None = None) -> str:
+        """A new version of `name` (from the store's model unless told otherwise)."""
+        ref = registry.register_version(
+            self.client(), name, model_uri or self.model_uri, self.run_id, {}
+        )
+        return ref.version
+
+    def log_broken_model(self) -> str:
+        """Log the model again and corrupt its pickle; returns the new model URI."""
+        _, model_uri = log_model(self.client(), self.experiment_id, self.model)
+        model_id = model_uri.removeprefix("models:/")
+        location = self.client().get_logged_model(model_id).artifact_location
+        folder = Path(location.removeprefix("file://"))
+        pickles = list(folder.rglob("*.pkl"))
+        assert pickles, f"no pickle under {folder}"
+        for pickle in pickles:
+            pickle.write_bytes(b"this is not a pickle")
+        return model_uri
+
+
+def train_store(root: Path) -> MlflowStore:
+    """Train on the demo reviews and register version 1 of MODEL_NAME as champion."""
+    from sentiment_mlops.core.data import load_reviews
+    from sentiment_mlops.core.model import train_model
+    from sentiment_mlops.core.params import load_params
+    from sentiment_mlops.core.split import split_reviews
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_location=str(root / "artifacts"),
+    )
+    registry.configure_mlflow(settings)
+    client = registry.make_client(settings)
+    experiment_id = registry.ensure_experiment(client, settings)
+    params = load_params(PARAMS)
+    reviews = load_reviews(DEMO_CSV)
+    split = split_reviews(reviews.texts, reviews.labels, params.data)
+    model = train_model(split, params)
+    run_id, model_uri = log_model(client, experiment_id, model, split)
+    ref = registry.register_version(client, MODEL_NAME, model_uri, run_id, {})
+    registry.promote(client, MODEL_NAME, ref.version)
+    return MlflowStore(root, model, model_uri, run_id, experiment_id)
+
+
+def log_model(client: Any, experiment_id: str, model: Any, split: Any = None) -> tuple[str, str]:
+    import pandas as pd
+
+    from sentiment_mlops.core.evaluation import evaluate
+
+    texts = ["A wonderful film.", "A dull film."] if split is None else list(split.test_texts)
+    labels = [1, 0] if split is None else list(split.test_labels)
+    metrics = evaluate(model, pd.Series(texts), pd.Series(labels)).metrics.as_dict()
+    record = registry.RunRecord(
+        params={"test": 1},
+        metrics=metrics,
+        training_frame=pd.DataFrame({"text": texts, "label": labels}),
+        data_source=str(DEMO_CSV),
+        input_example=texts[:2],
+        figures={},
+        tags={"purpose": "serving-tests"},
+    )
+    return registry.log_training_run(client, experiment_id, model, record)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    """Poll until `predicate` returns something truthy; its value, or AssertionError at timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except (httpx.HTTPError, OSError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+@dataclass
+class Service:
+    """A running `run_server` process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    started: float
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def run_service(env: dict[str, str], workdir: Path) -> Iterator[Service]:
+    """Start the API with `run_server` in a process on a free port; stop it afterwards."""
+    port = free_port()
+    log = workdir / f"service-{port}.log"
+    code = "from sentiment_mlops.serving.server import run_server; run_server()"
+    with log.open("wb") as sink:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**env, "API_HOST": "127.0.0.1", "API_PORT": str(port)},
+            cwd=workdir,  # no .env of the checkout
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    service = Service(f"http://127.0.0.1:{port}", process, log, started)
+    try:
+        yield service
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

@@ -1,0 +1,123 @@
+"""Startup with the tracking server down, then a real `mlflow server` delivering a webhook."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sentiment_mlops import registry
+from sentiment_mlops.serving.webhooks import register_webhook
+from tests.serving.helpers import (
+    MODEL_NAME,
+    WEBHOOK_SECRET,
+    MlflowStore,
+    free_port,
+    run_service,
+    wait_until,
+)
+
+# Any valid Fernet key; the test server's stored webhook secrets are encrypted with it.
+FERNET_KEY = "-y_Xo9dIsJfE-o9sSxE7j_b6XZXxP44FGCSP4gGj_FE="
+
+
+@contextmanager
+def mlflow_server(db: Path, port: int, workdir: Path) -> Iterator[str]:
+    """A real tracking server on `db` that may deliver webhooks to 127.0.0.1."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"}  # the session store's
+    }
+    env = {
+        **inherited,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": FERNET_KEY,
+        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+    }
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{db}",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    with (workdir / "mlflow-server.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, timeout=90, interval=0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.mark.slow
+def test_unreachable_mlflow_then_server_up_then_webhook_reload(
+    mlflow_store: MlflowStore, tmp_path: Path
+) -> None:
+    db = tmp_path / "server.db"
+    shutil.copy(mlflow_store.db, db)  # its artifacts stay where the session store put them
+    tracking_port = free_port()
+    tracking_uri = f"http://127.0.0.1:{tracking_port}"
+    env = mlflow_store.env(
+        MLFLOW_TRACKING_URI=tracking_uri,
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+        MLFLOW_HTTP_REQUEST_TIMEOUT="3",
+        # Long, so that only the webhook can explain a fast reload.
+        MODEL_RELOAD_INTERVAL="120",
+    )
+    with run_service(env, tmp_path) as service:
+        http = httpx.Client(base_url=service.url, timeout=5)
+        first = wait_until(lambda: http.get("/health"), timeout=10, interval=0.05)
+        assert time.monotonic() - service.started < 5.0, "port not open with /health in 5 s"
+        assert first.status_code == 503
+        assert http.get("/health/live").status_code == 200
+        assert http.post("/predict", json={"text": "Good film"}).status_code == 503
+        wait_until(lambda: http.get("/model-info").json()["last_reload_error"], timeout=10)
+        assert http.get("/model-info").json()["last_reload_error"]["stage"] == "lookup"
+
+        with mlflow_server(db, tracking_port, tmp_path) as server_url:
+            up = time.monotonic()
+            wait_until(lambda: http.get("/health").status_code == 200, timeout=30)
+            assert time.monotonic() - up < 10.0  # startup backoff is capped at 5 s
+            assert http.get("/health").json()["model_version"] == "1"
+
+            settings = mlflow_store.settings(
+                mlflow_tracking_uri=server_url, webhook_url=f"{service.url}/webhooks/mlflow"
+            )
+            webhook_id = register_webhook(settings)
+            assert register_webhook(settings) == webhook_id  # idempotent
+            client = registry.make_client(settings)
+            assert client.test_webhook(webhook_id).success  # answered, ignored
+            # Through a server, a `models:/<id>` source needs its model_id too.
+            version = client.create_model_version(
+                MODEL_NAME,
+                source=mlflow_store.model_uri,
+                run_id=mlflow_store.run_id,
+                model_id=mlflow_store.model_uri.removeprefix("models:/"),
+            ).version
+            registry.promote(client, MODEL_NAME, str(version))
+            promoted = time.monotonic()
+            wait_until(
+                lambda: http.get("/health").json()["model_version"] == str(version),
+                timeout=10,
+                interval=0.02,
+            )
+            latency = time.monotonic() - promoted
+            print(f"alias change to served through the webhook: {latency:.2f} s")
+            assert latency < 2.0, service.output()[-3000:]
+            assert WEBHOOK_SECRET not in service.output()
