@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from sentiment_mlops.cli_data import data_app
+from sentiment_mlops.cli_stack import stack_app
 from sentiment_mlops.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(stack_app, name="stack")
 
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 1

@@ -24,7 +24,6 @@ from tests.deploy.tools import REPO, output, run
 
 # Commands the Makefile already names but another change adds to the CLI (`sentiment stack`).
 # The test fails once one exists, so that it leaves this list.
-PENDING_COMMANDS = {"stack"}
 MAKE_VERBS = {
     "help",
     "up",
@@ -97,15 +96,8 @@ def test_deployment_files_call_the_cli() -> None:
 def test_every_sentiment_command_exists(cli_command: Any) -> None:
     problems = []
     for where, args in invocations():
-        if args and args[0] in PENDING_COMMANDS:
-            continue
         problems += [f"{where}: {problem}" for problem in command_problems(cli_command, args)]
     assert problems == []
-
-
-def test_pending_commands_are_still_pending(cli_command: Any) -> None:
-    arrived = PENDING_COMMANDS & set(cli_command.commands)
-    assert not arrived, f"remove {arrived} from PENDING_COMMANDS: the CLI has them now"
 
 
 def test_command_check_catches_typos() -> None:

@@ -1,0 +1,141 @@
+"""`sentiment stack ...`: the full stack as local processes, without Docker.
+
+`up` starts S3 (SeaweedFS), the MLflow server, the Prefect server with a worker and the training
+deployment, and the API, on 127.0.0.1, and stays in the foreground until Ctrl-C (or returns at
+once with `--detach`); `down` stops what `up` started; `status` shows each service. The stack
+package is imported inside the commands, so `sentiment --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+stack_app = typer.Typer(
+    help="Run the full stack (S3, MLflow, Prefect, worker, API) as local processes, no Docker.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+EXIT_ERROR = 1
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def _stack() -> Any:
+    from sentiment_mlops.stack.config import StackSettings
+    from sentiment_mlops.stack.supervisor import Stack
+
+    return Stack(StackSettings(), report=lambda line: typer.echo(line, err=True))
+
+
+@stack_app.command()
+def up(
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Return once healthy; stop with `stack down`")
+    ] = False,
+) -> None:
+    """Start every service, wait until each is healthy, print the URLs."""
+    from sentiment_mlops.stack.provision import ProvisionError
+    from sentiment_mlops.stack.supervisor import StackError
+
+    stack = _stack()
+    # SIGTERM (and SIGHUP) stop the stack like Ctrl-C does.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_keyboard_interrupt)
+    try:
+        stack.up()
+    except (StackError, ProvisionError, RuntimeError) as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        _fail("interrupted; stopped what had started")
+    _print_summary(stack)
+    if detach:
+        typer.echo("running in the background; stop it with `sentiment stack down`")
+        return
+    typer.echo("press Ctrl-C to stop the stack")
+    try:
+        stack.supervise()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # Whatever ended the wait (Ctrl-C, a closed terminal), stop what was started; a second
+        # Ctrl-C must not leave half the services running.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        with contextlib.suppress(OSError):
+            typer.echo("\nstopping the stack")
+        stack.down()
+
+
+@stack_app.command()
+def down() -> None:
+    """Stop every service that `stack up` started (by PID)."""
+    stack = _stack()
+    stopped = stack.down()
+    typer.echo(f"stopped {len(stopped)} service(s)" if stopped else "no stack service was running")
+
+
+@stack_app.command()
+def status() -> None:
+    """Show each service: PID, running, healthy, URL and log."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = _stack().status()
+    if not rows:
+        typer.echo("no stack has been started here (see `sentiment stack up`)")
+        raise typer.Exit(EXIT_ERROR)
+    table = Table("service", "pid", "state", "url")
+    for row in rows:
+        state = "healthy" if row["healthy"] else "running" if row["running"] else "stopped"
+        table.add_row(row["name"], str(row["pid"]), state, row["url"] or "")
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print(f"logs: {Path(rows[0]['log']).parent}")
+    if not all(row["healthy"] for row in rows):
+        raise typer.Exit(EXIT_ERROR)
+
+
+@stack_app.command()
+def restart(
+    service: Annotated[str, typer.Argument(help="s3, mlflow, prefect, worker or api")],
+) -> None:
+    """Stop one service and start it again with the same command and environment."""
+    from sentiment_mlops.stack.supervisor import StackError
+
+    try:
+        seconds = _stack().restart(service)
+    except (StackError, RuntimeError) as error:
+        _fail(str(error))
+    typer.echo(f"{service} restarted, healthy after {seconds:.1f} s")
+
+
+def _print_summary(stack: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("", "URL", show_header=False, title="The stack is up", title_justify="left")
+    for label, url in stack.urls().items():
+        table.add_row(label, url)
+    console = Console(soft_wrap=True)
+    console.print(table)
+    timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stack.timings.items())
+    console.print(f"ready in: {timings}")
+    console.print(f"logs: {stack.settings.logs.resolve()}")
+    console.print(
+        f"deployment: sentiment-training/{stack.settings.deployment_name} "
+        f"(pool {stack.settings.work_pool})"
+    )
+    console.print(f"use it from a shell: source {stack.env_file}")
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

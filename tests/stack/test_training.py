@@ -1,0 +1,69 @@
+"""The seed's checklist against the real servers: CLI training with PREFECT_API_URL set, the
+registry on the MLflow server with artifacts in S3, champion promotion, model-info, and the API
+serving the champion and hot-reloading a new one. The `story` fixture (conftest) acts once."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.stack.conftest import Story
+from tests.stack.helpers import TASK_NAMES, RunningStack, output
+
+pytestmark = pytest.mark.stack
+
+MODEL = "sentiment-classifier"
+
+
+def test_cli_flow_run_is_completed_in_the_prefect_server(stack: RunningStack, story: Story) -> None:
+    flow_run = stack.prefect(f"flow_runs/{story.first_flow_run}")
+    assert flow_run["state_type"] == "COMPLETED", flow_run["state"]
+
+    task_runs = stack.wait_task_runs_completed(story.first_flow_run)
+
+    states = {run["name"]: run["state_type"] for run in task_runs}
+    assert {name.rsplit("-", 1)[0] for name in states} >= TASK_NAMES, states
+    assert set(states.values()) == {"COMPLETED"}, states
+
+
+def test_version_is_in_the_registry_with_its_artifacts_in_s3(
+    stack: RunningStack, story: Story
+) -> None:
+    version = stack.mlflow().get_model_version(MODEL, "1")
+    model_id = version.model_id or version.source.removeprefix("models:/")
+
+    keys = stack.bucket_keys("mlflow-artifacts")
+
+    model_files = {key.rsplit("/", 1)[1] for key in keys if f"/models/{model_id}/artifacts/" in key}
+    assert {"MLmodel", "model.pkl", "requirements.txt", "input_example.json"} <= model_files
+    plots = {key.rsplit("/", 1)[1] for key in keys if f"/{version.run_id}/artifacts/plots/" in key}
+    assert {"confusion_matrix.png", "roc_curve.png"} <= plots
+
+
+def test_champion_alias_goes_to_the_better_model_and_previous_keeps_the_old(story: Story) -> None:
+    assert "promoted to champion" in story.first.stdout, output(story.first)
+    assert "promoted to champion" in story.second.stdout, output(story.second)
+    # Both scores, measured on the same held-out rows, are printed.
+    assert re.search(r"challenger v2 f1=0\.\d+; champion v1 f1=0\.\d+", story.second.stdout)
+    assert story.aliases == {"champion": "2", "previous": "1"}
+
+
+def test_model_info_shows_the_champion(stack: RunningStack, story: Story) -> None:
+    assert story.model_info.returncode == 0, output(story.model_info)
+    champion = stack.mlflow().get_model_version(MODEL, "2")
+    assert f"{MODEL}@champion -> version 2" in story.model_info.stdout
+    assert champion.run_id in story.model_info.stdout
+
+
+def test_api_serves_the_champion_and_hot_reloads_a_new_one(story: Story) -> None:
+    assert story.api_after_first == {
+        "status": "healthy",
+        "model_loaded": True,
+        "model_version": "1",
+    }
+    assert story.prediction_after_first["model_version"] == "1"
+    assert story.prediction_after_second["model_version"] == "2"
+    assert story.prediction_after_second["sentiment"] == "positive"
+    # A webhook delivery or the 1 s poll: well within seconds, with no restart.
+    assert story.reload_seconds < 15
