@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 import yaml
@@ -106,6 +107,12 @@ def test_repro_runs_both_stages_then_nothing_then_only_train(
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     [out] = lock["stages"]["prepare"]["outs"]
     assert data_version(repo / "data" / "imdb_sample.csv") == out["md5"]
+    # The MLflow run of the train stage points back at exactly this data version.
+    tracking = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    [run] = tracking.search_runs(
+        [tracking.get_experiment_by_name("sentiment-classifier").experiment_id]
+    )
+    assert run.data.tags["data_dvc_md5"] == out["md5"]
     metrics_mtime = (repo / "metrics.json").stat().st_mtime_ns
     assert list((repo / "src").rglob("__pycache__")), "the copy's code did not run"
     # Running any other code (the API, the tests) writes more bytecode: still not a change.
