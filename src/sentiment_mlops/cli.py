@@ -7,6 +7,7 @@ so `sentiment --help` answers at once. User errors end with one line on stderr a
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import os
 import warnings
@@ -352,4 +353,7 @@ def _register_webhook(settings: Settings) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # At exit, Python's last garbage collection walks every object of the ~3,400 modules that
+    # MLflow and Prefect load (about 1 s here); freezing them first skips that walk.
+    atexit.register(gc.freeze)
     app(prog_name="sentiment")
