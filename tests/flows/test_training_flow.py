@@ -12,16 +12,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from sentiment_mlops import registry
 from sentiment_mlops.flows.training import FLOW_NAME, training_flow
 from sentiment_mlops.settings import Settings
-
-STEP_NAMES = {
-    "load-data",
-    "split-data",
-    "train-model",
-    "evaluate-model",
-    "log-mlflow",
-    "register-model",
-    "set-champion-alias",
-}
+from tests.support.flow_spec import FLOW_NAME as SPECIFIED_FLOW_NAME
+from tests.support.flow_spec import TASK_NAMES
 
 
 async def _task_runs(flow_run_id) -> dict[str, str]:
@@ -37,14 +29,14 @@ def test_flow_runs_every_step_as_a_named_task(settings: Settings) -> None:
     assert state.is_completed()
     result = state.result()
     tasks = asyncio.run(_task_runs(state.state_details.flow_run_id))
-    assert set(tasks) == STEP_NAMES
+    assert set(tasks) == TASK_NAMES
     assert set(tasks.values()) == {"COMPLETED"}
     assert result["version"] == "1"
     assert result["became_champion"] is True
     assert set(result["metrics"]) >= {"accuracy", "f1", "roc_auc", "log_loss"}
     run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(result["run_id"])
     assert run.info.status == "FINISHED"
-    assert training_flow.name == FLOW_NAME
+    assert training_flow.name == FLOW_NAME == SPECIFIED_FLOW_NAME
 
 
 def test_champion_moves_only_to_a_better_model(settings: Settings, write_params) -> None:

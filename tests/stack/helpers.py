@@ -25,19 +25,10 @@ import yaml
 from sentiment_mlops.stack.process import port_is_free
 from sentiment_mlops.stack.services import WEED_GRPC_OFFSET, weed_ports
 from tests.conftest import DEMO_DATA, PARAMS_FILE, PROJECT_ROOT
+from tests.support.flow_spec import FLOW_NAME, TASK_NAMES
 from tests.support.processes import free_port, wait_until
 
 SENTIMENT = [sys.executable, "-m", "sentiment_mlops"]
-FLOW_NAME = "sentiment-training"
-TASK_NAMES = {
-    "load-data",
-    "split-data",
-    "train-model",
-    "evaluate-model",
-    "log-mlflow",
-    "register-model",
-    "set-champion-alias",
-}
 # Variables of the developer's shell that would point the stack or the CLI elsewhere.
 _FOREIGN_PREFIXES = ("MLFLOW_", "PREFECT_", "AWS_", "STACK_", "MODEL_", "WEBHOOK_", "ADMIN_")
 
