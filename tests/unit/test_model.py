@@ -38,7 +38,7 @@ def test_pipeline_follows_params(params: TrainingParams) -> None:
     pipeline = build_pipeline(params)
     tfidf, clf = pipeline.named_steps["tfidf"], pipeline.named_steps["clf"]
     assert tfidf.max_features == params.vectorizer.max_features
-    assert tfidf.ngram_range == tuple(params.vectorizer.ngram_range)
+    assert tfidf.analyzer.ngram_range == tuple(params.vectorizer.ngram_range)
     assert tfidf.sublinear_tf == params.vectorizer.sublinear_tf
     assert clf.C == params.model.C
 

@@ -1,8 +1,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
 
-from sentiment_mlops.core.text import as_text_array, clean_text
+from sentiment_mlops.core.data import load_reviews
+from sentiment_mlops.core.text import WordNgrams, as_text_array, clean_text
+from tests.conftest import DEMO_DATA
 
 
 @pytest.mark.parametrize(
@@ -47,3 +50,25 @@ def test_as_text_array_single_string_is_one_text() -> None:
 def test_as_text_array_refuses_ambiguous_frames() -> None:
     with pytest.raises(ValueError, match="one text column"):
         as_text_array(pd.DataFrame({"a": ["x"], "b": ["y"]}))
+
+
+ODD_TEXTS = [
+    "snake_case_word and __dunder__ names",
+    "It's 10/10!!! A+ <b>bold</b> move<br /><br />Next",
+    "Amélie était géniale, naïve — ŒUVRE d'art",
+    "a b c single letters x y",
+    "tabs\tand\nnewlines   and    spaces",
+    "emoji 😀 between👍words and ½ fractions ²",
+    "",
+    "<<not a tag>> > < <a href='x'>link</a>",
+    "numbers 1984 and 2001: a space odyssey",
+]
+
+
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (1, 3), (2, 3)])
+def test_word_ngrams_equal_sklearn_analyzer_over_clean_text(ngram_range) -> None:
+    reference = TfidfVectorizer(preprocessor=clean_text, ngram_range=ngram_range).build_analyzer()
+    fast = WordNgrams(ngram_range)
+    texts = ODD_TEXTS + load_reviews(DEMO_DATA).texts.tolist()
+    for text in texts:
+        assert fast(text) == reference(text), text

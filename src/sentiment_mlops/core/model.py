@@ -10,13 +10,13 @@ from sklearn.preprocessing import FunctionTransformer
 
 from sentiment_mlops.core.params import TrainingParams
 from sentiment_mlops.core.split import Split
-from sentiment_mlops.core.text import as_text_array, clean_text
+from sentiment_mlops.core.text import WordNgrams, as_text_array
 
 LABEL_NAMES = {0: "negative", 1: "positive"}
 
 
 def build_pipeline(params: TrainingParams) -> Pipeline:
-    """TF-IDF over cleaned text, then logistic regression.
+    """TF-IDF over cleaned text (`WordNgrams`), then logistic regression.
 
     The first step accepts lists, Series and one-column DataFrames, so the same pipeline serves
     scikit-learn callers and MLflow's pyfunc (which passes a DataFrame).
@@ -28,9 +28,8 @@ def build_pipeline(params: TrainingParams) -> Pipeline:
             (
                 "tfidf",
                 TfidfVectorizer(
-                    preprocessor=clean_text,
+                    analyzer=WordNgrams(tuple(vec.ngram_range)),
                     max_features=vec.max_features,
-                    ngram_range=tuple(vec.ngram_range),
                     min_df=vec.min_df,
                     sublinear_tf=vec.sublinear_tf,
                     dtype=np.float32,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import pairwise
 
 import numpy as np
 
@@ -22,6 +23,33 @@ def clean_text(text: str) -> str:
     text = _HTML_TAG.sub(" ", str(text).lower())
     text = _PUNCTUATION.sub(" ", text)
     return _SPACES.sub(" ", text).strip()
+
+
+class WordNgrams:
+    """The pipeline's analyzer: `clean_text`, tokens of two or more characters, word n-grams.
+
+    The features are exactly those of `TfidfVectorizer(preprocessor=clean_text)` with its
+    default token pattern (a test checks this), computed in one pass: after `clean_text` only
+    letters, digits and single spaces remain, so its tokens are the runs of two or more word
+    characters other than `_` in the lowercased, tag-stripped text. Half the cost of
+    scikit-learn's analyzer, which is most of the cost of a prediction.
+    """
+
+    _TOKEN = re.compile(r"[^\W_]{2,}")
+
+    def __init__(self, ngram_range: tuple[int, int] = (1, 1)) -> None:
+        self.ngram_range = tuple(ngram_range)
+
+    def __call__(self, text: str) -> list[str]:
+        tokens = self._TOKEN.findall(_HTML_TAG.sub(" ", str(text).lower()))
+        low, high = self.ngram_range
+        features = list(tokens) if low == 1 else []
+        for n in range(max(low, 2), high + 1):
+            if n == 2:
+                features += [f"{a} {b}" for a, b in pairwise(tokens)]
+            else:
+                features += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+        return features
 
 
 def as_text_array(texts: object) -> np.ndarray:
