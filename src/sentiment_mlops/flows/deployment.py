@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sentiment_mlops.flows.promotion_lock import LIMIT_NAME
+from sentiment_mlops.flows.promotion_lock import LIMIT_NAME, ensure_limit
 
 ENTRYPOINT = "sentiment_mlops.flows.training.training_flow"
 WORK_POOL = "sentiment-process"
@@ -43,30 +43,6 @@ def ensure_work_pool(name: str) -> bool:
             pass
         try:
             client.create_work_pool(WorkPoolCreate(name=name, type="process"))
-        except ObjectAlreadyExists:
-            return False
-    return True
-
-
-def ensure_concurrency_limit(name: str = LIMIT_NAME, limit: int = 1) -> bool:
-    """Create the global concurrency limit `name` if missing; True when it was created.
-
-    `promotion_lock` creates it on first use too; made here, it shows in the UI from the start.
-    """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-            return False
-        except ObjectNotFound:
-            pass
-        try:
-            client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(name=name, limit=limit)
-            )
         except ObjectAlreadyExists:
             return False
     return True
@@ -137,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         wait_for_api(args.wait)
     if ensure_work_pool(args.work_pool):
         print(f"created work pool {args.work_pool!r} (type process)")
-    if ensure_concurrency_limit():
+    if ensure_limit():
         print(f"created global concurrency limit {LIMIT_NAME!r} (limit 1)")
     deployment_id = deploy_training(args.project_dir, args.work_pool, args.name, training=training)
     print(f"deployment {FLOW_NAME}/{args.name} ({deployment_id}) on pool {args.work_pool}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 from sentiment_mlops.settings import Settings
 
@@ -32,22 +32,36 @@ def champion_lock(settings: Settings) -> Iterator[None]:
             yield
 
 
-@contextmanager
-def _prefect_limit() -> Iterator[None]:
+def ensure_limit() -> bool:
+    """Create the one-slot global concurrency limit if missing; True when it was created.
+
+    The lock creates it on first use; `sentiment stack up` creates it early so that it shows in
+    the Prefect UI from the start.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.concurrency.sync import concurrency
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     with get_client(sync_client=True) as client:
         try:
             client.read_global_concurrency_limit_by_name(LIMIT_NAME)
+            return False
         except ObjectNotFound:
-            # Another training may create it between the read and this call: fine either way.
-            with suppress(ObjectAlreadyExists):
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=LIMIT_NAME, limit=1)
-                )
+            pass
+        try:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=LIMIT_NAME, limit=1)
+            )
+        except ObjectAlreadyExists:  # another training created it in between
+            return False
+    return True
+
+
+@contextmanager
+def _prefect_limit() -> Iterator[None]:
+    from prefect.concurrency.sync import concurrency
+
+    ensure_limit()
     with concurrency(LIMIT_NAME, occupy=1, strict=True, timeout_seconds=_WAIT_TIMEOUT_S):
         logger.info("holding the %s concurrency slot", LIMIT_NAME)
         yield
