@@ -4,8 +4,9 @@ Benchmark, not a test. Trains a champion on real IMDb reviews into a temporary S
 starts our service (`run_server`, one worker) and `mlflow models serve --env-manager local`
 (one worker) on it, and load-tests each in turn on 127.0.0.1 with `wrk` (Debian package `wrk`)
 and a Lua script that posts real reviews of about 1,000 characters: concurrency 1, 8 and 64,
-then `/predict/batch` with 64 texts. Prints requests/s, p50, p99 and errors, the ratio
-ours/mlflow, the batch speedup in texts/s, and each service's time to healthy.
+then `/predict/batch` with 64 texts at concurrency 1 and 8. Prints requests/s, p50, p99 and
+errors, the ratio ours/mlflow, the batch speedup in texts/s against single calls at the same
+concurrency, and each service's time to healthy.
 
     uv run python bench/serve.py [--duration 20] [--data PATH]
 """
@@ -31,6 +32,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "imdb_reviews.csv"
 MODEL_NAME = "sentiment-classifier"
 CONCURRENCY = (1, 8, 64)
+BATCH_CONCURRENCY = (1, 8)
 BATCH = 64
 TEXT_CHARS = 1000
 RUN_SERVER = "from sentiment_mlops.serving.server import run_server; run_server()"
@@ -218,7 +220,12 @@ def run(root: Path, data: Path, duration: float) -> None:
             results["mlflow", connections] = wrk(
                 f"{mlflow_url}/invocations", bodies["mlflow"], script, connections, duration
             )
-        batch = wrk(f"{ours_url}/predict/batch", bodies["batch"], script, 8, duration)
+        batch = {
+            connections: wrk(
+                f"{ours_url}/predict/batch", bodies["batch"], script, connections, duration
+            )
+            for connections in BATCH_CONCURRENCY
+        }
     finally:
         for process in (ours, mlflow):
             process.terminate()
@@ -239,7 +246,7 @@ def check_same_answers(ours: str, mlflow: str, bodies: dict[str, Path]) -> None:
 
 def report(
     results: dict[tuple[str, int], Load],
-    batch: Load,
+    batch: dict[int, Load],
     ours_ready: float,
     mlflow_ready: float,
     duration: float,
@@ -258,17 +265,14 @@ def report(
             / results["mlflow", connections].requests_per_s
         )
         print(f"{'':>4} ratio ours/mlflow: {ratio:.2f}x")
-    texts = batch.requests_per_s * BATCH
-    print(
-        f"\n/predict/batch of {BATCH} at concurrency 8: {batch.requests_per_s:.0f} req/s = "
-        f"{texts:.0f} texts/s, p50 {batch.p50_ms:.1f} ms, p99 {batch.p99_ms:.1f} ms, "
-        f"errors {batch.errors}"
-    )
-    for connections in (1, 8):
+    print(f"\n/predict/batch of {BATCH} texts against single /predict at the same concurrency")
+    for connections, load in batch.items():
+        texts = load.requests_per_s * BATCH
         single = results["ours", connections].requests_per_s
         print(
-            f"  vs single /predict at concurrency {connections}: {single:.0f} texts/s, "
-            f"batch speedup {texts / single:.1f}x"
+            f"{connections:>4} batch {load.requests_per_s:>6.0f} req/s = {texts:>6.0f} texts/s, "
+            f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, errors {load.errors}; "
+            f"single {single:.0f} texts/s; speedup {texts / single:.1f}x"
         )
     print("  (at concurrency > 1 single calls are micro-batched too, which narrows the gap)")
     print(

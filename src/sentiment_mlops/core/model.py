@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -11,12 +10,13 @@ from sklearn.preprocessing import FunctionTransformer
 from sentiment_mlops.core.params import TrainingParams
 from sentiment_mlops.core.split import Split
 from sentiment_mlops.core.text import WordNgrams, as_text_array
+from sentiment_mlops.core.vectorizer import NgramTfidfVectorizer
 
 LABEL_NAMES = {0: "negative", 1: "positive"}
 
 
 def build_pipeline(params: TrainingParams) -> Pipeline:
-    """TF-IDF over cleaned text (`WordNgrams`), then logistic regression.
+    """TF-IDF over cleaned text (`WordNgrams`, `NgramTfidfVectorizer`), then logistic regression.
 
     The first step accepts lists, Series and one-column DataFrames, so the same pipeline serves
     scikit-learn callers and MLflow's pyfunc (which passes a DataFrame).
@@ -27,7 +27,7 @@ def build_pipeline(params: TrainingParams) -> Pipeline:
             ("to_text", FunctionTransformer(as_text_array, validate=False)),
             (
                 "tfidf",
-                TfidfVectorizer(
+                NgramTfidfVectorizer(
                     analyzer=WordNgrams(tuple(vec.ngram_range)),
                     max_features=vec.max_features,
                     min_df=vec.min_df,

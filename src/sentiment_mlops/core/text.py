@@ -40,8 +40,12 @@ class WordNgrams:
     def __init__(self, ngram_range: tuple[int, int] = (1, 1)) -> None:
         self.ngram_range = tuple(ngram_range)
 
+    def tokens(self, text: str) -> list[str]:
+        """The words of `text` after `clean_text`, in order (single characters dropped)."""
+        return self._TOKEN.findall(_HTML_TAG.sub(" ", str(text).lower()))
+
     def __call__(self, text: str) -> list[str]:
-        tokens = self._TOKEN.findall(_HTML_TAG.sub(" ", str(text).lower()))
+        tokens = self.tokens(text)
         low, high = self.ngram_range
         features = list(tokens) if low == 1 else []
         for n in range(max(low, 2), high + 1):
