@@ -71,15 +71,20 @@ class ModelRef:
 
 
 def configure_mlflow(settings: Settings) -> None:
-    """Point MLflow at the configured stores and bound its HTTP retries.
+    """Point MLflow at the configured stores, bound its HTTP retries, keep artifacts proxied.
 
-    MLflow reads its retry policy only from the environment; without a bound, a call blocks for
+    MLflow reads these policies only from the environment; without a bound, a call blocks for
     about four minutes while a tracking server is down. Called by entry points, never on import.
     """
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow_http_max_retries))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.mlflow_http_timeout))
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # A server that proxies S3 artifacts offers MLflow 3 clients presigned URLs naming S3 as
+    # the *server* reaches it (`http://minio:9000` in compose): unreachable from the host, where
+    # a download then retries for minutes. Artifacts go through the server, as it proxies them.
+    os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
     if settings.mlflow_registry_uri is None:
