@@ -11,14 +11,14 @@ import gc
 import logging
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from sentiment_mlops.cli_data import data_app
+from sentiment_mlops.cli_errors import EXIT_FAILURE, fail, user_errors
+from sentiment_mlops.cli_serve import serve_app, webhook_app
 from sentiment_mlops.cli_stack import stack_app
 from sentiment_mlops.settings import Settings, get_settings
 
@@ -29,51 +29,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+# No group name: `serve` joins the top-level commands, listed after them as before.
+app.add_typer(serve_app)
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
-
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 1
+app.add_typer(webhook_app, name="webhook")
 
 ModelNameOption = Annotated[
     str | None, typer.Option("--model-name", help="Registered model name (default: MODEL_NAME)")
 ]
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """One line on stderr, then exit: what the user must fix, no traceback."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the errors a user can fix (bad data, params, registry state) into `fail`."""
-    from sentiment_mlops.core.data import DataError
-    from sentiment_mlops.core.params import ParamsError
-
-    try:
-        yield
-    except (DataError, ParamsError, FileNotFoundError) as error:
-        fail(str(error))
-    except Exception as error:
-        if not _is_registry_error(error):
-            raise
-        message = _first_line(error)
-        if "Max retries exceeded" in message or "Connection refused" in message:
-            uri = get_settings().mlflow_tracking_uri
-            fail(f"cannot reach the MLflow tracking server at {uri} (is it running?)")
-        fail(f"registry: {message}")
-
-
-def _is_registry_error(error: Exception) -> bool:
-    module = type(error).__module__
-    return module.startswith(("mlflow", "sentiment_mlops.registry", "requests", "urllib3"))
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 class _RunNameFormatter(logging.Formatter):
@@ -219,7 +183,7 @@ def model_info(
         client = _registry_client(settings)
         ref = registry.get_alias(client, name, alias)
         if ref is None:
-            fail(f"model {name!r} has no version with alias {alias!r}", EXIT_NOT_FOUND)
+            fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
         print_model_info(ref, alias, registry.run_metrics(client, ref.run_id))
 
 
@@ -234,7 +198,7 @@ def models(model_name: ModelNameOption = None) -> None:
     with user_errors():
         versions = registry.list_versions(_registry_client(settings), name)
     if not versions:
-        fail(f"model {name!r} has no registered versions", EXIT_NOT_FOUND)
+        fail(f"model {name!r} has no registered versions", EXIT_FAILURE)
     print_versions(name, versions, settings.champion_metric)
 
 
@@ -260,7 +224,7 @@ def set_alias(
             else:
                 registry.set_alias(client, name, alias, version)
         except registry.RegistryError as error:
-            fail(str(error), EXIT_NOT_FOUND)
+            fail(str(error), EXIT_FAILURE)
     typer.echo(f"{name}@{alias} -> version {version}")
 
 
@@ -275,7 +239,7 @@ def rollback(model_name: ModelNameOption = None) -> None:
         client = _registry_client(settings)
         previous = registry.get_alias(client, name, registry.PREVIOUS_ALIAS)
         if previous is None:
-            fail(f"model {name!r} has no 'previous' version to roll back to", EXIT_NOT_FOUND)
+            fail(f"model {name!r} has no 'previous' version to roll back to", EXIT_FAILURE)
         registry.promote(client, name, previous.version)
     typer.echo(f"{name}@champion -> version {previous.version} (rolled back)")
 
@@ -298,57 +262,9 @@ def predict(
         client = _registry_client(settings)
         ref = registry.get_alias(client, name, alias)
         if ref is None:
-            fail(f"model {name!r} has no version with alias {alias!r}", EXIT_NOT_FOUND)
+            fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
         model = registry.load_model(ref)
     print_predictions(texts, model, ref)
-
-
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default: API_HOST)")] = None,
-    port: Annotated[
-        int | None, typer.Option(help="Port (default: API_PORT)", min=1, max=65535)
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: API_WORKERS)", min=1)
-    ] = None,
-    register_webhook: Annotated[
-        bool,
-        typer.Option(
-            "--register-webhook",
-            help="Register this service's MLflow webhook first (needs an MLflow server)",
-        ),
-    ] = False,
-) -> None:
-    """Serve the champion over HTTP; a new champion is picked up without a restart."""
-    from sentiment_mlops.serving.server import run_server
-
-    settings = get_settings()
-    if register_webhook:
-        _register_webhook(settings)
-    run_server(settings, host=host, port=port, workers=workers)
-
-
-webhook_app = typer.Typer(help="MLflow registry webhooks that tell the API about a new champion.")
-app.add_typer(webhook_app, name="webhook")
-
-
-@webhook_app.command("register")
-def webhook_register() -> None:
-    """Create (or update) the MLflow webhook that calls the API on champion changes."""
-    _register_webhook(get_settings())
-
-
-def _register_webhook(settings: Settings) -> None:
-    from sentiment_mlops.serving.webhooks import register_webhook
-
-    if settings.uses_local_store:
-        fail("webhooks need an MLflow server: set MLFLOW_TRACKING_URI to its http(s) URL")
-    if settings.webhook_secret is None or not settings.webhook_url:
-        fail("set WEBHOOK_SECRET and WEBHOOK_URL (where the MLflow server reaches this API)")
-    with user_errors():
-        webhook_id = register_webhook(settings)
-    typer.echo(f"webhook {webhook_id} -> {settings.webhook_url}")
 
 
 def main() -> None:

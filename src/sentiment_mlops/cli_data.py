@@ -12,11 +12,11 @@ from typing import Annotated
 
 import typer
 
+from sentiment_mlops.cli_errors import fail
+
 data_app = typer.Typer(
     help="Acquire the training data.", no_args_is_help=True, add_completion=False
 )
-
-USAGE_ERROR = 2
 
 
 class SourceName(StrEnum):
@@ -95,8 +95,7 @@ def prepare(
             timeout=timeout,
         )
     except AcquireError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(USAGE_ERROR) from None
+        fail(str(error))
 
     output.parent.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(prepared.sample, output)

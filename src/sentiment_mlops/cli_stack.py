@@ -11,22 +11,17 @@ from __future__ import annotations
 import contextlib
 import signal
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
+
+from sentiment_mlops.cli_errors import EXIT_FAILURE, fail
 
 stack_app = typer.Typer(
     help="Run the full stack (S3, MLflow, Prefect, worker, API) as local processes, no Docker.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-EXIT_ERROR = 1
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_ERROR)
 
 
 def _stack() -> Any:
@@ -53,9 +48,9 @@ def up(
     try:
         stack.up()
     except (StackError, ProvisionError, RuntimeError) as error:
-        _fail(str(error))
+        fail(str(error), EXIT_FAILURE)
     except KeyboardInterrupt:
-        _fail("interrupted; stopped what had started")
+        fail("interrupted; stopped what had started", EXIT_FAILURE)
     _print_summary(stack)
     if detach:
         typer.echo("running in the background; stop it with `sentiment stack down`")
@@ -92,7 +87,7 @@ def status() -> None:
     rows = _stack().status()
     if not rows:
         typer.echo("no stack has been started here (see `sentiment stack up`)")
-        raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(EXIT_FAILURE)
     table = Table("service", "pid", "state", "url")
     for row in rows:
         state = "healthy" if row["healthy"] else "running" if row["running"] else "stopped"
@@ -101,7 +96,7 @@ def status() -> None:
     console.print(table)
     console.print(f"logs: {Path(rows[0]['log']).parent}")
     if not all(row["healthy"] for row in rows):
-        raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @stack_app.command()
@@ -114,7 +109,7 @@ def restart(
     try:
         seconds = _stack().restart(service)
     except (StackError, RuntimeError) as error:
-        _fail(str(error))
+        fail(str(error), EXIT_FAILURE)
     typer.echo(f"{service} restarted, healthy after {seconds:.1f} s")
 
 
