@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
+import functools
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +13,7 @@ import httpx
 
 from sentiment_mlops import registry
 from sentiment_mlops.settings import Settings
+from tests.support import processes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CSV = REPO_ROOT / "data" / "demo_reviews.csv"
@@ -63,13 +60,12 @@ class MlflowStore:
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
-    def env(self, **overrides: str) -> dict[str, str]:
-        """Environment for a service process on this store."""
-        # mlflow.set_registry_uri() writes MLFLOW_REGISTRY_URI into this process's environment;
-        # a child must not inherit the session store's registry.
-        inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_REGISTRY_URI"}
-        env = {
-            **inherited,
+    def env(self, **overrides: str) -> dict[str, str | None]:
+        """Environment for a service process on this store (None: not inherited)."""
+        env: dict[str, str | None] = {
+            # mlflow.set_registry_uri() writes MLFLOW_REGISTRY_URI into this process's
+            # environment; a child must not inherit the session store's registry.
+            "MLFLOW_REGISTRY_URI": None,
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "ARTIFACT_LOCATION": str(self.artifacts),
             "MODEL_NAME": MODEL_NAME,
@@ -150,62 +146,20 @@ def log_model(client: Any, experiment_id: str, model: Any, split: Any = None) ->
     return registry.log_training_run(client, experiment_id, model, record)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# The serving tests poll often, and through the errors of a server that is not listening yet.
+wait_until = functools.partial(
+    processes.wait_until, interval=0.05, ignore=(httpx.HTTPError, OSError)
+)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """Poll until `predicate` returns something truthy; its value, or AssertionError at timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = predicate()
-        except (httpx.HTTPError, OSError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
-@dataclass
-class Service:
-    """A running `run_server` process."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    started: float
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-@contextmanager
-def run_service(env: dict[str, str], workdir: Path) -> Iterator[Service]:
-    """Start the API with `run_server` in a process on a free port; stop it afterwards."""
-    port = free_port()
-    log = workdir / f"service-{port}.log"
+def run_service(env: Mapping[str, str | None], workdir: Path) -> processes.ServerProcess:
+    """Start the API with `run_server` in a process on a free port; stopped on leaving `with`."""
+    port = processes.free_port()
     code = "from sentiment_mlops.serving.server import run_server; run_server()"
-    with log.open("wb") as sink:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [sys.executable, "-c", code],
-            env={**env, "API_HOST": "127.0.0.1", "API_PORT": str(port)},
-            cwd=workdir,  # no .env of the checkout
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    service = Service(f"http://127.0.0.1:{port}", process, log, started)
-    try:
-        yield service
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    return processes.ServerProcess(
+        [sys.executable, "-c", code],
+        env={**env, "API_HOST": "127.0.0.1", "API_PORT": str(port)},
+        log=workdir / f"service-{port}.log",
+        cwd=workdir,  # no .env of the checkout
+        url=f"http://127.0.0.1:{port}",
+    )

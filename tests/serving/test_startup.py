@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -16,14 +14,8 @@ import pytest
 
 from sentiment_mlops import registry
 from sentiment_mlops.serving.webhooks import register_webhook
-from tests.serving.helpers import (
-    MODEL_NAME,
-    WEBHOOK_SECRET,
-    MlflowStore,
-    free_port,
-    run_service,
-    wait_until,
-)
+from tests.serving.helpers import MODEL_NAME, WEBHOOK_SECRET, MlflowStore, run_service, wait_until
+from tests.support.processes import ServerProcess, free_port, http_ok
 
 # Any valid Fernet key; the test server's stored webhook secrets are encrypted with it.
 FERNET_KEY = "-y_Xo9dIsJfE-o9sSxE7j_b6XZXxP44FGCSP4gGj_FE="
@@ -32,13 +24,9 @@ FERNET_KEY = "-y_Xo9dIsJfE-o9sSxE7j_b6XZXxP44FGCSP4gGj_FE="
 @contextmanager
 def mlflow_server(db: Path, port: int, workdir: Path) -> Iterator[str]:
     """A real tracking server on `db` that may deliver webhooks to 127.0.0.1."""
-    inherited = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"}  # the session store's
-    }
     env = {
-        **inherited,
+        "MLFLOW_TRACKING_URI": None,  # the session store's
+        "MLFLOW_REGISTRY_URI": None,
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
@@ -51,18 +39,10 @@ def mlflow_server(db: Path, port: int, workdir: Path) -> Iterator[str]:
         "--backend-store-uri", f"sqlite:///{db}",
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    with (workdir / "mlflow-server.log").open("wb") as log:
-        process = subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, timeout=90, interval=0.2)
+    with ServerProcess(command, env, workdir / "mlflow-server.log", cwd=workdir) as server:
+        server.wait_ready(http_ok(f"{url}/health"), 90, "mlflow server")
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.mark.slow

@@ -7,10 +7,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Self, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -19,13 +22,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+def wait_until(
+    check: Callable[[], T],
+    timeout: float,
+    what: str = "condition",
+    interval: float = 0.2,
+    ignore: tuple[type[Exception], ...] = (),
+) -> T:
+    """Poll `check` until it returns something truthy and return that, or raise TimeoutError.
+
+    Exceptions of the `ignore` types count as "not yet", such as a server still refusing
+    connections. `check` runs once more after the deadline, so a slow last poll still counts.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
+    while True:
+        try:
+            value = check()
+        except ignore:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready within {timeout:g} s")
         time.sleep(interval)
-    raise TimeoutError(f"{what} not ready within {timeout:.0f} s")
 
 
 def http_ok(url: str) -> Callable[[], bool]:
@@ -39,24 +58,42 @@ def http_ok(url: str) -> Callable[[], bool]:
 
 
 class ServerProcess:
-    """A process in its own session, with its output in a log file, killed with its children."""
+    """A process in its own session, with its output in a log file, killed with its children.
+
+    It inherits this process's environment updated with `env`, where a None value removes the
+    variable. As a context manager it stops the process on exit.
+    """
 
     def __init__(
-        self, command: Sequence[str], env: dict[str, str], log: Path, cwd: Path | None = None
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str | None],
+        log: Path,
+        cwd: Path | None = None,
+        url: str = "",
     ):
         self.command = list(command)
         self.log = log
+        self.url = url  # where it serves, for the caller's convenience
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = log.open("ab")
+        environment = {k: v for k, v in (os.environ | env).items() if v is not None}
+        self.started = time.monotonic()
         self.process = subprocess.Popen(
             self.command,
-            env=os.environ | env,
+            env=environment,
             cwd=cwd,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def wait_ready(self, check: Callable[[], bool], timeout: float, what: str) -> None:
         def alive_and_ready() -> bool:
@@ -66,8 +103,11 @@ class ServerProcess:
 
         wait_until(alive_and_ready, timeout, what)
 
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
     def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(self.output().splitlines()[-lines:])
 
     def stop(self) -> None:
         if self.process.poll() is None:
