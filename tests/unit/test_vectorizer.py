@@ -74,6 +74,16 @@ def test_small_and_empty_batches() -> None:
             vectorizer.transform([])
 
 
+def test_inputs_are_decoded_as_scikit_learn_does() -> None:
+    reference, fast = _pair()
+    raw = [text.encode() for text in UNSEEN]
+    _assert_same_matrix(reference.transform(raw), fast.transform(raw))
+    assert "_table" in fast.__dict__
+    for vectorizer in (reference, fast):
+        with pytest.raises(ValueError, match=r"np\.nan is an invalid document"):
+            vectorizer.transform(["good", np.nan, "bad"])
+
+
 def test_fast_path_is_used_and_rebuilt_after_refit() -> None:
     fast = NgramTfidfVectorizer(analyzer=WordNgrams((1, 2))).fit(REVIEWS[:50])
     fast.transform(REVIEWS[:5])

@@ -47,7 +47,8 @@ class NgramTfidfVectorizer(TfidfVectorizer):
             documents = list(raw_documents)
             table = self._vocabulary_table() if len(documents) >= _FEWEST_TEXTS else None
             if table is not None:
-                return self.vocabulary_, table.count(documents)
+                # `decode` as scikit-learn's analyzer does: bytes, files, NaN are its business.
+                return self.vocabulary_, table.count(list(map(self.decode, documents)))
             raw_documents = documents
         return super()._count_vocab(raw_documents, fixed_vocab)
 
