@@ -119,3 +119,15 @@ def test_other_analyzers_use_scikit_learn_counting() -> None:
     fast = NgramTfidfVectorizer(ngram_range=(1, 2)).fit(REVIEWS)
     _assert_same_matrix(reference.transform(UNSEEN), fast.transform(UNSEEN))
     assert "_table" not in fast.__dict__
+
+
+def test_concurrent_transforms_from_threads_agree() -> None:
+    """The API predicts batches in a thread pool: threads share (and may build) one table."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    reference, fast = _pair()
+    batches = [REVIEWS[i : i + 40] for i in range(0, 320, 40)] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(fast.transform, batches))
+    for batch, result in zip(batches, results, strict=True):
+        _assert_same_matrix(reference.transform(batch), result)
