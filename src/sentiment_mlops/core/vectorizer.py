@@ -13,9 +13,10 @@ exactly like `TfidfVectorizer`; when it transforms with a `WordNgrams` analyzer 
    TF-IDF weighting.
 
 The hash table is built lazily, once per process (Python's string hashes change with each
-process's seed, so it is never pickled). Two different n-grams share a key only if two 64-bit
-keyed hashes collide (about one chance in 10^14 for a batch of a thousand texts); if two
-vocabulary terms collide, the vectorizer uses scikit-learn's exact path instead.
+process's seed, so it is never pickled). An unseen n-gram is counted as a vocabulary term only
+if their 64-bit keyed hashes collide: 100,000 terms / 2**64, about 5e-15 per n-gram, so one
+extra count in about 600 billion reviews of 300 n-grams. If two vocabulary terms collide, the
+vectorizer uses scikit-learn's exact path instead.
 """
 
 from __future__ import annotations
