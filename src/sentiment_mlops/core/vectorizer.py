@@ -112,15 +112,16 @@ class _VocabularyTable:
         hashes = _hashes(chain.from_iterable(tokens), int(lengths.sum()))
         rows = np.repeat(np.arange(len(documents), dtype=np.int32), lengths)
         low, high = self.analyzer.ngram_range
-        keys, key_rows = [hashes] if low == 1 else [], [rows] if low == 1 else []
+        keys, key_rows = [], []
         ngram = hashes
-        for n in range(2, high + 1):
-            # ngram[i] is the key of tokens i..i+n-1; keep those inside one document.
-            ngram = _combine(ngram[:-1], hashes[n - 1 :])
-            if n >= low:
-                same_document = rows[: len(ngram)] == rows[n - 1 :]
+        for n in range(1, high + 1):
+            if n > 1:  # ngram[i] becomes the key of tokens i..i+n-1
+                ngram = _combine(ngram[:-1], hashes[n - 1 :])
+            if n >= low:  # keep the n-grams that lie inside one document
+                first_rows = rows[: len(ngram)]
+                same_document = first_rows == rows[n - 1 :]
                 keys.append(ngram[same_document])
-                key_rows.append(rows[: len(ngram)][same_document])
+                key_rows.append(first_rows[same_document])
         positions = self.index.get_indexer(np.concatenate(keys))
         known = positions >= 0
         matrix = sp.csr_array(
