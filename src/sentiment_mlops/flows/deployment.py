@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sentiment_mlops.flows.prefect_objects import create_if_missing
 from sentiment_mlops.flows.promotion_lock import LIMIT_NAME, ensure_limit
 
 ENTRYPOINT = "sentiment_mlops.flows.training.training_flow"
@@ -33,19 +34,12 @@ def ensure_work_pool(name: str) -> bool:
     """Create a process work pool named `name` if missing; True when it was created."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     with get_client(sync_client=True) as client:
-        try:
-            client.read_work_pool(name)
-            return False
-        except ObjectNotFound:
-            pass
-        try:
-            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
-        except ObjectAlreadyExists:
-            return False
-    return True
+        return create_if_missing(
+            lambda: client.read_work_pool(name),
+            lambda: client.create_work_pool(WorkPoolCreate(name=name, type="process")),
+        )
 
 
 def load_training_flow(project_dir: Path) -> Any:

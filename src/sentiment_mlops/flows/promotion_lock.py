@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sentiment_mlops.flows.prefect_objects import create_if_missing
 from sentiment_mlops.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -40,21 +41,14 @@ def ensure_limit() -> bool:
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(LIMIT_NAME)
-            return False
-        except ObjectNotFound:
-            pass
-        try:
-            client.create_global_concurrency_limit(
+        return create_if_missing(
+            lambda: client.read_global_concurrency_limit_by_name(LIMIT_NAME),
+            lambda: client.create_global_concurrency_limit(
                 GlobalConcurrencyLimitCreate(name=LIMIT_NAME, limit=1)
-            )
-        except ObjectAlreadyExists:  # another training created it in between
-            return False
-    return True
+            ),
+        )
 
 
 @contextmanager
