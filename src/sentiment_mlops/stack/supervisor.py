@@ -19,7 +19,7 @@ from typing import Any
 
 from sentiment_mlops.stack import process, provision, services
 from sentiment_mlops.stack.config import StackSettings
-from sentiment_mlops.stack.health import is_healthy
+from sentiment_mlops.stack.health import describe_readiness, is_healthy
 from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
 from sentiment_mlops.stack.services import ServiceSpec
 from sentiment_mlops.stack.state import ServiceState, StackState, read_state, write_state
@@ -31,6 +31,10 @@ _STOP_ORDER = (("worker", "api"), ("prefect", "mlflow"), ("s3",))
 
 class StackError(RuntimeError):
     """The stack cannot start or act; the message says why and what to do."""
+
+
+class PortsInUseError(StackError):
+    """A port the stack needs is taken: the user must stop its owner or move the stack."""
 
 
 @dataclass
@@ -168,15 +172,12 @@ class Stack:
 
     def _check_ports(self) -> None:
         busy = [
-            f"{port} ({what})"
-            for what, port in services.all_ports(self.settings).items()
-            if not process.port_is_free(port)
+            item
+            for item in services.all_ports(self.settings)
+            if not process.port_is_free(item.port)
         ]
         if busy:
-            raise StackError(
-                f"ports in use: {', '.join(busy)}; stop what uses them or choose others "
-                "(STACK_S3_PORT, STACK_MLFLOW_PORT, STACK_PREFECT_PORT, STACK_API_PORT)"
-            )
+            raise PortsInUseError(_ports_message(busy, self.settings))
 
     # --- down, restart --------------------------------------------------------------------
 
@@ -229,13 +230,15 @@ class Stack:
         rows = []
         for name, state in self.load_state().items():
             alive = state.record.is_alive()
+            healthy = alive and is_healthy(state.spec, state.record.create_time)
             rows.append(
                 {
                     "name": name,
                     "label": state.spec.label,
                     "pid": state.record.pid,
                     "running": alive,
-                    "healthy": alive and is_healthy(state.spec, state.record.create_time),
+                    "healthy": healthy,
+                    "state": _state_text(state.spec, alive, healthy),
                     "url": state.spec.url,
                     "log": state.log,
                 }
@@ -282,6 +285,39 @@ class Stack:
     @property
     def env_file(self) -> Path:
         return self.settings.stack_dir / "env"
+
+
+def _ports_message(busy: list[services.Listener], settings: StackSettings) -> str:
+    """One line: each busy port and what would listen there, then the setting that moves it."""
+    listed = ", ".join(f"{item.port} ({item.what})" for item in busy)
+    hints = []
+    for setting in dict.fromkeys(item.setting for item in busy):
+        if setting != services.S3_PORT_SETTING:
+            hints.append(f"set {setting}")
+            continue
+        free = _free_s3_port(settings)
+        example = f", e.g. {setting}={free} (all of its ports are free)" if free else ""
+        hints.append(f"SeaweedFS's ports all move with {setting}{example}")
+    return f"ports in use: {listed}; stop what uses them, or {'; '.join(hints)}"
+
+
+def _free_s3_port(settings: StackSettings) -> int | None:
+    """An S3 port whose SeaweedFS ports are all free and clear of the stack's other ports."""
+    others = {settings.mlflow_port, settings.prefect_port, settings.api_port}
+    for candidate in range(10_333, 40_001, 1000):
+        ports = set(services.weed_listen_ports(candidate).values())
+        if not ports & others and all(process.port_is_free(port) for port in ports):
+            return candidate
+    return None
+
+
+def _state_text(spec: ServiceSpec, alive: bool, healthy: bool) -> str:
+    """`stopped`, `running` (not answering), `healthy`, or what the readiness check says."""
+    if not alive:
+        return "stopped"
+    if not healthy:
+        return "running"
+    return describe_readiness(spec.readiness_url) if spec.readiness_url else "healthy"
 
 
 def _stop_tiers(names: list[str]) -> list[list[str]]:
