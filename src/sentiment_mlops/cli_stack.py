@@ -38,8 +38,9 @@ def up(
     ] = False,
 ) -> None:
     """Start every service, wait until each is healthy, print the URLs."""
+    from sentiment_mlops.stack.ports import PortsInUseError
     from sentiment_mlops.stack.provision import ProvisionError
-    from sentiment_mlops.stack.supervisor import PortsInUseError, StackError
+    from sentiment_mlops.stack.supervisor import StackError
 
     stack = _stack()
     # SIGTERM (and SIGHUP) stop the stack like Ctrl-C does.

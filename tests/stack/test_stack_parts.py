@@ -23,9 +23,10 @@ from sentiment_mlops.cli import app
 from sentiment_mlops.stack import process, provision, services
 from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.health import worker_beat_since
+from sentiment_mlops.stack.ports import PortsInUseError
 from sentiment_mlops.stack.secrets import load_or_create_secrets
 from sentiment_mlops.stack.services import ServiceSpec
-from sentiment_mlops.stack.supervisor import Stack, StackError
+from sentiment_mlops.stack.supervisor import Stack
 from tests.support.processes import free_port
 
 
@@ -138,7 +139,7 @@ def test_up_refuses_busy_ports_before_starting_anything(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         stack = Stack(settings_for(tmp_path, mlflow_port=port), report=lambda _: None)
 
-        with pytest.raises(StackError, match=rf"{port} \(MLflow\)"):
+        with pytest.raises(PortsInUseError, match=rf"{port} \(MLflow\); .*set STACK_MLFLOW_PORT"):
             stack.up()
 
     assert not (tmp_path / ".stack" / "state.json").exists()

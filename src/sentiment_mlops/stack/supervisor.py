@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentiment_mlops.stack import process, provision, services
+from sentiment_mlops.stack import ports, process, provision, services
 from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.health import describe_readiness, is_healthy
 from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
@@ -31,10 +31,6 @@ _STOP_ORDER = (("worker", "api"), ("prefect", "mlflow"), ("s3",))
 
 class StackError(RuntimeError):
     """The stack cannot start or act; the message says why and what to do."""
-
-
-class PortsInUseError(StackError):
-    """A port the stack needs is taken: the user must stop its owner or move the stack."""
 
 
 @dataclass
@@ -78,7 +74,7 @@ class Stack:
                 f"a stack is already running from {self.settings.stack_dir} "
                 "(`sentiment stack status`); stop it with `sentiment stack down`"
             )
-        self._check_ports()
+        ports.check_free(self.settings)
         self.settings.stack_dir.mkdir(parents=True, exist_ok=True)
         stack_secrets = load_or_create_secrets(self.settings)
         started = time.monotonic()
@@ -169,15 +165,6 @@ class Stack:
         started = time.monotonic()
         yield
         self.timings[step] = round(time.monotonic() - started, 1)
-
-    def _check_ports(self) -> None:
-        busy = [
-            item
-            for item in services.all_ports(self.settings)
-            if not process.port_is_free(item.port)
-        ]
-        if busy:
-            raise PortsInUseError(_ports_message(busy, self.settings))
 
     # --- down, restart --------------------------------------------------------------------
 
@@ -285,30 +272,6 @@ class Stack:
     @property
     def env_file(self) -> Path:
         return self.settings.stack_dir / "env"
-
-
-def _ports_message(busy: list[services.Listener], settings: StackSettings) -> str:
-    """One line: each busy port and what would listen there, then the setting that moves it."""
-    listed = ", ".join(f"{item.port} ({item.what})" for item in busy)
-    hints = []
-    for setting in dict.fromkeys(item.setting for item in busy):
-        if setting != services.S3_PORT_SETTING:
-            hints.append(f"set {setting}")
-            continue
-        free = _free_s3_port(settings)
-        example = f", e.g. {setting}={free} (all of its ports are free)" if free else ""
-        hints.append(f"SeaweedFS's ports all move with {setting}{example}")
-    return f"ports in use: {listed}; stop what uses them, or {'; '.join(hints)}"
-
-
-def _free_s3_port(settings: StackSettings) -> int | None:
-    """An S3 port whose SeaweedFS ports are all free and clear of the stack's other ports."""
-    others = {settings.mlflow_port, settings.prefect_port, settings.api_port}
-    for candidate in range(10_333, 40_001, 1000):
-        ports = set(services.weed_listen_ports(candidate).values())
-        if not ports & others and all(process.port_is_free(port) for port in ports):
-            return candidate
-    return None
 
 
 def _state_text(spec: ServiceSpec, alive: bool, healthy: bool) -> str:
