@@ -22,8 +22,6 @@ from sentiment_mlops.stack.secrets import StackSecrets
 WEED_DEFAULT_PORTS = {"master": 9333, "volume": 8080, "filer": 8888, "s3": 8333, "admin": 23646}
 WEED_GRPC_OFFSET = 10000
 WORKER_NAME = "sentiment-stack-worker"
-# The one setting that moves all of SeaweedFS's ports (see `weed_ports`).
-S3_PORT_SETTING = "STACK_S3_PORT"
 
 
 @dataclass(frozen=True)
@@ -102,6 +100,15 @@ def weed_binary() -> str:
     return found
 
 
+def setting_name(field: str) -> str:
+    """The environment variable of a `StackSettings` field, as users set it."""
+    return str(StackSettings.model_fields[field].validation_alias)
+
+
+# The one setting that moves all of SeaweedFS's ports (see `weed_ports`).
+S3_PORT_SETTING = setting_name("s3_port")
+
+
 class Listener(NamedTuple):
     """A port the stack listens on, what listens there, and the setting that moves it."""
 
@@ -118,9 +125,9 @@ def all_ports(settings: StackSettings) -> list[Listener]:
     ]
     return [
         *listeners,
-        Listener("MLflow", settings.mlflow_port, "STACK_MLFLOW_PORT"),
-        Listener("Prefect", settings.prefect_port, "STACK_PREFECT_PORT"),
-        Listener("API", settings.api_port, "STACK_API_PORT"),
+        Listener("MLflow", settings.mlflow_port, setting_name("mlflow_port")),
+        Listener("Prefect", settings.prefect_port, setting_name("prefect_port")),
+        Listener("API", settings.api_port, setting_name("api_port")),
     ]
 
 
