@@ -19,6 +19,7 @@ import yaml
 
 from sentiment_mlops.dvc_version import data_version
 from tests.data.helpers import REPO_ROOT, RunDvc, git, project_env, written_reviews
+from tests.support.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.slow
 
@@ -162,7 +163,7 @@ def _offline(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_repro_offline_after_a_csv_prepare_keeps_the_file_and_push_then_sends_it(
-    project: tuple[Path, dict[str, str]], run_dvc: RunDvc, tmp_path: Path
+    project: tuple[Path, dict[str, str]], run_dvc: RunDvc, tmp_path: Path, seaweed_s3: SeaweedS3
 ) -> None:
     # The README's offline order: prepare from a local file, `dvc repro`, `dvc push`; the
     # committed params.yaml names the hub, which is out of reach.
@@ -197,6 +198,16 @@ def test_repro_offline_after_a_csv_prepare_keeps_the_file_and_push_then_sends_it
 
     md5 = out["md5"]
     assert (storage / "files" / "md5" / md5[:2] / md5[2:]).read_bytes() == prepared
+
+    # The stack's remote, as `source .stack/env` sets it up: `dvc push -r minio`.
+    seaweed_s3.create_buckets("dvc-offline")
+    run_dvc(repo, "remote", "modify", "--local", "minio", "url", "s3://dvc-offline", env=env)
+    run_dvc(repo, "push", "-r", "minio", env=env | seaweed_s3.env())
+
+    pushed = seaweed_s3.client().get_object(
+        Bucket="dvc-offline", Key=f"files/md5/{md5[:2]}/{md5[2:]}"
+    )
+    assert pushed["Body"].read() == prepared
 
 
 def test_repro_offline_with_the_hub_in_params_keeps_an_existing_file(
