@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sentiment_mlops.cli_errors import fail
+
+if TYPE_CHECKING:
+    from sentiment_mlops.acquire.recipe import Recipe
 
 data_app = typer.Typer(
     help="Acquire the training data.", no_args_is_help=True, add_completion=False
@@ -70,7 +73,11 @@ def prepare(
         float, typer.Option(min=0.1, help="Network timeout in seconds (hub probe, download).")
     ] = 5.0,
 ) -> None:
-    """Write a balanced, seeded sample of IMDb reviews as a text,label CSV (label 1 = positive)."""
+    """Write a balanced, seeded sample of IMDb reviews as a text,label CSV (label 1 = positive).
+
+    Writing the DVC pipeline's file (data/imdb_sample.csv) records these options in the
+    `prepare:` section of params.yaml, so that `dvc repro` makes the same file.
+    """
     from sentiment_mlops.acquire import AcquireError
 
     if output is None:
@@ -109,6 +116,23 @@ def prepare(
     typer.echo(
         f"Wrote {prepared.balance.total:,} rows to {output}: {prepared.balance.describe()}{note}"
     )
+    from sentiment_mlops.acquire.recipe import Recipe
+
+    _record_in_params(output, Recipe(source.value, from_ or "", samples, seed, split.value))
+
+
+def _record_in_params(output: Path, recipe: Recipe) -> None:
+    """When `output` is the DVC prepare stage's file, make params.yaml say how it was made, so
+    that `dvc repro` rebuilds it from the same source instead of failing over it."""
+    from sentiment_mlops.acquire.recipe import SECTION, record_recipe
+    from sentiment_mlops.settings import get_settings
+
+    params_path = get_settings().params_path
+    if record_recipe(params_path, output, recipe):
+        typer.echo(
+            f"Recorded these options in {params_path} ({SECTION}:), "
+            "so that `dvc repro` makes the same file; commit it with dvc.lock."
+        )
 
 
 def _describe_existing(path: Path) -> str:

@@ -38,6 +38,7 @@ def up(
     ] = False,
 ) -> None:
     """Start every service, wait until each is healthy, print the URLs."""
+    from sentiment_mlops.stack.ports import PortsInUseError
     from sentiment_mlops.stack.provision import ProvisionError
     from sentiment_mlops.stack.supervisor import StackError
 
@@ -47,6 +48,8 @@ def up(
         signal.signal(signum, _raise_keyboard_interrupt)
     try:
         stack.up()
+    except PortsInUseError as error:
+        fail(str(error))  # the user must move the stack or free the port: a usage error
     except (StackError, ProvisionError, RuntimeError) as error:
         fail(str(error), EXIT_FAILURE)
     except KeyboardInterrupt:
@@ -80,7 +83,11 @@ def down() -> None:
 
 @stack_app.command()
 def status() -> None:
-    """Show each service: PID, running, healthy, URL and log."""
+    """Show each service: PID, state, URL and log; for the API, what its /health says.
+
+    Exit code 1 when a service is stopped or does not answer; an API that answers without a
+    model (`up, no model loaded (503)`) is a working stack that has no champion yet.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -90,9 +97,10 @@ def status() -> None:
         raise typer.Exit(EXIT_FAILURE)
     table = Table("service", "pid", "state", "url")
     for row in rows:
-        state = "healthy" if row["healthy"] else "running" if row["running"] else "stopped"
-        table.add_row(row["name"], str(row["pid"]), state, row["url"] or "")
+        table.add_row(row["name"], str(row["pid"]), row["state"], row["url"] or "")
     console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 200  # piped: one line per service, not wrapped at 80 columns
     console.print(table)
     console.print(f"logs: {Path(rows[0]['log']).parent}")
     if not all(row["healthy"] for row in rows):

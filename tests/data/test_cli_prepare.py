@@ -229,3 +229,69 @@ def test_default_output_is_the_configured_data_path(reviews: pd.DataFrame, tmp_p
 
     assert result.returncode == 0, result.stderr
     assert list(pd.read_csv(configured).columns) == ["text", "label"]
+
+
+# --- The pipeline's data file: its options go into params.yaml --------------------------------
+
+
+@pytest.fixture
+def pipeline_folder(tmp_path: Path) -> Path:
+    """A project folder with the committed dvc.yaml and params.yaml."""
+    from tests.data.helpers import REPO_ROOT
+
+    for name in ("dvc.yaml", "params.yaml"):
+        (tmp_path / name).write_bytes((REPO_ROOT / name).read_bytes())
+    return tmp_path
+
+
+def test_preparing_the_pipeline_file_records_its_options_in_params_yaml(
+    reviews: pd.DataFrame, pipeline_folder: Path
+) -> None:
+    import yaml
+
+    params = pipeline_folder / "params.yaml"
+    committed = params.read_text(encoding="utf-8")
+    (pipeline_folder / "mine").mkdir()
+    reviews.to_csv(pipeline_folder / "mine" / "reviews.csv", index=False)
+
+    result, _ = _prepare_process(
+        pipeline_folder, "--source", "csv", "--from", "mine/reviews.csv", "--samples", "40"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Recorded these options in params.yaml" in result.stdout
+    assert yaml.safe_load(params.read_text())["prepare"] == {
+        "source": "csv", "from": "mine/reviews.csv", "samples": 40, "seed": 42, "split": "train",
+    }  # fmt: skip
+    # Only the recorded values changed: other sections, comments and layout are as committed.
+    changed = [
+        (old, new)
+        for old, new in zip(committed.splitlines(), params.read_text().splitlines(), strict=True)
+        if old != new
+    ]
+    assert [old.split(":")[0].strip() for old, _ in changed] == ["source", "from", "samples"]
+
+    # What `dvc repro` then runs (the same options, --force) leaves params.yaml alone.
+    written = params.stat().st_mtime_ns
+    again, _ = _prepare_process(
+        pipeline_folder, "--source", "csv", "--from", "mine/reviews.csv", "--samples", "40",
+        "--output", "data/imdb_sample.csv", "--force",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "Recorded" not in again.stdout
+    assert params.stat().st_mtime_ns == written
+
+
+def test_preparing_another_file_leaves_params_yaml_alone(
+    reviews: pd.DataFrame, pipeline_folder: Path
+) -> None:
+    before = (pipeline_folder / "params.yaml").read_bytes()
+    reviews.to_csv(pipeline_folder / "reviews.csv", index=False)
+
+    result, _ = _prepare_process(
+        pipeline_folder, "--source", "csv", "--from", "reviews.csv", "--output", "other.csv"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (pipeline_folder / "other.csv").is_file()
+    assert (pipeline_folder / "params.yaml").read_bytes() == before

@@ -19,6 +19,7 @@ import yaml
 
 from sentiment_mlops.dvc_version import data_version
 from tests.data.helpers import REPO_ROOT, RunDvc, git, project_env, written_reviews
+from tests.support.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.slow
 
@@ -151,4 +152,78 @@ def test_repro_with_the_hub_unreachable_fails_with_the_hint_and_writes_nothing(
     assert result.returncode != 0
     assert "--source csv --from" in result.stdout + result.stderr
     assert not (repo / "data" / "imdb_sample.csv").exists()
+    assert not (repo / "dvc.lock").exists()
+
+
+# --- Offline, with data the user prepared by hand -----------------------------------------------
+
+
+def _offline(env: dict[str, str]) -> dict[str, str]:
+    return env | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def test_repro_offline_after_a_csv_prepare_keeps_the_file_and_push_then_sends_it(
+    project: tuple[Path, dict[str, str]], run_dvc: RunDvc, tmp_path: Path, seaweed_s3: SeaweedS3
+) -> None:
+    # The README's offline order: prepare from a local file, `dvc repro`, `dvc push`; the
+    # committed params.yaml names the hub, which is out of reach.
+    reason = _train_cli_missing()
+    if reason:
+        pytest.skip(reason)
+    repo, env = project
+    env = _offline(env)
+    mine = tmp_path / "my_reviews.csv"
+    written_reviews().to_csv(mine, index=False)
+    prepare = subprocess.run(
+        ["sentiment", "data", "prepare", "--source", "csv", "--from", str(mine), "--samples", "60"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert prepare.returncode == 0, prepare.stderr
+    data = repo / "data" / "imdb_sample.csv"
+    prepared = data.read_bytes()
+
+    repro = run_dvc(repo, "repro", env=env, check=False)
+
+    assert data.read_bytes() == prepared
+    assert repro.returncode == 0, repro.stdout + repro.stderr
+    assert _ran(repro) == ["prepare", "train"], repro.stdout
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    [out] = lock["stages"]["prepare"]["outs"]
+    assert out["md5"] == data_version(data)
+    assert lock["stages"]["prepare"]["params"]["params.yaml"]["prepare"]["source"] == "csv"
+    storage = tmp_path / "dvc-storage"
+    run_dvc(repo, "remote", "modify", "--local", "local", "url", str(storage), env=env)
+
+    run_dvc(repo, "push", env=env)
+
+    md5 = out["md5"]
+    assert (storage / "files" / "md5" / md5[:2] / md5[2:]).read_bytes() == prepared
+
+    # The stack's remote, as `source .stack/env` sets it up: `dvc push -r minio`.
+    seaweed_s3.create_buckets("dvc-offline")
+    run_dvc(repo, "remote", "modify", "--local", "minio", "url", "s3://dvc-offline", env=env)
+    run_dvc(repo, "push", "-r", "minio", env=env | seaweed_s3.env())
+
+    pushed = seaweed_s3.client().get_object(
+        Bucket="dvc-offline", Key=f"files/md5/{md5[:2]}/{md5[2:]}"
+    )
+    assert pushed["Body"].read() == prepared
+
+
+def test_repro_offline_with_the_hub_in_params_keeps_an_existing_file(
+    project: tuple[Path, dict[str, str]], run_dvc: RunDvc
+) -> None:
+    # A file prepared earlier (by hand, or by an older version that did not record the source)
+    # while params.yaml still names the hub: the stage fails, and must not take the file along.
+    repo, env = project
+    _set_params(repo, prepare={"source": "hf", "from": ""})
+    data = repo / "data" / "imdb_sample.csv"
+    written_reviews().sample(frac=1.0, random_state=1).to_csv(data, index=False)
+    before = data.read_bytes()
+
+    result = run_dvc(repo, "repro", env=_offline(env), check=False)
+
+    assert result.returncode != 0
+    assert "--source csv --from" in result.stdout + result.stderr
+    assert data.read_bytes() == before
     assert not (repo / "dvc.lock").exists()

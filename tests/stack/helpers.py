@@ -27,6 +27,7 @@ from tests.support.processes import free_port, wait_until
 from tests.support.seaweed import free_s3_port
 
 SENTIMENT = [sys.executable, "-m", "sentiment_mlops"]
+SERVICES = {"s3", "mlflow", "prefect", "worker", "api"}
 # Variables of the developer's shell that would point the stack or the CLI elsewhere.
 _FOREIGN_PREFIXES = ("MLFLOW_", "PREFECT_", "AWS_", "STACK_", "MODEL_", "WEBHOOK_", "ADMIN_")
 
@@ -233,3 +234,9 @@ def output(result: subprocess.CompletedProcess[str] | Sequence[str]) -> str:
     if isinstance(result, subprocess.CompletedProcess):
         return f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return "\n".join(result)
+
+
+def status_rows(stdout: str, services: set[str] = SERVICES) -> dict[str, str]:
+    """The rows of the `sentiment stack status` table, by service name (cells joined by │)."""
+    rows = [line.split() for line in stdout.splitlines()]
+    return {row[1]: " ".join(row) for row in rows if len(row) > 1 and row[1] in services}

@@ -9,11 +9,9 @@ import psutil
 import pytest
 
 from sentiment_mlops.stack.process import ProcessRecord
-from tests.stack.helpers import RunningStack, output
+from tests.stack.helpers import SERVICES, RunningStack, output, status_rows
 
 pytestmark = pytest.mark.stack
-
-SERVICES = {"s3", "mlflow", "prefect", "worker", "api"}
 
 
 def test_up_prints_the_urls_and_start_times(stack: RunningStack) -> None:
@@ -26,10 +24,18 @@ def test_up_prints_the_urls_and_start_times(stack: RunningStack) -> None:
 
 def test_status_shows_every_service_healthy(stack: RunningStack) -> None:
     result = stack.sentiment("stack", "status", env=stack.env)
+    health = stack.api_health()
 
     assert result.returncode == 0, output(result)
-    rows = [line for line in result.stdout.splitlines() if "healthy" in line]
-    assert {row.split()[1] for row in rows} == SERVICES, result.stdout
+    rows = status_rows(result.stdout)
+    assert set(rows) == SERVICES, result.stdout
+    for name in SERVICES - {"api"}:
+        assert "│ healthy │" in rows[name], result.stdout
+    # The API's row says what its /health says: a model version, or none loaded yet.
+    if health.status_code == 200:
+        assert f"│ healthy, model v{health.json()['model_version']} │" in rows["api"]
+    else:
+        assert "│ up, no model loaded (503) │" in rows["api"], (health, result.stdout)
 
 
 def test_pid_files_logs_and_private_state(stack: RunningStack) -> None:

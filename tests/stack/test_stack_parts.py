@@ -5,7 +5,9 @@ Not marked `stack`: these need neither PostgreSQL nor any server, and run everyw
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import socket
 import stat
 import subprocess
@@ -21,9 +23,10 @@ from sentiment_mlops.cli import app
 from sentiment_mlops.stack import process, provision, services
 from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.health import worker_beat_since
+from sentiment_mlops.stack.ports import PortsInUseError
 from sentiment_mlops.stack.secrets import load_or_create_secrets
 from sentiment_mlops.stack.services import ServiceSpec
-from sentiment_mlops.stack.supervisor import Stack, StackError
+from sentiment_mlops.stack.supervisor import Stack
 from tests.support.processes import free_port
 
 
@@ -136,7 +139,7 @@ def test_up_refuses_busy_ports_before_starting_anything(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         stack = Stack(settings_for(tmp_path, mlflow_port=port), report=lambda _: None)
 
-        with pytest.raises(StackError, match=rf"{port} \(MLflow\)"):
+        with pytest.raises(PortsInUseError, match=rf"{port} \(MLflow\); .*set STACK_MLFLOW_PORT"):
             stack.up()
 
     assert not (tmp_path / ".stack" / "state.json").exists()
@@ -182,3 +185,88 @@ def test_down_stops_what_a_state_file_records(tmp_path: Path) -> None:
     assert not settings.state_file.exists()
     assert not (settings.stack_dir / "sleeper.pid").exists()
     assert [path.name for path in settings.logs.iterdir()] == ["sleeper.log"]
+
+
+def _sentiment_stack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`sentiment stack <args>` in a fresh interpreter, with only the STACK_* values given."""
+    from tests.stack.helpers import SENTIMENT, clean_environment
+
+    return subprocess.run(
+        [*SENTIMENT, "stack", *args],
+        env=clean_environment() | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("component", ["volume", "filer gRPC", "admin"])
+def test_up_with_a_seaweedfs_port_taken_names_it_and_stack_s3_port_and_starts_nothing(
+    tmp_path: Path, component: str
+) -> None:
+    from tests.support.seaweed import free_s3_port
+
+    s3_port = free_s3_port()
+    taken = services.weed_listen_ports(s3_port)[component]
+    stack_dir = tmp_path / ".stack"
+    env = {
+        "STACK_DIR": str(stack_dir),
+        "STACK_S3_PORT": str(s3_port),
+        "STACK_MLFLOW_PORT": str(free_port()),
+        "STACK_PREFECT_PORT": str(free_port()),
+        "STACK_API_PORT": str(free_port()),
+        # Nothing answers here: a stack that went past the port check would fail differently.
+        "STACK_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
+    }
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", taken))
+        busy.listen()
+
+        result = _sentiment_stack("up", "--detach", env=env)
+
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ports in use: ")
+    assert f"{taken} (SeaweedFS {component})" in line
+    assert "STACK_S3_PORT" in line
+    suggested = int(line.rsplit("STACK_S3_PORT=", 1)[1].split()[0])
+    assert all(process.port_is_free(p) for p in services.weed_listen_ports(suggested).values())
+    assert not stack_dir.exists()
+
+
+def test_readme_lists_every_port_the_stack_listens_on_with_the_setting_that_moves_it() -> None:
+    from tests.conftest import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    table = [line for line in readme.splitlines() if line.startswith("| ") and "STACK_" in line]
+    ports = ("s3_port", "mlflow_port", "prefect_port", "api_port")
+    defaults = {name: StackSettings.model_fields[name].default for name in ports}
+
+    for listener in services.all_ports(StackSettings(_env_file=None, **defaults)):
+        rows = [row for row in table if re.search(rf"\b{listener.port}\b", row)]
+        assert rows, f"README: no table row lists port {listener.port} ({listener.what})"
+        assert any(listener.setting in row for row in rows), (listener, rows)
+
+
+@pytest.mark.slow
+def test_status_shows_an_api_without_a_model_as_up_not_healthy(tmp_path: Path) -> None:
+    # The stack's own API service, with nothing at its MLflow URL: it starts, answers its
+    # liveness check, and its /health says 503 (no model) - which `status` must show.
+    settings = settings_for(tmp_path, api_port=free_port(), mlflow_port=free_port())
+    spec = services.api_service(settings, load_or_create_secrets(settings))
+    # Registering the webhook needs the MLflow server; serving does not.
+    command = [part for part in spec.command if part != "--register-webhook"]
+    stack = Stack(settings, report=lambda _: None)
+    try:
+        stack._start(dataclasses.replace(spec, command=command))
+        stack._wait("api")
+
+        result = _sentiment_stack("status", env={"STACK_DIR": str(settings.stack_dir)})
+
+        assert result.returncode == 0, result.stderr
+        [row] = [line for line in result.stdout.splitlines() if "│ api " in line]
+        assert "│ up, no model loaded (503) │" in row, result.stdout
+        assert "healthy" not in row
+    finally:
+        stack.down()

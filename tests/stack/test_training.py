@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.stack.conftest import Story
-from tests.stack.helpers import TASK_NAMES, RunningStack, output
+from tests.stack.helpers import TASK_NAMES, RunningStack, output, status_rows
 
 pytestmark = pytest.mark.stack
 
@@ -67,3 +67,12 @@ def test_api_serves_the_champion_and_hot_reloads_a_new_one(story: Story) -> None
     assert story.prediction_after_second["sentiment"] == "positive"
     # A webhook delivery or the 1 s poll: well within seconds, with no restart.
     assert story.reload_seconds < 15
+
+
+def test_status_shows_the_model_the_api_serves(stack: RunningStack, story: Story) -> None:
+    result = stack.sentiment("stack", "status", env=stack.env)
+    served = stack.api_health().json()["model_version"]
+
+    assert result.returncode == 0, output(result)
+    assert served is not None
+    assert f"│ healthy, model v{served} │" in status_rows(result.stdout)["api"], result.stdout

@@ -7,6 +7,7 @@ flow, and the API. PostgreSQL is the machine's; the stack creates its databases.
 
 - `config`: `StackSettings`, the stack's own settings (ports, folders, the admin database URL).
 - `secrets`: credentials and keys generated once and kept in the stack folder.
+- `ports`: every port checked free before anything starts.
 - `provision`: PostgreSQL databases and S3 buckets.
 - `services`: the command, environment and health check of each service.
 - `process`: starting a service as a child process and stopping it by PID.

@@ -1,4 +1,5 @@
-"""Health checks: is a service up, answering, and (for the worker) really ours?"""
+"""Health checks: is a service up, answering, and (for the worker) really ours? And what does
+the API's readiness check say (is a model served)?"""
 
 from __future__ import annotations
 
@@ -36,3 +37,25 @@ def worker_beat_since(workers: list[dict[str, Any]], since: float) -> bool:
         if beat.timestamp() >= since - 1:
             return True
     return False
+
+
+def describe_readiness(url: str) -> str:
+    """What the API's `/health` says, in words: `healthy, model v3` (200) or
+    `up, no model loaded (503)`; `status` shows it so that a live API without a model does not
+    read as healthy."""
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=3)
+    except httpx.HTTPError as error:
+        return f"up, {url} did not answer ({type(error).__name__})"
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    version = body.get("model_version") if isinstance(body, dict) else None
+    if response.status_code == 200:
+        return f"healthy, model v{version}" if version else "healthy"
+    if response.status_code == 503 and isinstance(body, dict) and not body.get("model_loaded"):
+        return "up, no model loaded (503)"
+    return f"up, /health answered {response.status_code}"

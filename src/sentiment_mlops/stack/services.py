@@ -11,7 +11,7 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sentiment_mlops.stack.config import HOST, REGION, StackSettings
 from sentiment_mlops.stack.secrets import StackSecrets
@@ -38,6 +38,9 @@ class ServiceSpec:
     health_kind: str = "http"
     url: str | None = None
     cwd: str | None = None
+    # What the service says about its own work, shown by `stack status` (the API: whether it
+    # serves a model). Not a start condition: an empty registry is still a working stack.
+    readiness_url: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,14 +100,35 @@ def weed_binary() -> str:
     return found
 
 
-def all_ports(settings: StackSettings) -> dict[str, int]:
-    """Every port the stack listens on, by what uses it (to check they are free first)."""
+def setting_name(field: str) -> str:
+    """The environment variable of a `StackSettings` field, as users set it."""
+    return str(StackSettings.model_fields[field].validation_alias)
+
+
+# The one setting that moves all of SeaweedFS's ports (see `weed_ports`).
+S3_PORT_SETTING = setting_name("s3_port")
+
+
+class Listener(NamedTuple):
+    """A port the stack listens on, what listens there, and the setting that moves it."""
+
+    what: str
+    port: int
+    setting: str
+
+
+def all_ports(settings: StackSettings) -> list[Listener]:
+    """Every port the stack listens on (to check they are free before starting anything)."""
     weed = weed_listen_ports(settings.s3_port)
-    return {f"SeaweedFS {name}": port for name, port in weed.items()} | {
-        "MLflow": settings.mlflow_port,
-        "Prefect": settings.prefect_port,
-        "API": settings.api_port,
-    }
+    listeners = [
+        Listener(f"SeaweedFS {name}", port, S3_PORT_SETTING) for name, port in weed.items()
+    ]
+    return [
+        *listeners,
+        Listener("MLflow", settings.mlflow_port, setting_name("mlflow_port")),
+        Listener("Prefect", settings.prefect_port, setting_name("prefect_port")),
+        Listener("API", settings.api_port, setting_name("api_port")),
+    ]
 
 
 def s3_service(settings: StackSettings, stack_secrets: StackSecrets) -> ServiceSpec:
@@ -200,6 +224,7 @@ def api_service(settings: StackSettings, stack_secrets: StackSecrets) -> Service
         health_url=f"{settings.api_url}/health/live",
         url=f"{settings.api_url}/docs",
         cwd=str(settings.project_dir.resolve()),
+        readiness_url=f"{settings.api_url}/health",
     )
 
 

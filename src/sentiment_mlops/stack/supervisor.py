@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentiment_mlops.stack import process, provision, services
+from sentiment_mlops.stack import ports, process, provision, services
 from sentiment_mlops.stack.config import StackSettings
-from sentiment_mlops.stack.health import is_healthy
+from sentiment_mlops.stack.health import describe_readiness, is_healthy
 from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
 from sentiment_mlops.stack.services import ServiceSpec
 from sentiment_mlops.stack.state import ServiceState, StackState, read_state, write_state
@@ -74,7 +74,7 @@ class Stack:
                 f"a stack is already running from {self.settings.stack_dir} "
                 "(`sentiment stack status`); stop it with `sentiment stack down`"
             )
-        self._check_ports()
+        ports.check_free(self.settings)
         self.settings.stack_dir.mkdir(parents=True, exist_ok=True)
         stack_secrets = load_or_create_secrets(self.settings)
         started = time.monotonic()
@@ -166,18 +166,6 @@ class Stack:
         yield
         self.timings[step] = round(time.monotonic() - started, 1)
 
-    def _check_ports(self) -> None:
-        busy = [
-            f"{port} ({what})"
-            for what, port in services.all_ports(self.settings).items()
-            if not process.port_is_free(port)
-        ]
-        if busy:
-            raise StackError(
-                f"ports in use: {', '.join(busy)}; stop what uses them or choose others "
-                "(STACK_S3_PORT, STACK_MLFLOW_PORT, STACK_PREFECT_PORT, STACK_API_PORT)"
-            )
-
     # --- down, restart --------------------------------------------------------------------
 
     def down(self) -> list[str]:
@@ -229,13 +217,15 @@ class Stack:
         rows = []
         for name, state in self.load_state().items():
             alive = state.record.is_alive()
+            healthy = alive and is_healthy(state.spec, state.record.create_time)
             rows.append(
                 {
                     "name": name,
                     "label": state.spec.label,
                     "pid": state.record.pid,
                     "running": alive,
-                    "healthy": alive and is_healthy(state.spec, state.record.create_time),
+                    "healthy": healthy,
+                    "state": _state_text(state.spec, alive, healthy),
                     "url": state.spec.url,
                     "log": state.log,
                 }
@@ -282,6 +272,15 @@ class Stack:
     @property
     def env_file(self) -> Path:
         return self.settings.stack_dir / "env"
+
+
+def _state_text(spec: ServiceSpec, alive: bool, healthy: bool) -> str:
+    """`stopped`, `running` (not answering), `healthy`, or what the readiness check says."""
+    if not alive:
+        return "stopped"
+    if not healthy:
+        return "running"
+    return describe_readiness(spec.readiness_url) if spec.readiness_url else "healthy"
 
 
 def _stop_tiers(names: list[str]) -> list[list[str]]:
