@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 import sentiment_mlops
+from sentiment_mlops.redaction import install_log_redaction
 from sentiment_mlops.serving.batching import MicroBatcher
 from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     _configure_logging(settings)
     store = ModelStore(settings)
+    # Every log line of the process from here on, MLflow's and uvicorn's included.
+    install_log_redaction(store.redact)
     metrics = ServingMetrics(store)
 
     @asynccontextmanager

@@ -12,11 +12,13 @@ import gc
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
+from sentiment_mlops.redaction import redactor_for
 from sentiment_mlops.serving.served_model import ServedModel, validate_model
 from sentiment_mlops.settings import Settings
 
@@ -93,6 +95,8 @@ class ModelStore:
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        # Cleans credentials (URI passwords, tokens) out of every error message it reports.
+        self.redact = redactor_for(settings)
         self.stats = StoreStats()
         self._current: ServedModel | None = None
         self._client: MlflowClient | None = None
@@ -156,7 +160,8 @@ class ModelStore:
             try:
                 result = self._check(force)
             except Exception as error:  # never let the watcher die
-                logger.exception("model check failed unexpectedly")
+                trace = self.redact(traceback.format_exc())
+                logger.error("model check failed unexpectedly: %s", trace)
                 result = self._fail("lookup", None, error)
             self.stats.last_outcome = result.outcome
             return result
@@ -233,7 +238,8 @@ class ModelStore:
         return replace(result, outcome="refused")
 
     def _fail(self, stage: Stage, version: str | None, error: BaseException) -> CheckResult:
-        message = f"{type(error).__name__}: {error}"[:2000]
+        # Redacted before it is cut, so that no prefix of a secret survives the cut.
+        message = self.redact(f"{type(error).__name__}: {error}")[:2000]
         self.stats.failures[stage] += 1
         self.stats.last_failure = ReloadFailure(stage, version, message, _now())
         served = self._current

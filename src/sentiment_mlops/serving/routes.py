@@ -167,7 +167,7 @@ async def model_info(store: StoreDep, settings: SettingsDep) -> schemas.ModelInf
         alias=settings.model_alias,
         version=served.version if served else None,
         run_id=served.ref.run_id if served else None,
-        source=served.ref.source if served else None,
+        source=store.redact(served.ref.source) if served else None,
         metrics=served.metrics if served else {},
         loaded_at=served.loaded_at if served else None,
         last_check_at=store.stats.last_check_at,
