@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 Outcome = Literal["loaded", "unchanged", "no_champion", "refused", "lookup_failed"]
 Stage = Literal["lookup", "load", "validate"]
+# Outcomes after which the alias and the served model agree again: an earlier failure is over.
+_RESOLVING: frozenset[Outcome] = frozenset({"loaded", "unchanged", "no_champion"})
 
 # While no model is served, a failed lookup is retried after 0.5 s, 1 s, 2 s, ... up to this
 # (and never less often than the reload interval).
@@ -43,12 +45,15 @@ _MAX_REFUSAL_BACKOFF = 3600.0
 
 @dataclass(frozen=True)
 class ReloadFailure:
-    """Why the last attempt to find, load or validate a champion failed."""
+    """Why the last attempt to find, load or validate a champion failed, and whether a later
+    check has succeeded since (then `resolved_at` is set, with the version served then)."""
 
     stage: Stage
     version: str | None
     message: str
     at: datetime
+    resolved_at: datetime | None = None
+    resolved_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,17 @@ class ModelStore:
                 logger.error("model check failed unexpectedly: %s", trace)
                 result = self._fail("lookup", None, error)
             self.stats.last_outcome = result.outcome
+            self._resolve_failure(result)
             return result
+
+    def _resolve_failure(self, result: CheckResult) -> None:
+        """Mark the last failure resolved once a check succeeds (it stays shown, with when)."""
+        failure = self.stats.last_failure
+        if failure is not None and failure.resolved_at is None and result.outcome in _RESOLVING:
+            served = self._current
+            self.stats.last_failure = replace(
+                failure, resolved_at=_now(), resolved_version=served.version if served else None
+            )
 
     def _check(self, force: bool) -> CheckResult:
         settings = self.settings

@@ -171,7 +171,11 @@ async def model_info(store: StoreDep, settings: SettingsDep) -> schemas.ModelInf
         metrics=served.metrics if served else {},
         loaded_at=served.loaded_at if served else None,
         last_check_at=store.stats.last_check_at,
-        last_reload_error=schemas.ReloadError(**vars(failure)) if failure else None,
+        last_reload_error=(
+            schemas.ReloadError(**vars(failure), resolved=failure.resolved_at is not None)
+            if failure
+            else None
+        ),
         refused_versions=store.refused_versions,
         reload_interval_seconds=settings.model_reload_interval,
     )
