@@ -16,6 +16,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 
 import sentiment_mlops
 from sentiment_mlops.redaction import install_log_redaction
@@ -51,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await run_in_threadpool(store.stop)
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts and styles served from the package, not a CDN, so
+    # that they work on hosts without internet access.
+    app = FastAPIOffline(
         title="Sentiment API",
         version=sentiment_mlops.__version__,
         description=DESCRIPTION,
