@@ -20,6 +20,7 @@ from sentiment_mlops.cli_data import data_app
 from sentiment_mlops.cli_errors import EXIT_FAILURE, fail, user_errors
 from sentiment_mlops.cli_serve import serve_app, webhook_app
 from sentiment_mlops.cli_stack import stack_app
+from sentiment_mlops.redaction import install_log_redaction, redactor_for
 from sentiment_mlops.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -55,6 +56,7 @@ def _configure_logging(settings: Settings) -> None:
     handler = RichHandler(show_path=False, rich_tracebacks=False)
     handler.setFormatter(_RunNameFormatter("%(message)s"))
     logging.basicConfig(level=settings.log_level.upper(), datefmt="%H:%M:%S", handlers=[handler])
+    install_log_redaction(redactor_for(settings))  # MLflow's lines repeat the tracking URI
     for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.utils", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Known and accepted: models are pickled (skops is 100x slower for a TF-IDF vocabulary),

@@ -37,9 +37,12 @@ def user_errors() -> Iterator[None]:
     except Exception as error:
         if not _is_registry_error(error):
             raise
-        message = _first_line(error)
+        from sentiment_mlops.redaction import redactor_for
+
+        redact = redactor_for(get_settings())  # the URI may carry a password
+        message = redact(_first_line(error))
         if "Max retries exceeded" in message or "Connection refused" in message:
-            uri = get_settings().mlflow_tracking_uri
+            uri = redact(get_settings().mlflow_tracking_uri)
             fail(f"cannot reach the MLflow tracking server at {uri} (is it running?)")
         fail(f"registry: {message}")
 

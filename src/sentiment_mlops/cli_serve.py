@@ -6,6 +6,8 @@ The serving stack (FastAPI, uvicorn, the MLflow client) is imported inside the c
 
 from __future__ import annotations
 
+import errno
+import socket
 from typing import Annotated
 
 import typer
@@ -39,9 +41,29 @@ def serve(
     from sentiment_mlops.serving.server import run_server
 
     settings = get_settings()
+    host, port = host or settings.api_host, port or settings.api_port
+    _check_can_listen(host, port)
     if register_webhook:
         _register_webhook(settings)
     run_server(settings, host=host, port=port, workers=workers)
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail at once if the address is taken: uvicorn would only find out after starting the app
+    (after "Application startup complete") and exit with code 3. Binds as uvicorn does."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is in use: choose another with --port or API_PORT")
+            reason = error.strerror or str(error)
+            fail(
+                f"cannot listen on {host}:{port} ({reason}): "
+                "change --host or API_HOST, or --port or API_PORT"
+            )
 
 
 @webhook_app.command("register")

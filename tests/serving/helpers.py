@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -162,4 +164,19 @@ def run_service(env: Mapping[str, str | None], workdir: Path) -> processes.Serve
         log=workdir / f"service-{port}.log",
         cwd=workdir,  # no .env of the checkout
         url=f"http://127.0.0.1:{port}",
+    )
+
+
+def run_cli(
+    env: Mapping[str, str | None], workdir: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `sentiment ARGS` to its end, with this environment updated by `env` (None: removed)."""
+    environment = {k: v for k, v in (os.environ | env).items() if v is not None}
+    return subprocess.run(
+        [sys.executable, "-m", "sentiment_mlops", *args],
+        env=environment,
+        cwd=workdir,  # no .env of the checkout
+        capture_output=True,
+        text=True,
+        timeout=120,
     )

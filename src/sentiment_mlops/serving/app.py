@@ -16,8 +16,10 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 
 import sentiment_mlops
+from sentiment_mlops.redaction import install_log_redaction
 from sentiment_mlops.serving.batching import MicroBatcher
 from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
@@ -40,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     _configure_logging(settings)
     store = ModelStore(settings)
+    # Every log line of the process from here on, MLflow's and uvicorn's included.
+    install_log_redaction(store.redact)
     metrics = ServingMetrics(store)
 
     @asynccontextmanager
@@ -48,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await run_in_threadpool(store.stop)
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts and styles served from the package, not a CDN, so
+    # that they work on hosts without internet access.
+    app = FastAPIOffline(
         title="Sentiment API",
         version=sentiment_mlops.__version__,
         description=DESCRIPTION,

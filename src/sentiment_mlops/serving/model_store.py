@@ -12,11 +12,13 @@ import gc
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
+from sentiment_mlops.redaction import redactor_for
 from sentiment_mlops.serving.served_model import ServedModel, validate_model
 from sentiment_mlops.settings import Settings
 
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 Outcome = Literal["loaded", "unchanged", "no_champion", "refused", "lookup_failed"]
 Stage = Literal["lookup", "load", "validate"]
+# Outcomes after which the alias and the served model agree again: an earlier failure is over.
+_RESOLVING: frozenset[Outcome] = frozenset({"loaded", "unchanged", "no_champion"})
 
 # While no model is served, a failed lookup is retried after 0.5 s, 1 s, 2 s, ... up to this
 # (and never less often than the reload interval).
@@ -41,12 +45,15 @@ _MAX_REFUSAL_BACKOFF = 3600.0
 
 @dataclass(frozen=True)
 class ReloadFailure:
-    """Why the last attempt to find, load or validate a champion failed."""
+    """Why the last attempt to find, load or validate a champion failed, and whether a later
+    check has succeeded since (then `resolved_at` is set, with the version served then)."""
 
     stage: Stage
     version: str | None
     message: str
     at: datetime
+    resolved_at: datetime | None = None
+    resolved_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,8 @@ class ModelStore:
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        # Cleans credentials (URI passwords, tokens) out of every error message it reports.
+        self.redact = redactor_for(settings)
         self.stats = StoreStats()
         self._current: ServedModel | None = None
         self._client: MlflowClient | None = None
@@ -156,10 +165,21 @@ class ModelStore:
             try:
                 result = self._check(force)
             except Exception as error:  # never let the watcher die
-                logger.exception("model check failed unexpectedly")
+                trace = self.redact(traceback.format_exc())
+                logger.error("model check failed unexpectedly: %s", trace)
                 result = self._fail("lookup", None, error)
             self.stats.last_outcome = result.outcome
+            self._resolve_failure(result)
             return result
+
+    def _resolve_failure(self, result: CheckResult) -> None:
+        """Mark the last failure resolved once a check succeeds (it stays shown, with when)."""
+        failure = self.stats.last_failure
+        if failure is not None and failure.resolved_at is None and result.outcome in _RESOLVING:
+            served = self._current
+            self.stats.last_failure = replace(
+                failure, resolved_at=_now(), resolved_version=served.version if served else None
+            )
 
     def _check(self, force: bool) -> CheckResult:
         settings = self.settings
@@ -233,7 +253,8 @@ class ModelStore:
         return replace(result, outcome="refused")
 
     def _fail(self, stage: Stage, version: str | None, error: BaseException) -> CheckResult:
-        message = f"{type(error).__name__}: {error}"[:2000]
+        # Redacted before it is cut, so that no prefix of a secret survives the cut.
+        message = self.redact(f"{type(error).__name__}: {error}")[:2000]
         self.stats.failures[stage] += 1
         self.stats.last_failure = ReloadFailure(stage, version, message, _now())
         served = self._current

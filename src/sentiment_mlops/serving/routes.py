@@ -167,11 +167,15 @@ async def model_info(store: StoreDep, settings: SettingsDep) -> schemas.ModelInf
         alias=settings.model_alias,
         version=served.version if served else None,
         run_id=served.ref.run_id if served else None,
-        source=served.ref.source if served else None,
+        source=store.redact(served.ref.source) if served else None,
         metrics=served.metrics if served else {},
         loaded_at=served.loaded_at if served else None,
         last_check_at=store.stats.last_check_at,
-        last_reload_error=schemas.ReloadError(**vars(failure)) if failure else None,
+        last_reload_error=(
+            schemas.ReloadError(**vars(failure), resolved=failure.resolved_at is not None)
+            if failure
+            else None
+        ),
         refused_versions=store.refused_versions,
         reload_interval_seconds=settings.model_reload_interval,
     )

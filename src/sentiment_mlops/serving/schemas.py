@@ -134,12 +134,34 @@ class Health(BaseModel):
 
 
 class ReloadError(BaseModel):
-    """The last failed attempt to find, load or validate a champion."""
+    """The last failed attempt to find, load or validate a champion, kept after a later success
+    with `resolved: true`, when that happened and the version served since."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "stage": "load",
+                    "version": "5",
+                    "message": "MlflowException: ...",
+                    "at": "2025-01-01T10:00:00Z",
+                    "resolved": True,
+                    "resolved_at": "2025-01-01T10:05:00Z",
+                    "resolved_version": "6",
+                }
+            ]
+        }
+    )
 
     stage: Literal["lookup", "load", "validate"]
-    version: str | None
-    message: str
+    version: str | None = Field(description="The version that failed (None: the lookup failed)")
+    message: str = Field(description="The error, with credentials redacted")
     at: datetime
+    resolved: bool = Field(description="A later check succeeded: the alias is served again")
+    resolved_at: datetime | None = None
+    resolved_version: str | None = Field(
+        default=None, description="The version served when the error was resolved"
+    )
 
 
 class ModelInfo(BaseModel):
