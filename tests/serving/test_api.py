@@ -377,3 +377,35 @@ def test_a_batch_is_bounded_in_characters(mlflow_store: MlflowStore) -> None:
 
     asyncio.run(run())
     assert model.calls == [2, 2, 1]
+
+
+class PoisonedModel(CountingModel):
+    """The real pipeline, raising on one text as a model can on an input it cannot handle."""
+
+    POISON = "this text breaks the model"
+
+    def predict_proba(self, texts: list[str]) -> object:
+        self.calls.append(len(texts))
+        if self.POISON in texts:
+            raise ValueError("the model cannot handle this text")
+        return self.model.predict_proba(texts)  # type: ignore[attr-defined]
+
+
+def test_a_text_that_breaks_the_model_fails_only_its_own_request(
+    mlflow_store: MlflowStore,
+) -> None:
+    model = PoisonedModel(mlflow_store.model)
+    served = _served(model, "1")
+    requests = [[POSITIVE], [NEGATIVE], [PoisonedModel.POISON], [NEGATIVE, POSITIVE], ["meh"]]
+
+    async def run() -> list[object]:
+        batcher = MicroBatcher()
+        calls = [batcher.predict(served, texts) for texts in requests]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(run())
+    assert model.calls[0] == 6  # they shared one call, which failed
+    assert isinstance(results[2], ValueError)
+    for texts, result in zip(requests, results, strict=True):
+        if texts != [PoisonedModel.POISON]:
+            assert result == _served(mlflow_store.model, "1").predict(texts)
