@@ -409,3 +409,18 @@ def test_a_text_that_breaks_the_model_fails_only_its_own_request(
     for texts, result in zip(requests, results, strict=True):
         if texts != [PoisonedModel.POISON]:
             assert result == _served(mlflow_store.model, "1").predict(texts)
+
+
+def test_openapi_states_the_configured_limits(api: TestClient) -> None:
+    """The documented bodies carry the limits in force (this app: 1000 characters, 8 texts)."""
+    spec = api.get("/openapi.json").json()
+
+    def body_schema(path: str) -> dict:
+        return spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+    text = body_schema("/predict")["properties"]["text"]
+    assert (text["minLength"], text["maxLength"], text["pattern"]) == (1, 1000, r"\S")
+    texts = body_schema("/predict/batch")["properties"]["texts"]
+    assert (texts["minItems"], texts["maxItems"]) == (1, 8)
+    assert texts["items"]["maxLength"] == 1000
+    assert body_schema("/predict")["additionalProperties"] is False
