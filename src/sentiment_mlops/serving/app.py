@@ -21,8 +21,8 @@ from sentiment_mlops.serving.batching import MicroBatcher
 from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
 from sentiment_mlops.serving.model_store import ModelStore
+from sentiment_mlops.serving.request_bodies import Limits, validation_error_body
 from sentiment_mlops.serving.routes import predict_router, router
-from sentiment_mlops.serving.schemas import Limits, validation_error_body
 from sentiment_mlops.serving.webhooks import SeenDeliveries
 from sentiment_mlops.settings import Settings, get_settings
 

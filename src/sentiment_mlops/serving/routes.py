@@ -20,6 +20,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sentiment_mlops.serving import schemas, webhooks
 from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.model_store import ModelStore
+from sentiment_mlops.serving.request_bodies import (
+    Body,
+    Limits,
+    parse_body,
+    request_body_schema,
+    request_models,
+)
 from sentiment_mlops.serving.served_model import ServedModel
 from sentiment_mlops.settings import Settings
 
@@ -100,18 +107,18 @@ async def _predict(request: Request, served: ServedModel, texts: list[str]) -> l
     return await run_in_threadpool(served.predict, texts)
 
 
-def predict_router(limits: schemas.Limits) -> APIRouter:
+def predict_router(limits: Limits) -> APIRouter:
     """`/predict` and `/predict/batch` for one app, their bodies documented with its limits."""
-    models = schemas.request_models(limits)
+    models = request_models(limits)
     # Parsing a large body takes milliseconds to a second and memory in proportion: off the
     # event loop, and a few at a time, so that a flood of them cannot exhaust memory.
     big_parses = anyio.CapacityLimiter(BIG_BODY_PARSES)
 
-    async def parse(request: Request, schema: type[schemas.Body]) -> schemas.Body:
+    async def parse(request: Request, schema: type[Body]) -> Body:
         raw = await request.body()
         if len(raw) <= INLINE_PARSE_BYTES:
-            return schemas.parse_body(schema, raw)
-        return await anyio.to_thread.run_sync(schemas.parse_body, schema, raw, limiter=big_parses)
+            return parse_body(schema, raw)
+        return await anyio.to_thread.run_sync(parse_body, schema, raw, limiter=big_parses)
 
     predict_routes = APIRouter(tags=["predict"])
 
@@ -119,7 +126,7 @@ def predict_router(limits: schemas.Limits) -> APIRouter:
         "/predict",
         response_model=schemas.Prediction,
         responses={**_BAD_INPUT, **_NO_MODEL},
-        openapi_extra=schemas.request_body_schema(models.predict),
+        openapi_extra=request_body_schema(models.predict),
     )
     async def predict(request: Request, store: StoreDep, metrics: MetricsDep) -> Response:
         """Classify one text."""
@@ -132,7 +139,7 @@ def predict_router(limits: schemas.Limits) -> APIRouter:
         "/predict/batch",
         response_model=schemas.BatchPrediction,
         responses={**_BAD_INPUT, **_NO_MODEL},
-        openapi_extra=schemas.request_body_schema(models.batch),
+        openapi_extra=request_body_schema(models.batch),
     )
     async def predict_batch(request: Request, store: StoreDep, metrics: MetricsDep) -> Response:
         """Classify several texts in one vectorised call; results keep the input order."""
