@@ -15,6 +15,7 @@ from sentiment_mlops.serving.batching import MicroBatcher
 from sentiment_mlops.serving.served_model import ServedModel
 from sentiment_mlops.serving.webhooks import sign
 from tests.serving.helpers import ADMIN_TOKEN, MODEL_NAME, WEBHOOK_SECRET, MlflowStore, wait_until
+from tests.serving.poisoned_model import POISON
 
 POSITIVE = "A wonderful, moving film. The cast is brilliant and I loved every minute of it."
 NEGATIVE = "Dull, boring and far too long. The plot is stupid and the acting is terrible."
@@ -380,13 +381,11 @@ def test_a_batch_is_bounded_in_characters(mlflow_store: MlflowStore) -> None:
 
 
 class PoisonedModel(CountingModel):
-    """The real pipeline, raising on one text as a model can on an input it cannot handle."""
-
-    POISON = "this text breaks the model"
+    """The real pipeline, counting its calls and raising on POISON."""
 
     def predict_proba(self, texts: list[str]) -> object:
         self.calls.append(len(texts))
-        if self.POISON in texts:
+        if POISON in texts:
             raise ValueError("the model cannot handle this text")
         return self.model.predict_proba(texts)  # type: ignore[attr-defined]
 
@@ -396,7 +395,7 @@ def test_a_text_that_breaks_the_model_fails_only_its_own_request(
 ) -> None:
     model = PoisonedModel(mlflow_store.model)
     served = _served(model, "1")
-    requests = [[POSITIVE], [NEGATIVE], [PoisonedModel.POISON], [NEGATIVE, POSITIVE], ["meh"]]
+    requests = [[POSITIVE], [NEGATIVE], [POISON], [NEGATIVE, POSITIVE], ["meh"]]
 
     async def run() -> list[object]:
         batcher = MicroBatcher()
@@ -407,7 +406,7 @@ def test_a_text_that_breaks_the_model_fails_only_its_own_request(
     assert model.calls[0] == 6  # they shared one call, which failed
     assert isinstance(results[2], ValueError)
     for texts, result in zip(requests, results, strict=True):
-        if texts != [PoisonedModel.POISON]:
+        if texts != [POISON]:
             assert result == _served(mlflow_store.model, "1").predict(texts)
 
 
