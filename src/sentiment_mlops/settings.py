@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", validation_alias="API_HOST")
     api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="API_PORT")
     api_workers: int = Field(default=1, ge=1, validation_alias="API_WORKERS")
+    # Per worker: open connections (idle keep-alive ones too) beyond this get a 503, which bounds
+    # the memory that request bodies in flight can hold (each up to MAX_BODY_BYTES).
+    api_limit_concurrency: int = Field(default=256, ge=2, validation_alias="API_LIMIT_CONCURRENCY")
+    # Seconds an idle keep-alive connection stays open (uvicorn's default, stated here).
+    api_timeout_keep_alive: int = Field(default=5, ge=1, validation_alias="API_TIMEOUT_KEEP_ALIVE")
     model_reload_interval: float = Field(
         default=10.0, gt=0, validation_alias="MODEL_RELOAD_INTERVAL"
     )

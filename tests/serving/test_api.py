@@ -15,6 +15,7 @@ from sentiment_mlops.serving.batching import MicroBatcher
 from sentiment_mlops.serving.served_model import ServedModel
 from sentiment_mlops.serving.webhooks import sign
 from tests.serving.helpers import ADMIN_TOKEN, MODEL_NAME, WEBHOOK_SECRET, MlflowStore, wait_until
+from tests.serving.poisoned_model import POISON
 
 POSITIVE = "A wonderful, moving film. The cast is brilliant and I loved every minute of it."
 NEGATIVE = "Dull, boring and far too long. The plot is stupid and the acting is terrible."
@@ -377,3 +378,48 @@ def test_a_batch_is_bounded_in_characters(mlflow_store: MlflowStore) -> None:
 
     asyncio.run(run())
     assert model.calls == [2, 2, 1]
+
+
+class PoisonedModel(CountingModel):
+    """The real pipeline, counting its calls and raising on POISON."""
+
+    def predict_proba(self, texts: list[str]) -> object:
+        self.calls.append(len(texts))
+        if POISON in texts:
+            raise ValueError("the model cannot handle this text")
+        return self.model.predict_proba(texts)  # type: ignore[attr-defined]
+
+
+def test_a_text_that_breaks_the_model_fails_only_its_own_request(
+    mlflow_store: MlflowStore,
+) -> None:
+    model = PoisonedModel(mlflow_store.model)
+    served = _served(model, "1")
+    requests = [[POSITIVE], [NEGATIVE], [POISON], [NEGATIVE, POSITIVE], ["meh"]]
+
+    async def run() -> list[object]:
+        batcher = MicroBatcher()
+        calls = [batcher.predict(served, texts) for texts in requests]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(run())
+    assert model.calls[0] == 6  # they shared one call, which failed
+    assert isinstance(results[2], ValueError)
+    for texts, result in zip(requests, results, strict=True):
+        if texts != [POISON]:
+            assert result == _served(mlflow_store.model, "1").predict(texts)
+
+
+def test_openapi_states_the_configured_limits(api: TestClient) -> None:
+    """The documented bodies carry the limits in force (this app: 1000 characters, 8 texts)."""
+    spec = api.get("/openapi.json").json()
+
+    def body_schema(path: str) -> dict:
+        return spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+    text = body_schema("/predict")["properties"]["text"]
+    assert (text["minLength"], text["maxLength"], text["pattern"]) == (1, 1000, r"\S")
+    texts = body_schema("/predict/batch")["properties"]["texts"]
+    assert (texts["minItems"], texts["maxItems"]) == (1, 8)
+    assert texts["items"]["maxLength"] == 1000
+    assert body_schema("/predict")["additionalProperties"] is False

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
@@ -24,8 +23,8 @@ from sentiment_mlops.serving.batching import MicroBatcher
 from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
 from sentiment_mlops.serving.model_store import ModelStore
-from sentiment_mlops.serving.routes import router
-from sentiment_mlops.serving.schemas import Limits
+from sentiment_mlops.serving.request_bodies import Limits, validation_error_body
+from sentiment_mlops.serving.routes import predict_router, router
 from sentiment_mlops.serving.webhooks import SeenDeliveries
 from sentiment_mlops.settings import Settings, get_settings
 
@@ -63,9 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics
-    app.state.limits = Limits(settings.max_text_chars, settings.max_batch_size)
     app.state.deliveries = SeenDeliveries()
     app.state.batcher = MicroBatcher()
+    app.include_router(predict_router(Limits(settings.max_text_chars, settings.max_batch_size)))
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Added last = outermost: the metrics see the 413s of the body limit too.
@@ -77,25 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:
-    """422 with FastAPI's error list plus one message that names each bad field."""
+    """422 with the first validation errors and one message that names each bad field."""
     assert isinstance(error, RequestValidationError)
-    details = [_plain(item) for item in error.errors()]
-    message = "; ".join(
-        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in details
-    )
-    return Response(
-        orjson.dumps({"detail": details, "message": message}),
-        status_code=422,
-        media_type="application/json",
-    )
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    """An error without the echoed input (it can be 20,000 characters) and JSON-safe."""
-    kept = {key: item[key] for key in ("type", "loc", "msg") if key in item}
-    if "ctx" in item:
-        kept["ctx"] = {key: str(value) for key, value in item["ctx"].items()}
-    return kept
+    body = orjson.dumps(validation_error_body(error))
+    return Response(body, status_code=422, media_type="application/json")
 
 
 def _configure_logging(settings: Settings) -> None:

@@ -5,7 +5,8 @@ Under load, the requests that arrive while one prediction runs are all parsed in
 the loop and share the next call: a call's fixed cost (about 0.6 ms of scikit-learn checks) is
 paid once per batch instead of once per text. No timer waits for more requests, so a lone
 request costs one extra turn of the loop (microseconds). Each request still gets exactly one
-prediction, from one snapshot, and reports the version that made it.
+prediction, from one snapshot, and reports the version that made it. When the shared call
+raises, each request is predicted alone, so that one bad request fails only itself.
 """
 
 from __future__ import annotations
@@ -59,9 +60,14 @@ def _run(items: list[_Pending]) -> None:
     try:
         results = served.predict(texts)
     except Exception as error:
-        for *_, future in items:
-            if not future.done():
-                future.set_exception(error)
+        if len(items) > 1:
+            # A text of one request broke the shared call: each request again on its own, so
+            # that only the request that causes the error gets it.
+            for item in items:
+                if not item[2].done():
+                    _run([item])
+        elif not items[0][2].done():
+            items[0][2].set_exception(error)
         return
     start = 0
     for _, item_texts, future in items:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -44,7 +45,7 @@ class BodySizeLimitMiddleware:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return b"".join(chunks)
+                raise ClientDisconnect
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:

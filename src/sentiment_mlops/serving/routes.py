@@ -11,6 +11,7 @@ import hmac
 import time
 from typing import Annotated, Any
 
+import anyio
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -19,11 +20,22 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sentiment_mlops.serving import schemas, webhooks
 from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.model_store import ModelStore
+from sentiment_mlops.serving.request_bodies import (
+    Body,
+    Limits,
+    parse_body,
+    request_body_schema,
+    request_models,
+)
 from sentiment_mlops.serving.served_model import ServedModel
 from sentiment_mlops.settings import Settings
 
 # Inputs up to this many characters in total are predicted on the event loop.
 INLINE_PREDICT_CHARS = 5_000
+# Bodies up to this size are parsed on the event loop (tens of microseconds); larger ones in a
+# thread, at most BIG_BODY_PARSES at a time (a 6 MB body of tiny items parses into ~300 MB).
+INLINE_PARSE_BYTES = 64 * 1024
+BIG_BODY_PARSES = 2
 
 
 # The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
@@ -40,14 +52,9 @@ async def get_metrics(request: Request) -> ServingMetrics:
     return request.app.state.metrics
 
 
-async def get_limits(request: Request) -> schemas.Limits:
-    return request.app.state.limits
-
-
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
-LimitsDep = Annotated[schemas.Limits, Depends(get_limits)]
 
 _bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
 
@@ -100,38 +107,49 @@ async def _predict(request: Request, served: ServedModel, texts: list[str]) -> l
     return await run_in_threadpool(served.predict, texts)
 
 
-@router.post(
-    "/predict",
-    response_model=schemas.Prediction,
-    responses={**_BAD_INPUT, **_NO_MODEL},
-    openapi_extra=schemas.request_body_schema(schemas.PredictRequest),
-    tags=["predict"],
-)
-async def predict(
-    request: Request, store: StoreDep, limits: LimitsDep, metrics: MetricsDep
-) -> Response:
-    """Classify one text."""
-    payload = schemas.parse_body(schemas.PredictRequest, await request.body(), limits)
-    results = await _predict(request, _served(store), [payload.text])
-    metrics.count_predictions(results)
-    return _json(results[0])
+def predict_router(limits: Limits) -> APIRouter:
+    """`/predict` and `/predict/batch` for one app, their bodies documented with its limits."""
+    models = request_models(limits)
+    # Parsing a large body takes milliseconds to a second and memory in proportion: off the
+    # event loop, and a few at a time, so that a flood of them cannot exhaust memory.
+    big_parses = anyio.CapacityLimiter(BIG_BODY_PARSES)
 
+    async def parse(request: Request, schema: type[Body]) -> Body:
+        raw = await request.body()
+        if len(raw) <= INLINE_PARSE_BYTES:
+            return parse_body(schema, raw)
+        return await anyio.to_thread.run_sync(parse_body, schema, raw, limiter=big_parses)
 
-@router.post(
-    "/predict/batch",
-    response_model=schemas.BatchPrediction,
-    responses={**_BAD_INPUT, **_NO_MODEL},
-    openapi_extra=schemas.request_body_schema(schemas.BatchPredictRequest),
-    tags=["predict"],
-)
-async def predict_batch(
-    request: Request, store: StoreDep, limits: LimitsDep, metrics: MetricsDep
-) -> Response:
-    """Classify several texts in one vectorised call; results keep the input order."""
-    payload = schemas.parse_body(schemas.BatchPredictRequest, await request.body(), limits)
-    results = await _predict(request, _served(store), list(payload.texts))
-    metrics.count_predictions(results)
-    return _json({"predictions": results, "model_version": results[0]["model_version"]})
+    predict_routes = APIRouter(tags=["predict"])
+
+    @predict_routes.post(
+        "/predict",
+        response_model=schemas.Prediction,
+        responses={**_BAD_INPUT, **_NO_MODEL},
+        openapi_extra=request_body_schema(models.predict),
+    )
+    async def predict(request: Request, store: StoreDep, metrics: MetricsDep) -> Response:
+        """Classify one text."""
+        payload = await parse(request, models.predict)
+        results = await _predict(request, _served(store), [payload.text])  # type: ignore[attr-defined]
+        metrics.count_predictions(results)
+        return _json(results[0])
+
+    @predict_routes.post(
+        "/predict/batch",
+        response_model=schemas.BatchPrediction,
+        responses={**_BAD_INPUT, **_NO_MODEL},
+        openapi_extra=request_body_schema(models.batch),
+    )
+    async def predict_batch(request: Request, store: StoreDep, metrics: MetricsDep) -> Response:
+        """Classify several texts in one vectorised call; results keep the input order."""
+        payload = await parse(request, models.batch)
+        texts = list(payload.texts)  # type: ignore[attr-defined]
+        results = await _predict(request, _served(store), texts)
+        metrics.count_predictions(results)
+        return _json({"predictions": results, "model_version": results[0]["model_version"]})
+
+    return predict_routes
 
 
 @router.get(

@@ -21,6 +21,11 @@ def run_server(
     its settings from the environment (so settings built in code apply to one worker only).
     Every worker has its own model store and watcher; a webhook reaches one of them and the
     others follow within the reload interval.
+
+    Uvicorn has no timeout for reading a request, so a client that sends its body slowly holds
+    its connection for as long as it likes; in production a reverse proxy with read timeouts
+    goes in front (README, "How serving works"). The connection limit bounds what such clients
+    can hold meanwhile.
     """
     settings = settings or get_settings()
     host = host or settings.api_host
@@ -34,6 +39,8 @@ def run_server(
         # LOG_LEVEL=DEBUG cover what it would tell.
         "access_log": settings.log_level.upper() == "DEBUG",
         "timeout_graceful_shutdown": 10,
+        "limit_concurrency": settings.api_limit_concurrency,
+        "timeout_keep_alive": settings.api_timeout_keep_alive,
     }
     if workers > 1:
         uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)

@@ -1,0 +1,144 @@
+"""Hostile and broken clients against a real uvicorn process: huge invalid bodies, clients that
+leave mid-body, idle and surplus connections. No model is needed for any of them."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving.helpers import MlflowStore, run_service, wait_until
+from tests.support.processes import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def service(
+    mlflow_store: MlflowStore, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The API with no champion to load, a connection limit of 3 and a 30 s keep-alive."""
+    env = mlflow_store.env(
+        MODEL_NAME="no-such-model", API_LIMIT_CONCURRENCY="3", API_TIMEOUT_KEEP_ALIVE="30"
+    )
+    with run_service(env, tmp_path_factory.mktemp("hostile")) as server:
+        wait_until(lambda: httpx.get(f"{server.url}/health/live").status_code == 200, timeout=60)
+        yield server
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (the peak RSS) of a process, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in {"VmRSS", "VmHWM"}:
+            fields[name] = int(value.split()[0]) / 1024
+    return fields
+
+
+def _raw_request(sock: socket.socket, path: str = "/health/live") -> bytes:
+    """One keep-alive GET on an open socket; the head and body of its answer."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+@pytest.mark.slow
+def test_a_huge_batch_of_integers_is_a_small_422_without_stalling_the_server(
+    service: ServerProcess,
+) -> None:
+    """3 million integers (6 MB): one error, not 3 million; /health stays responsive."""
+    body = b'{"texts": [' + b"1," * 2_999_989 + b"1]}"
+    assert len(body) < 6_000_000  # under MAX_BODY_BYTES: it reaches validation
+    before = _memory_mb(service.process.pid)
+    slowest, done = [0.0], threading.Event()
+
+    def poll_health() -> None:
+        with httpx.Client(base_url=service.url, timeout=120) as client:
+            while not done.is_set():
+                started = time.monotonic()
+                assert client.get("/health/live").status_code == 200
+                slowest[0] = max(slowest[0], time.monotonic() - started)
+                time.sleep(0.05)
+
+    poller = threading.Thread(target=poll_health)
+    poller.start()
+    started = time.monotonic()
+    try:
+        response = httpx.post(
+            f"{service.url}/predict/batch",
+            content=body,
+            headers={"content-type": "application/json"},
+            timeout=300,
+        )
+    finally:
+        done.set()
+        poller.join()
+    seconds = time.monotonic() - started
+    growth = _memory_mb(service.process.pid)["VmHWM"] - before["VmRSS"]
+    print(f"422 in {seconds:.2f} s, peak RSS +{growth:.0f} MB, slowest /health {slowest[0]:.2f} s")
+    assert response.status_code == 422
+    assert len(response.content) < 2000
+    assert "body.texts: batch has more texts than the limit of 256" in response.json()["message"]
+    # Generous bounds (about 10x what this takes here); before the fix: 25-65 s, +4.2 GB, and
+    # /health frozen for the whole time.
+    assert seconds < 20
+    assert growth < 1500
+    assert slowest[0] < 5
+
+
+def test_many_bad_fields_report_the_first_ten_and_a_count(service: ServerProcess) -> None:
+    extra = ",".join(f'"field{i}": 1' for i in range(50_000))
+    response = httpx.post(
+        f"{service.url}/predict",
+        content=f'{{"text": "ok", {extra}}}',
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert len(body["detail"]) == 10 and body["error_count"] == 50_000
+    assert body["message"].startswith("body.field0: Extra inputs are not permitted")
+    assert body["message"].endswith("(and 49990 more errors)")
+
+
+def test_a_client_leaving_mid_body_is_a_499_not_a_500(service: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", int(service.url.rsplit(":", 1)[1]))) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b'{"text": "'
+        )
+        time.sleep(0.2)  # the request reaches the app, which waits for the rest of the body
+
+    def metrics() -> str:
+        return httpx.get(f"{service.url}/metrics").text
+
+    counted = 'sentiment_http_requests_total{endpoint="/predict",method="POST",status="499"} 1.0'
+    text = wait_until(lambda: counted in metrics() and metrics(), timeout=30)
+    assert 'status="500"' not in text
+    log = service.output()
+    assert "client disconnected during POST '/predict'" in log
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+@pytest.mark.slow
+def test_configured_keep_alive_and_connection_limit_are_applied(service: ServerProcess) -> None:
+    address = ("127.0.0.1", int(service.url.rsplit(":", 1)[1]))
+    with socket.create_connection(address) as first, socket.create_connection(address) as second:
+        assert _raw_request(first).startswith(b"HTTP/1.1 200")
+        assert _raw_request(second).startswith(b"HTTP/1.1 200")
+        # Two connections open: a third is over API_LIMIT_CONCURRENCY=3 (uvicorn counts its own).
+        third = httpx.get(f"{service.url}/health/live")
+        assert third.status_code == 503
+        # uvicorn's default keep-alive (5 s) would have closed `first` by now; 30 s are set.
+        time.sleep(6.5)
+        first.settimeout(10)
+        assert _raw_request(first).startswith(b"HTTP/1.1 200")
