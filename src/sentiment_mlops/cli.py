@@ -103,9 +103,7 @@ def train(
     _configure_logging(settings)
     if champion and no_register:
         fail("--champion needs a registered version; drop --no-register")
-    if params is not None and not params.exists():
-        fail(f"{params}: params file not found")
-    _check_data_path(data_path)
+    data_path, params = _training_inputs(settings, data_path, params)
     local_server = None
     if not no_prefect and not settings.prefect_api_url:
         local_server = _start_local_prefect(settings)
@@ -128,9 +126,18 @@ def train(
     print_training_result(result)
 
 
-def _check_data_path(data_path: Path | None) -> None:
-    if data_path is not None and not data_path.exists():
-        fail(f"{data_path}: file not found")
+def _training_inputs(
+    settings: Settings, data_path: Path | None, params: Path | None
+) -> tuple[Path, Path]:
+    """The data and params files the run will read; checked before anything starts."""
+    from sentiment_mlops.flows.inputs import choose_data_path, choose_params_path, missing_input
+
+    data_path = data_path or choose_data_path(settings)
+    params = params or choose_params_path(settings)
+    problem = missing_input(data_path, params)
+    if problem:
+        fail(problem)
+    return data_path, params
 
 
 def _start_local_prefect(settings: Settings) -> Any:
