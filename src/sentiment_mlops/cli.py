@@ -55,8 +55,12 @@ def _configure_logging(settings: Settings) -> None:
     handler = RichHandler(show_path=False, rich_tracebacks=False)
     handler.setFormatter(_RunNameFormatter("%(message)s"))
     logging.basicConfig(level=settings.log_level.upper(), datefmt="%H:%M:%S", handlers=[handler])
-    for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.utils", "httpx", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "Waiting up to 300 seconds for model version..." from MLflow's registry adds nothing.
+    noisy = ("alembic", "mlflow.store.db.utils", "mlflow.store.model_registry", "mlflow.utils")
+    for name in (*noisy, "httpx", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow prints links to its UI on stdout ("View run ... at"); our summary names the run.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # Known and accepted: models are pickled (skops is 100x slower for a TF-IDF vocabulary),
     # and pip's version is unknown inside a uv environment.
     for known in ("mlflow.sklearn", "mlflow.utils.environment"):
@@ -152,6 +156,8 @@ def _start_local_prefect(settings: Settings) -> Any:
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ["PREFECT_HOME"] = str(server.home)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # It serves no UI and stops with the command: no "View at" link to it.
+    os.environ["PREFECT_UI_URL"] = ""
     return server
 
 
