@@ -34,10 +34,11 @@ def test_trains_with_the_packaged_params(store_env: dict[str, str], elsewhere: P
     ("env", "expected"),
     [
         # Default data, not there: say where we looked and what to pass.
-        ({}, "error: data/imdb_sample.csv: file not found in {cwd}; pass --data-path or set"),
+        ({}, "error: data/imdb_sample.csv: file not found in {cwd} (name one with --data-path"),
         (
             {"PARAMS_PATH": "mine.yaml"},
-            "error: mine.yaml: params file not found in {cwd}; pass --params or set PARAMS_PATH",
+            "error: mine.yaml: params file not found in {cwd} (name one with --params or "
+            "PARAMS_PATH)",
         ),
     ],
     ids=["data", "params"],

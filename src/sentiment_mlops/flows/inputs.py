@@ -53,5 +53,5 @@ def missing_input(data_path: Path, params_path: Path) -> str | None:
     ):
         if not path.exists():
             where = "" if path.is_absolute() else f" in {Path.cwd()}"
-            return f"{path}: {kind} not found{where}; pass {option} or set {variable}"
+            return f"{path}: {kind} not found{where} (name one with {option} or {variable})"
     return None
