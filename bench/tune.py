@@ -290,6 +290,11 @@ def write_params(path: Path, chosen: Candidate) -> None:
     path.write_text("".join(lines), encoding="utf-8")
     load_params(path)
     print(f"\nwrote the chosen values to {path}")
+    if path.resolve() == PARAMS_FILE:  # the package ships a copy (a test keeps them equal)
+        from sentiment_mlops.flows.inputs import DEFAULT_PARAMS
+
+        DEFAULT_PARAMS.write_bytes(path.read_bytes())
+        print(f"and to its packaged copy {DEFAULT_PARAMS}")
 
 
 def _yaml_value(value: Any) -> str:

@@ -57,8 +57,12 @@ def _configure_logging(settings: Settings) -> None:
     handler.setFormatter(_RunNameFormatter("%(message)s"))
     logging.basicConfig(level=settings.log_level.upper(), datefmt="%H:%M:%S", handlers=[handler])
     install_log_redaction(redactor_for(settings))  # MLflow's lines repeat the tracking URI
-    for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.utils", "httpx", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "Waiting up to 300 seconds for model version..." from MLflow's registry adds nothing.
+    noisy = ("alembic", "mlflow.store.db.utils", "mlflow.store.model_registry", "mlflow.utils")
+    for name in (*noisy, "httpx", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow prints links to its UI on stdout ("View run ... at"); our summary names the run.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # Known and accepted: models are pickled (skops is 100x slower for a TF-IDF vocabulary),
     # and pip's version is unknown inside a uv environment.
     for known in ("mlflow.sklearn", "mlflow.utils.environment"):
@@ -105,9 +109,7 @@ def train(
     _configure_logging(settings)
     if champion and no_register:
         fail("--champion needs a registered version; drop --no-register")
-    if params is not None and not params.exists():
-        fail(f"{params}: params file not found")
-    _check_data_path(data_path)
+    data_path, params = _training_inputs(settings, data_path, params)
     local_server = None
     if not no_prefect and not settings.prefect_api_url:
         local_server = _start_local_prefect(settings)
@@ -130,9 +132,18 @@ def train(
     print_training_result(result)
 
 
-def _check_data_path(data_path: Path | None) -> None:
-    if data_path is not None and not data_path.exists():
-        fail(f"{data_path}: file not found")
+def _training_inputs(
+    settings: Settings, data_path: Path | None, params: Path | None
+) -> tuple[Path, Path]:
+    """The data and params files the run will read; checked before anything starts."""
+    from sentiment_mlops.flows.inputs import choose_data_path, choose_params_path, missing_input
+
+    data_path = data_path or choose_data_path(settings)
+    params = params or choose_params_path(settings)
+    problem = missing_input(data_path, params)
+    if problem:
+        fail(problem)
+    return data_path, params
 
 
 def _start_local_prefect(settings: Settings) -> Any:
@@ -147,6 +158,8 @@ def _start_local_prefect(settings: Settings) -> Any:
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ["PREFECT_HOME"] = str(server.home)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # It serves no UI and stops with the command: no "View at" link to it.
+    os.environ["PREFECT_UI_URL"] = ""
     return server
 
 

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import typer
 
-from sentiment_mlops.settings import get_settings
+from sentiment_mlops.errors import user_error_message
 
 EXIT_USAGE = 2  # bad input, settings or registry state: the user must change something
 EXIT_FAILURE = 1  # the command could not do its job: no such model or alias, no stack
@@ -27,31 +27,10 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors a user can fix (bad data, params, registry state) into `fail`."""
-    from sentiment_mlops.core.data import DataError
-    from sentiment_mlops.core.params import ParamsError
-
     try:
         yield
-    except (DataError, ParamsError, FileNotFoundError) as error:
-        fail(str(error))
     except Exception as error:
-        if not _is_registry_error(error):
+        message = user_error_message(error)
+        if message is None:
             raise
-        from sentiment_mlops.redaction import redactor_for
-
-        redact = redactor_for(get_settings())  # the URI may carry a password
-        message = redact(_first_line(error))
-        if "Max retries exceeded" in message or "Connection refused" in message:
-            uri = redact(get_settings().mlflow_tracking_uri)
-            fail(f"cannot reach the MLflow tracking server at {uri} (is it running?)")
-        fail(f"registry: {message}")
-
-
-def _is_registry_error(error: Exception) -> bool:
-    module = type(error).__module__
-    return module.startswith(("mlflow", "sentiment_mlops.registry", "requests", "urllib3"))
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+        fail(message)

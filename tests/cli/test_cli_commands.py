@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import PARAMS_FILE
+from tests.support.cli import sentiment
 
 pytestmark = pytest.mark.slow
-
-
-def sentiment(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sentiment_mlops", *args],
-        env=os.environ | env | {"COLUMNS": "200", "NO_COLOR": "1"},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture

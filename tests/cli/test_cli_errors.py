@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
+from tests.conftest import PARAMS_FILE
 
 runner = CliRunner()
 
@@ -86,3 +87,36 @@ def test_unreachable_tracking_server(store_env: dict[str, str], monkeypatch) -> 
 
     get_settings.cache_clear()
     assert_one_line_error(run("model-info"), 2, "cannot reach the MLflow tracking server")
+
+
+ONE_REVIEW_OF_A_CLASS = (
+    "text,label\n" + "".join(f"good film {i},1\n" for i in range(10)) + "bad,0\n"
+)
+NO_WORDS = "text,label\n" + "".join(f"{'!?' if i % 2 else 'a .'},{i % 2}\n" for i in range(20))
+
+
+@pytest.mark.parametrize(
+    ("data", "params_change", "fragment"),
+    [
+        (ONE_REVIEW_OF_A_CLASS, None, "label 0 has only 1 review"),
+        (NO_WORDS, None, "contain no words after cleaning"),
+        (None, ("min_df: 1", "min_df: 1000"), "vectorizer.min_df=1000 keeps no words"),
+        (None, ("min_df: 1", "min_df: 2.5"), "vectorizer.min_df: min_df must be a whole number"),
+        (None, ("C: 16.0", "C: .inf"), "model.C: Input should be a finite number"),
+        (None, ("random_state: 42", "random_state: -1"), "data.random_state"),
+        (None, ("data:\n", "data:\n   oops: [\n"), "params.yaml:5:15: not valid YAML (expected"),
+    ],
+    ids=["one-review-class", "no-words", "min-df-too-big", "min-df-2.5", "c-inf", "seed", "yaml"],
+)
+def test_training_input_errors_are_one_line(
+    store_env: dict[str, str], tmp_path: Path, data, params_change, fragment: str
+) -> None:
+    args = ["train", "--no-prefect", "--no-register"]
+    if data is not None:
+        (tmp_path / "reviews.csv").write_text(data)
+        args += ["--data-path", str(tmp_path / "reviews.csv")]
+    if params_change is not None:
+        params = tmp_path / "params.yaml"
+        params.write_text(PARAMS_FILE.read_text().replace(*params_change))
+        args += ["--params", str(params)]
+    assert_one_line_error(run(*args), 2, fragment)

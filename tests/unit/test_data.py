@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sentiment_mlops.core.data import DataError, load_reviews
+from sentiment_mlops.core.data import DataError, DataUnavailableError, load_reviews
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
@@ -94,3 +94,12 @@ def test_demo_data_is_balanced_and_distinct(demo_data: Path) -> None:
     assert counts[0] == counts[1]
     assert reviews.texts.is_unique
     assert reviews.texts.str.contains("<br />").any()
+
+
+def test_an_input_output_error_may_pass(tmp_path: Path) -> None:
+    # Reading /proc/self/mem from its start fails with EIO: a real I/O error, as a flaky
+    # network share gives; the file itself may be fine, so a retry is worth it.
+    flaky = tmp_path / "flaky.csv"
+    flaky.symlink_to("/proc/self/mem")
+    with pytest.raises(DataUnavailableError, match="Input/output error"):
+        load_reviews(flaky)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sentiment_mlops.core.data import load_reviews
+from sentiment_mlops.core.data import DataError, load_reviews
 from sentiment_mlops.core.evaluation import evaluate
 from sentiment_mlops.core.model import build_pipeline, train_model
 from sentiment_mlops.core.params import TrainingParams, load_params
@@ -97,3 +97,40 @@ def test_directional_praise_raises_positive_probability(trained) -> None:
     more = base + " but the acting was brilliant and I loved it"
     positive = list(model.classes_).index(1)
     assert model.predict_proba([more])[0, positive] > model.predict_proba([base])[0, positive]
+
+
+def _reviews(texts: list[str], labels: list[int]) -> tuple[pd.Series, pd.Series]:
+    return pd.Series(texts), pd.Series(labels)
+
+
+def test_a_label_with_one_review_cannot_be_split(params: TrainingParams) -> None:
+    texts, labels = _reviews([f"good film {i}" for i in range(10)] + ["bad"], [1] * 10 + [0])
+    with pytest.raises(DataError, match="label 0 has only 1 review"):
+        split_reviews(texts, labels, params.data)
+
+
+def test_too_few_reviews_for_the_test_size(params: TrainingParams) -> None:
+    texts, labels = _reviews(["good one", "bad one", "good two", "bad two"], [1, 0, 1, 0])
+    with pytest.raises(DataError, match=r"cannot split 4 reviews with data\.test_size=0\.2"):
+        split_reviews(texts, labels, params.data)
+
+
+def _split_of(texts: list[str], params: TrainingParams):
+    labels = [i % 2 for i in range(len(texts))]
+    return split_reviews(*_reviews(texts, labels), params.data)
+
+
+def test_texts_without_words_are_a_data_error(params: TrainingParams) -> None:
+    split = _split_of(["!!", "a ?", "<b>x</b>", "-- .", "1"] * 4, params)
+    with pytest.raises(DataError, match="contain no words after cleaning"):
+        train_model(split, params)
+
+
+@pytest.mark.parametrize("min_df", [1000, 0.99])
+def test_min_df_that_keeps_no_word_is_a_data_error(params: TrainingParams, min_df) -> None:
+    strict = params.model_copy(
+        update={"vectorizer": params.vectorizer.model_copy(update={"min_df": min_df})}
+    )
+    split = _split_of([f"word{i} other{i}" for i in range(40)], strict)
+    with pytest.raises(DataError, match=f"vectorizer.min_df={min_df} keeps no words"):
+        train_model(split, strict)

@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +23,11 @@ from tests.conftest import DEMO_DATA
         ("Amélie était géniale", "amélie était géniale"),
         ("", ""),
         ("!!!", ""),
+        ('Go <a href="x">here</a> now', "go here now"),
+        ("<i>Fine</i> <br /> film", "fine film"),
+        # A stray `<` before a tag is text, not the start of a tag that eats the words.
+        ("I <3 this film<br />really", "i 3 this film really"),
+        ("a<b<c>d", "a b d"),
     ],
 )
 def test_clean_text(raw: str, expected: str) -> None:
@@ -72,3 +79,39 @@ def test_word_ngrams_equal_sklearn_analyzer_over_clean_text(ngram_range) -> None
     texts = ODD_TEXTS + load_reviews(DEMO_DATA).texts.tolist()
     for text in texts:
         assert fast(text) == reference(text), text
+
+
+# Texts a client can send in one request (up to 20,000 characters each) that a backtracking
+# regular expression could turn into quadratic work.
+ADVERSARIAL = {
+    "run of <": lambda n: "<" * n,
+    "run of &": lambda n: "&" * n,
+    "run of punctuation": lambda n: "!?.," * (n // 4),
+    "one long word": lambda n: "a" * n,
+    "< then letters": lambda n: "<" + "a" * n,
+    "<a repeated": lambda n: "<a" * (n // 2),
+    "< and spaces": lambda n: "< " * (n // 2),
+    "unclosed tags": lambda n: "<b x=1 " * (n // 7),
+}
+
+
+def _cost(function, text: str) -> float:
+    """The least CPU time of several runs: load on the machine only ever adds to it."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(3):
+            function(text)
+        best = min(best, time.process_time() - start)
+    return best
+
+
+@pytest.mark.parametrize("make", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
+@pytest.mark.parametrize(
+    "function", [clean_text, WordNgrams((1, 2)).tokens], ids=["clean_text", "tokens"]
+)
+def test_cleaning_is_linear_in_the_text(function, make) -> None:
+    # 4x the text costs about 4x when linear, 16x when quadratic; 10x leaves room for noise.
+    # The texts are long enough (5,000 and 20,000) that a quadratic cost is measured in ms.
+    small, large = _cost(function, make(5_000)), _cost(function, make(20_000))
+    assert large < 10 * max(small, 1e-4), (small, large)

@@ -26,6 +26,14 @@ class DataError(ValueError):
     """The data file cannot be used for training; the message names the file and the problem."""
 
 
+class DataUnavailableError(DataError):
+    """The operating system failed to read the file (a network share, a disk): may pass."""
+
+
+# Errors that reading again will not cure.
+_PERMANENT_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
 @dataclass(frozen=True)
 class Reviews:
     """Labelled reviews: `frame` has exactly the columns `text` (str) and `label` (0/1)."""
@@ -88,7 +96,12 @@ def _read_table(path: Path) -> pd.DataFrame:
             raise DataError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+    except OSError as error:
+        unavailable = not isinstance(error, _PERMANENT_OS_ERRORS)
+        raise (DataUnavailableError if unavailable else DataError)(
+            f"{path}: cannot be read ({error})"
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         if isinstance(error, DataError):
             raise
         raise DataError(f"{path}: cannot be read ({error})") from None

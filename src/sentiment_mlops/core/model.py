@@ -7,6 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from sentiment_mlops.core.data import DataError
 from sentiment_mlops.core.params import TrainingParams
 from sentiment_mlops.core.split import Split
 from sentiment_mlops.core.text import WordNgrams, as_text_array
@@ -50,7 +51,33 @@ def build_pipeline(params: TrainingParams) -> Pipeline:
 
 
 def train_model(split: Split, params: TrainingParams) -> Pipeline:
-    """Fit a fresh pipeline on the training rows of `split`."""
+    """Fit a fresh pipeline on the training rows of `split`.
+
+    Training data that leaves the vectorizer no words raises `DataError` saying why.
+    """
     pipeline = build_pipeline(params)
-    pipeline.fit(split.train_texts, split.train_labels)
+    try:
+        pipeline.fit(split.train_texts, split.train_labels)
+    except ValueError as error:
+        problem = _vocabulary_problem(str(error), params, len(split.train_texts))
+        if problem is None:
+            raise
+        raise DataError(problem) from None
     return pipeline
+
+
+def _vocabulary_problem(message: str, params: TrainingParams, rows: int) -> str | None:
+    """What scikit-learn's "no terms" errors mean for these params, or None for other errors."""
+    if "empty vocabulary" in message:
+        return (
+            f"the {rows} training reviews contain no words after cleaning "
+            "(a word is two or more letters or digits)"
+        )
+    if "no terms remain" in message or "documents than min_df" in message:
+        min_df = params.vectorizer.min_df
+        at_least = f"{min_df:.0%}" if isinstance(min_df, float) else min_df
+        return (
+            f"vectorizer.min_df={min_df} keeps no words: no word occurs in at least {at_least} "
+            f"of the {rows} training reviews; lower min_df"
+        )
+    return None

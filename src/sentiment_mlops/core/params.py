@@ -15,7 +15,7 @@ class _Section(BaseModel):
 
 class DataParams(_Section):
     test_size: float = Field(gt=0, lt=1)
-    random_state: int
+    random_state: int = Field(ge=0, lt=2**32)  # numpy's seed range
 
 
 class VectorizerParams(_Section):
@@ -32,9 +32,20 @@ class VectorizerParams(_Section):
             raise ValueError("ngram_range must be [low, high] with 1 <= low <= high")
         return value
 
+    @field_validator("min_df")
+    @classmethod
+    def _count_or_fraction(cls, value: int | float) -> int | float:
+        # scikit-learn reads an int as a number of reviews and a float as a share of them.
+        if isinstance(value, float) and value > 1:
+            raise ValueError(
+                f"min_df must be a whole number of reviews (e.g. {int(value)}) "
+                f"or a fraction of them between 0 and 1, got {value}"
+            )
+        return value
+
 
 class ModelParams(_Section):
-    C: float = Field(gt=0)
+    C: float = Field(gt=0, allow_inf_nan=False)
     max_iter: int = Field(gt=0)
     class_weight: Literal["balanced"] | None
 
@@ -69,11 +80,26 @@ def load_params(path: Path) -> TrainingParams:
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
     except yaml.YAMLError as error:
-        raise ParamsError(f"{path}: not valid YAML ({error})") from None
+        raise ParamsError(f"{_where(path, error)}: not valid YAML ({_problem(error)})") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected sections data, vectorizer and model")
     try:
-        return TrainingParams.model_validate(raw or {})
+        return TrainingParams.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
         )
         raise ParamsError(f"{path}: {problems}") from None
+
+
+def _where(path: Path, error: yaml.YAMLError) -> str:
+    """`file:line:column` as editors read it (PyYAML counts from 0)."""
+    mark = getattr(error, "problem_mark", None)
+    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+
+
+def _problem(error: yaml.YAMLError) -> str:
+    # PyYAML's own text spans several lines (it quotes the source with a caret).
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return " ".join(str(problem).split())

@@ -8,7 +8,10 @@ from itertools import pairwise
 
 import numpy as np
 
-_HTML_TAG = re.compile(r"<[^>]*>")
+# A tag is `<`, no `<` or `>`, then `>`. Excluding `<` keeps cleaning linear in the text: with
+# `<[^>]*>` each `<` of a long run of them scanned to the end of the text (quadratic). A stray
+# `<` before a tag (`<3 <br />`) now stays text instead of swallowing the words up to the tag.
+_HTML_TAG = re.compile(r"<[^<>]*>")
 # Anything that is not a letter, digit or whitespace (underscore counts as punctuation).
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
 _SPACES = re.compile(r"\s+")

@@ -18,6 +18,7 @@ from sentiment_mlops.core.evaluation import Evaluation, evaluate
 from sentiment_mlops.core.model import train_model
 from sentiment_mlops.core.params import TrainingParams, load_params
 from sentiment_mlops.core.split import Split, split_reviews
+from sentiment_mlops.flows.inputs import choose_data_path, choose_params_path
 from sentiment_mlops.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,12 @@ def split_data(reviews: Reviews, params: TrainingParams) -> Split:
 
 
 def evaluate_model(model: Any, split: Split) -> Evaluation:
-    return evaluate(model, split.test_texts, split.test_labels)
+    evaluation = evaluate(model, split.test_texts, split.test_labels)
+    scores = ", ".join(
+        f"{name}={value:.4f}" for name, value in evaluation.metrics.as_dict().items()
+    )
+    logger.info("held-out metrics on %d reviews: %s", len(split.test_texts), scores)
+    return evaluation
 
 
 def write_dvc_outputs(
@@ -164,27 +170,16 @@ def run_training(
     return replace(result, version=version, promotion=promotion)
 
 
-def choose_data_path(settings: Settings) -> Path:
-    """The prepared data set, or the demo reviews (with a warning) until one is prepared."""
-    if settings.data_path.exists() or not settings.demo_data_path.exists():
-        return settings.data_path
-    logger.warning(
-        "%s not found (`sentiment data prepare` fetches IMDb reviews); "
-        "training on the demo reviews %s",
-        settings.data_path,
-        settings.demo_data_path,
-    )
-    return settings.demo_data_path
-
-
 def default_request(settings: Settings, **overrides: Any) -> TrainingRequest:
-    """A request from the settings; without a data path, see `choose_data_path`."""
+    """A request from the settings; the paths the user does not give, see `flows.inputs`."""
     values: dict[str, Any] = {
-        "data_path": overrides.get("data_path") or choose_data_path(settings),
-        "params_path": settings.params_path,
         "experiment": settings.experiment_name,
         "model_name": settings.model_name,
         "champion_metric": settings.champion_metric,
     }
     values.update({key: value for key, value in overrides.items() if value is not None})
+    if "data_path" not in values:
+        values["data_path"] = choose_data_path(settings)
+    if "params_path" not in values:
+        values["params_path"] = choose_params_path(settings)
     return TrainingRequest(**values)

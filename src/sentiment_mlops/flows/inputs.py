@@ -1,0 +1,57 @@
+"""Which data set and params file a training run reads when the user names none.
+
+Kept free of pandas and scikit-learn so the CLI can check its inputs in a few milliseconds,
+before it starts anything (a local Prefect server, a `.prefect/` folder) for a run that would
+fail.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sentiment_mlops.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# A copy of the project's params.yaml shipped in the package (a test keeps them identical), so
+# `sentiment train` also works outside the project folder. params.yaml is the one users edit.
+DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "default_params.yaml"
+
+
+def choose_params_path(settings: Settings) -> Path:
+    """PARAMS_PATH if set, else `params.yaml` here, else the packaged defaults (with a note)."""
+    path = settings.params_path
+    if path.exists() or "params_path" in settings.model_fields_set:
+        return path
+    logger.info(
+        "no %s in %s: using the default params (pass --params or set PARAMS_PATH to use yours)",
+        path,
+        Path.cwd(),
+    )
+    return DEFAULT_PARAMS
+
+
+def choose_data_path(settings: Settings) -> Path:
+    """The prepared data set, or the demo reviews (with a warning) until one is prepared."""
+    if settings.data_path.exists() or not settings.demo_data_path.exists():
+        return settings.data_path
+    logger.warning(
+        "%s not found (`sentiment data prepare` fetches IMDb reviews); "
+        "training on the demo reviews %s",
+        settings.data_path,
+        settings.demo_data_path,
+    )
+    return settings.demo_data_path
+
+
+def missing_input(data_path: Path, params_path: Path) -> str | None:
+    """What is missing, where it was looked for and how to name another, or None."""
+    for path, kind, option, variable in (
+        (params_path, "params file", "--params", "PARAMS_PATH"),
+        (data_path, "file", "--data-path", "DATA_PATH"),
+    ):
+        if not path.exists():
+            where = "" if path.is_absolute() else f" in {Path.cwd()}"
+            return f"{path}: {kind} not found{where} (name one with {option} or {variable})"
+    return None
