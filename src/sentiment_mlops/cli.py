@@ -10,6 +10,7 @@ import atexit
 import gc
 import logging
 import os
+import signal
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -101,6 +102,7 @@ def train(
     """Train a model, log it to MLflow, register it and optionally make it champion."""
     settings = get_settings()
     _configure_logging(settings)
+    _exit_on_sigterm()
     if champion and no_register:
         fail("--champion needs a registered version; drop --no-register")
     if params is not None and not params.exists():
@@ -131,6 +133,16 @@ def train(
 def _check_data_path(data_path: Path | None) -> None:
     if data_path is not None and not data_path.exists():
         fail(f"{data_path}: file not found")
+
+
+def _exit_on_sigterm() -> None:
+    """Let SIGTERM unwind like Ctrl-C, so the MLflow run is closed and exit handlers run."""
+
+    def exit_now(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)
 
 
 def _start_local_prefect(settings: Settings) -> Any:
