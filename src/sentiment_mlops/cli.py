@@ -168,6 +168,11 @@ def _run_training(
     if no_prefect:
         request = steps.default_request(settings, **options)
         return steps.run_training(request, settings)
+    from sentiment_mlops.flows.tracking import Tracker
+
+    # The flow connects first too, but here an unreachable store fails before Prefect is waited
+    # for, in one line rather than a flow-run traceback.
+    Tracker.connect(settings, options["experiment"], check_registry=options["register"])
     # Import the heavy libraries while the local Prefect server starts.
     import mlflow.sklearn  # noqa: F401
 
