@@ -91,7 +91,9 @@ def test_concurrent_champion_trainings_on_a_new_store(
     for code, stdout, stderr in results:
         assert "Traceback" not in stdout + stderr, stderr
         assert code == 0, stderr
-    client = MlflowClient(tracking_uri=store_env["MLFLOW_TRACKING_URI"])
+    # Both URIs explicitly: in-process CLI tests may have left MLflow a global registry URI.
+    uri = store_env["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     versions = client.search_model_versions("name = 'sentiment-classifier'")
     assert len(versions) == COMMANDS_AT_ONCE
     f1 = {v.version: client.get_run(v.run_id).data.metrics["f1"] for v in versions}
