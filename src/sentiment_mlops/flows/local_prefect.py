@@ -2,10 +2,11 @@
 
 Without `PREFECT_API_URL`, Prefect starts a temporary API server the first time a flow runs:
 10-20 s here, spent after all our imports. We start the same server (same uvicorn arguments
-and environment as Prefect's `SubprocessASGIServer`) at the very start of the command instead, so it
-warms up while MLflow and scikit-learn import and the data loads, and we point this process at
-it. Its database lives in `PREFECT_HOME` inside the project; once it has been migrated for the
-installed Prefect version, later starts skip the migration and block registration (~5 s).
+and environment as Prefect's `SubprocessASGIServer`) at the very start of the command instead,
+so it warms up while MLflow and scikit-learn import and the data loads, and we point this
+process at it. Its database lives in `PREFECT_HOME` inside the project; once it has been
+migrated for the installed Prefect version, later starts skip the migration and block
+registration (~5 s).
 
 The server must not outlive the command, however the command ends. It runs in its own process
 group, stopped as a group (with anything it started), and it holds the read end of a pipe whose
