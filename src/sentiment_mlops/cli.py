@@ -10,6 +10,7 @@ import atexit
 import gc
 import logging
 import os
+import signal
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -107,6 +108,7 @@ def train(
     """Train a model, log it to MLflow, register it and optionally make it champion."""
     settings = get_settings()
     _configure_logging(settings)
+    _exit_on_sigterm()
     if champion and no_register:
         fail("--champion needs a registered version; drop --no-register")
     data_path, params = _training_inputs(settings, data_path, params)
@@ -146,6 +148,16 @@ def _training_inputs(
     return data_path, params
 
 
+def _exit_on_sigterm() -> None:
+    """Let SIGTERM unwind like Ctrl-C, so the MLflow run is closed and exit handlers run."""
+
+    def exit_now(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)
+
+
 def _start_local_prefect(settings: Settings) -> Any:
     from sentiment_mlops.flows.local_prefect import LocalPrefectServer
 
@@ -171,6 +183,11 @@ def _run_training(
     if no_prefect:
         request = steps.default_request(settings, **options)
         return steps.run_training(request, settings)
+    from sentiment_mlops.flows.tracking import Tracker
+
+    # The flow connects first too, but here an unreachable store fails before Prefect is waited
+    # for, in one line rather than a flow-run traceback.
+    Tracker.connect(settings, options["experiment"], check_registry=options["register"])
     # Import the heavy libraries while the local Prefect server starts.
     import mlflow.sklearn  # noqa: F401
 

@@ -23,6 +23,7 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, DataType, Schema
 
 import sentiment_mlops
+from sentiment_mlops import store_init
 from sentiment_mlops.settings import Settings
 
 if TYPE_CHECKING:
@@ -94,10 +95,26 @@ def configure_mlflow(settings: Settings) -> None:
 
 
 def make_client(settings: Settings) -> MlflowClient:
-    """A client bound to the configured tracking and registry stores."""
-    return MlflowClient(
-        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.registry_uri
-    )
+    """A client bound to the configured tracking and registry stores, both opened.
+
+    The first opening of a local SQLite store creates and migrates it, so it happens under the
+    store's first-use lock: commands started together on a new store then all succeed.
+    """
+    uris = (settings.mlflow_tracking_uri, settings.registry_uri)
+    try:
+        with store_init.first_use_lock(*uris):
+            # The client opens its tracking store at once, its registry store on first use.
+            client = MlflowClient(tracking_uri=uris[0], registry_uri=uris[1])
+            if store_init.sqlite_path(uris[1]) is not None:
+                check_registry(client)
+    except store_init.StoreInitError as error:
+        raise RegistryError(str(error)) from error
+    return client
+
+
+def check_registry(client: MlflowClient) -> None:
+    """One cheap registry call: fails at once when the registry cannot be reached or opened."""
+    client.search_registered_models(max_results=1)
 
 
 def ensure_experiment(client: MlflowClient, settings: Settings, name: str | None = None) -> str:

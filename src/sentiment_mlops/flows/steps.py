@@ -135,13 +135,15 @@ def run_training(
     from sentiment_mlops.flows import tracking
 
     params = load_params(request.params_path)
+    tracker = tracking.Tracker.connect(
+        settings, request.experiment, check_registry=request.register
+    )
     reviews = run_step("load-data", load_data, request.data_path)
     split = run_step("split-data", split_data, reviews, params)
     model = run_step("train-model", train_model, split, params)
     evaluation = run_step("evaluate-model", evaluate_model, model, split)
     write_dvc_outputs(evaluation, request.metrics_file, request.plots_dir)
 
-    tracker = tracking.Tracker.connect(settings, request.experiment)
     run_id, model_uri = run_step(
         "log-mlflow", tracker.log_run, model, reviews, split, params, evaluation, request
     )

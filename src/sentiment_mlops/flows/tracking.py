@@ -36,10 +36,20 @@ class Tracker:
     settings: Settings
 
     @classmethod
-    def connect(cls, settings: Settings, experiment: str) -> Tracker:
+    def connect(
+        cls, settings: Settings, experiment: str | None, *, check_registry: bool = False
+    ) -> Tracker:
+        """Open the stores and the experiment; with `check_registry`, reach the registry too.
+
+        Cheap calls with MLflow's bounded retries: a training connects before it loads any data,
+        so an unreachable store fails in seconds instead of after the training.
+        """
         registry.configure_mlflow(settings)
         client = registry.make_client(settings)
-        return cls(client, registry.ensure_experiment(client, settings, experiment), settings)
+        tracker = cls(client, registry.ensure_experiment(client, settings, experiment), settings)
+        if check_registry:
+            registry.check_registry(client)
+        return tracker
 
     def log_run(
         self,
