@@ -27,7 +27,14 @@ def user_error_message(error: BaseException) -> str | None:
     redact = redactor_for(get_settings())  # the URI may carry a password
     message = redact(_first_line(error))
     if "Max retries exceeded" in message or "Connection refused" in message:
-        uri = redact(get_settings().mlflow_tracking_uri)
+        settings = get_settings()
+        uri = redact(settings.mlflow_tracking_uri)
+        if settings.registry_uri != settings.mlflow_tracking_uri:
+            # Which of the two failed is not in the error: name both rather than the wrong one.
+            registry = redact(settings.registry_uri)
+            return (
+                f"cannot reach MLflow: tracking store {uri} or registry {registry} (is it running?)"
+            )
         return f"cannot reach the MLflow tracking server at {uri} (is it running?)"
     return f"registry: {message}"
 

@@ -55,16 +55,15 @@ def test_unreachable_tracking_server_fails_before_training(
 def test_unreachable_registry_fails_before_training(
     store_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = store_env | {
-        "MLFLOW_REGISTRY_URI": f"http://127.0.0.1:{free_port()}",
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    }
+    registry = f"http://127.0.0.1:{free_port()}"
+    env = store_env | {"MLFLOW_REGISTRY_URI": registry, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
 
     result = _train("--no-prefect", env=env, cwd=tmp_path)
 
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert registry in lines[0], "the error names the store that could not be reached"
     assert "Traceback" not in result.stdout
     started = [sign for sign in TRAINING_SIGNS if sign in result.stdout]
     assert not started, f"training started ({started}):\n{result.stdout}"
