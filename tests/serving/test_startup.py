@@ -90,7 +90,7 @@ def test_unreachable_mlflow_then_server_up_then_webhook_reload(
                 run_id=mlflow_store.run_id,
                 model_id=mlflow_store.model_uri.removeprefix("models:/"),
             ).version
-            registry.promote(client, MODEL_NAME, str(version))
+            registry.promote(client, MODEL_NAME, str(version), "champion")
             promoted = time.monotonic()
             wait_until(
                 lambda: http.get("/health").json()["model_version"] == str(version),

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sentiment_mlops.core.labels import LabelName
+
 
 class Prediction(BaseModel):
     """The class with the higher probability, and both probabilities."""
@@ -24,7 +26,7 @@ class Prediction(BaseModel):
         }
     )
 
-    sentiment: Literal["negative", "positive"]
+    sentiment: LabelName
     confidence: float = Field(ge=0, le=1)
     probabilities: dict[str, float]
     model_version: str
