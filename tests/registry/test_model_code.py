@@ -1,0 +1,101 @@
+"""A logged model carries only the code unpickling needs, and loads where our package is absent.
+
+The clean environment is this interpreter started with `-I -S` and only the site-packages folder
+on `sys.path`: the third-party libraries are there, but the `.pth` file of our editable install
+is not read, so `sentiment_mlops` can only come from the model's own `code/` folder.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from sentiment_mlops import registry
+from tests.registry.conftest import LoggedModel
+
+MODEL_CODE = {
+    "sentiment_mlops/__init__.py",
+    "sentiment_mlops/core/__init__.py",
+    "sentiment_mlops/core/text.py",
+    "sentiment_mlops/core/vectorizer.py",
+}
+# Libraries a model must load without: our other roles' dependencies (MLflow needs FastAPI).
+NOT_NEEDED = ["prefect", "matplotlib", "typer", "pydantic_settings", "boto3", "psycopg"]
+
+CLEAN_LOAD = """
+import importlib.abc, json, sys
+
+sys.path.append(sys.argv[1])  # site-packages without its .pth files: no editable install
+blocked = set(json.loads(sys.argv[2]))
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in blocked:
+            raise ImportError(f"refused: {name}")
+
+try:
+    import sentiment_mlops
+    sys.exit(f"sentiment_mlops importable before loading: {sentiment_mlops.__file__}")
+except ImportError:
+    pass
+sys.meta_path.insert(0, Refuse())
+import mlflow.pyfunc
+
+model = mlflow.pyfunc.load_model(sys.argv[3])
+predictions = [int(p) for p in model.predict(json.loads(sys.argv[4]))]
+ours = {n: m.__file__ for n, m in sys.modules.items() if n.split(".")[0] == "sentiment_mlops"}
+print(json.dumps({"predictions": predictions, "modules": ours}))
+"""
+
+
+@pytest.fixture(scope="module")
+def model_folder(logged: LoggedModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/registry-test-model/{logged.version}",
+            dst_path=str(tmp_path_factory.mktemp("model")),
+        )
+    )
+
+
+def test_model_ships_only_the_modules_unpickling_needs(model_folder: Path) -> None:
+    code = model_folder / "code"
+    shipped = {path.relative_to(code).as_posix() for path in code.rglob("*") if path.is_file()}
+    assert shipped == MODEL_CODE
+
+
+def test_model_loads_with_pyfunc_in_a_clean_environment(
+    logged: LoggedModel, model_folder: Path, tmp_path: Path
+) -> None:
+    texts = logged.split.test_texts.tolist()
+    expected = logged.model.predict(texts).tolist()
+    assert len(set(expected)) == 2
+    site_packages = sysconfig.get_paths()["purelib"]
+    result = subprocess.run(
+        [
+            sys.executable, "-I", "-S", "-c", CLEAN_LOAD, site_packages,
+            json.dumps(NOT_NEEDED), str(model_folder), json.dumps(texts),
+        ],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["predictions"] == expected
+    code = (model_folder / "code").resolve()
+    assert loaded["modules"], "the model imported none of our modules"
+    for name, file in loaded["modules"].items():
+        assert Path(file).resolve().is_relative_to(code), (name, file)
+
+
+def test_loading_leaves_sys_path_as_it_was(logged: LoggedModel) -> None:
+    ref = registry.get_version(logged.tracker.client, "registry-test-model", logged.version)
+    before = list(sys.path)
+    registry.load_model(ref)
+    registry.load_model(ref)
+    assert sys.path == before
