@@ -1,8 +1,9 @@
 """A logged model carries only the code unpickling needs, and loads where our package is absent.
 
-The clean environment is this interpreter started with `-I -S` and only the site-packages folder
-on `sys.path`: the third-party libraries are there, but the `.pth` file of our editable install
-is not read, so `sentiment_mlops` can only come from the model's own `code/` folder.
+The clean environment is this interpreter, isolated, on a site-packages folder with only the
+base install's libraries (MLflow's client, scikit-learn, pandas, ...: no Prefect, matplotlib or
+MLflow server) and without our package, so `sentiment_mlops` can only come from the model's own
+`code/` folder.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import mlflow
@@ -18,6 +18,7 @@ import pytest
 
 from sentiment_mlops import registry
 from tests.registry.conftest import LoggedModel
+from tests.support.roles import role_python, role_site_packages
 
 MODEL_CODE = {
     "sentiment_mlops/__init__.py",
@@ -25,30 +26,16 @@ MODEL_CODE = {
     "sentiment_mlops/core/text.py",
     "sentiment_mlops/core/vectorizer.py",
 }
-# Libraries a model must load without: our other roles' dependencies (MLflow needs FastAPI).
-NOT_NEEDED = ["prefect", "matplotlib", "typer", "pydantic_settings", "boto3", "psycopg"]
 
 CLEAN_LOAD = """
-import importlib.abc, json, sys
+import importlib.util, json
 
-sys.path.append(sys.argv[1])  # site-packages without its .pth files: no editable install
-blocked = set(json.loads(sys.argv[2]))
-
-class Refuse(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in blocked:
-            raise ImportError(f"refused: {name}")
-
-try:
-    import sentiment_mlops
-    sys.exit(f"sentiment_mlops importable before loading: {sentiment_mlops.__file__}")
-except ImportError:
-    pass
-sys.meta_path.insert(0, Refuse())
+assert importlib.util.find_spec("sentiment_mlops") is None, "our package is installed"
+assert importlib.util.find_spec("prefect") is None, "Prefect is installed"
 import mlflow.pyfunc
 
-model = mlflow.pyfunc.load_model(sys.argv[3])
-predictions = [int(p) for p in model.predict(json.loads(sys.argv[4]))]
+model = mlflow.pyfunc.load_model(sys.argv[1])
+predictions = [int(p) for p in model.predict(json.loads(sys.argv[2]))]
 ours = {n: m.__file__ for n, m in sys.modules.items() if n.split(".")[0] == "sentiment_mlops"}
 print(json.dumps({"predictions": predictions, "modules": ours}))
 """
@@ -76,12 +63,9 @@ def test_model_loads_with_pyfunc_in_a_clean_environment(
     texts = logged.split.test_texts.tolist()
     expected = logged.model.predict(texts).tolist()
     assert len(set(expected)) == 2
-    site_packages = sysconfig.get_paths()["purelib"]
+    site = role_site_packages(tmp_path / "site-packages", project=False)
     result = subprocess.run(
-        [
-            sys.executable, "-I", "-S", "-c", CLEAN_LOAD, site_packages,
-            json.dumps(NOT_NEEDED), str(model_folder), json.dumps(texts),
-        ],
+        [*role_python(site, CLEAN_LOAD, project=False), str(model_folder), json.dumps(texts)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
