@@ -104,3 +104,20 @@ def test_api_modules_import_with_the_serving_extra_only(serving_site: Path) -> N
         role_python(serving_site, code), capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_training_image_libraries_train_register_and_predict(tmp_path: Path) -> None:
+    site = role_site_packages(tmp_path / "site-packages", *_image_extras("training"))
+
+    def sentiment(*arguments: str) -> str:
+        result = subprocess.run(
+            [*role_cli(site), *arguments],
+            capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    data, params = str(DEMO_DATA), str(REPO / "params.yaml")
+    sentiment("train", "--no-prefect", "--champion", "--data-path", data, "--params", params)
+    assert "sentiment-classifier version 1" in sentiment("predict", "A wonderful, moving film.")
