@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -178,7 +180,8 @@ def log_training_run(
         mlflow.log_input(dataset, context="training")
         for file_name, figure in record.figures.items():
             mlflow.log_figure(figure, f"plots/{file_name}")
-        with tempfile.TemporaryDirectory(prefix="sentiment-model-code-") as code:
+        # MLflow loads the model back to check the input example, adding its code to sys.path.
+        with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-code-") as code:
             info = mlflow.sklearn.log_model(
                 model,
                 name=MODEL_ARTIFACT_NAME,
@@ -288,10 +291,15 @@ def load_model(ref: ModelRef) -> Any:
     package; here the installed package is already imported, and its modules win); the path is
     restored afterwards so that a long-running server does not accumulate stale entries.
     """
+    with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
+        return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
+
+
+@contextmanager
+def _sys_path_restored() -> Iterator[None]:
     saved_path = list(sys.path)
     try:
-        with tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
-            return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
+        yield
     finally:
         sys.path[:] = saved_path
 

@@ -14,9 +14,11 @@ import sys
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
 from sentiment_mlops import registry
+from tests.conftest import DEMO_DATA
 from tests.registry.conftest import LoggedModel
 from tests.support.roles import role_python, role_site_packages
 
@@ -75,6 +77,24 @@ def test_model_loads_with_pyfunc_in_a_clean_environment(
     assert loaded["modules"], "the model imported none of our modules"
     for name, file in loaded["modules"].items():
         assert Path(file).resolve().is_relative_to(code), (name, file)
+
+
+def test_logging_leaves_sys_path_as_it_was(logged: LoggedModel) -> None:
+    client = logged.tracker.client
+    texts = logged.split.train_texts.tolist()
+    record = registry.RunRecord(
+        params={},
+        metrics={},
+        training_frame=pd.DataFrame({"text": texts, "label": logged.split.train_labels}),
+        data_source=str(DEMO_DATA),
+        input_example=texts[:2],
+        figures={},
+        tags={},
+    )
+    experiment_id = registry.ensure_experiment(client, logged.settings, "registry-test")
+    before = list(sys.path)
+    registry.log_training_run(client, experiment_id, logged.model, record)
+    assert sys.path == before
 
 
 def test_loading_leaves_sys_path_as_it_was(logged: LoggedModel) -> None:
