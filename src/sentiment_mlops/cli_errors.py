@@ -16,6 +16,7 @@ from sentiment_mlops.settings import get_settings
 
 EXIT_USAGE = 2  # bad input, settings or registry state: the user must change something
 EXIT_FAILURE = 1  # the command could not do its job: no such model or alias, no stack
+_DISTRIBUTION = "sentiment-mlops"  # whose extras `missing_extras` names
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -78,9 +79,6 @@ def missing_extras() -> Iterator[None]:
         choices = " or ".join(f"'{_DISTRIBUTION}[{extra}]'" for extra in extras)
         _say(f"this command needs {error.name}, which is not installed: install {choices}")
         raise SystemExit(EXIT_USAGE) from None  # around the app: typer.Exit is not caught there
-
-
-_DISTRIBUTION = "sentiment-mlops"
 
 
 def _extras_providing(module: str) -> list[str]:
