@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -87,6 +88,15 @@ def _program(spec: ServiceSpec, logs: Path) -> dict[str, Any]:
     return section | {"autorestart": "true", "startsecs": _START_SECONDS}
 
 
+def _supervisord_binary() -> str:
+    """`supervisord` beside this interpreter (the project's environment), else on PATH."""
+    beside_python = Path(sys.executable).with_name("supervisord")
+    found = str(beside_python) if beside_python.is_file() else shutil.which("supervisord")
+    if found is None:
+        raise RuntimeError("supervisord is missing: install the project's `stack` extra")
+    return found
+
+
 def _command(command: Sequence[str]) -> str:
     return " ".join(shlex.quote(part) for part in command)
 
@@ -121,9 +131,8 @@ class Supervisord:
         service gets the S3 keys it needs from its own `environment`.
         """
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-        supervisord = Path(sys.executable).with_name("supervisord")
         result = subprocess.run(
-            [str(supervisord), "-c", str(self.conf.resolve())],
+            [_supervisord_binary(), "-c", str(self.conf.resolve())],
             env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
