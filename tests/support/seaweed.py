@@ -154,7 +154,7 @@ class SeaweedS3:
         deadline = time.monotonic() + self.startup_timeout
         last_error = "no answer yet"
         while time.monotonic() < deadline:
-            if self.process is None or self.process.process.poll() is not None:
+            if self.process is None or self.process.poll() is not None:
                 raise RuntimeError(f"weed exited early; log tail:\n{self._tail()}")
             try:
                 self._probe_write()
