@@ -75,8 +75,8 @@ class Stack:
             )
         if created:
             self.report(f"created PostgreSQL databases: {', '.join(created)}")
-        self.launch(specs)
         try:
+            self.launch(specs)
             self._start_all(stack_secrets, {spec.name: spec for spec in specs})
         except BaseException:
             self.report("stopping what was started")
@@ -175,6 +175,7 @@ class Stack:
         (the programs' priorities): a server stopped under a client may wait for that client's
         requests to time out before it exits.
         """
+        self.env_file.unlink(missing_ok=True)
         if not self.supervisord.is_running():
             return []
         running = [
@@ -183,7 +184,6 @@ class Stack:
             if program["statename"] in _ALIVE and program["name"] != REAPER
         ]
         self.supervisord.shutdown()
-        self.env_file.unlink(missing_ok=True)
         # Some SeaweedFS components put gRPC sockets in /tmp, named after their port.
         for port in services.weed_ports(self.settings.s3_port).values():
             for number in (port, port + services.WEED_GRPC_OFFSET):
