@@ -33,6 +33,7 @@ _STOP_WAIT_SECONDS = 20
 _PRIORITY = {"s3": 10, "mlflow": 20, "prefect": 20, "deploy": 30}
 _CLIENT_PRIORITY = 40
 REAPER = "reaper"
+_MAX_SOCKET_PATH = 100  # Linux allows 107 bytes for a Unix socket's path
 
 
 def render_config(settings: StackSettings, specs: Sequence[ServiceSpec]) -> str:
@@ -130,6 +131,11 @@ class Supervisord:
         It gets this environment without AWS_*: a user's cloud keys stay out of the stack; each
         service gets the S3 keys it needs from its own `environment`.
         """
+        if len(str(self.socket)) > _MAX_SOCKET_PATH:
+            raise RuntimeError(
+                f"the stack folder's path is too long for supervisord's Unix socket "
+                f"({self.socket}); set STACK_DIR to a shorter one"
+            )
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
         result = subprocess.run(
             [_supervisord_binary(), "-c", str(self.conf.resolve())],
