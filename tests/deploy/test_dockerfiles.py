@@ -32,7 +32,7 @@ KEPT_OUT = [
     "mlruns/0/meta.yaml",
     "mlartifacts/1/model.pkl",
     ".prefect/prefect.db",
-    ".stack/state.json",
+    ".stack/supervisord.conf",  # holds the stack's secrets
     "src/sentiment_mlops/__pycache__/cli.cpython-312.pyc",
     ".pytest_cache/v/cache",
     ".ruff_cache/x",
