@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from sentiment_mlops.cli_data import data_app
-from sentiment_mlops.cli_errors import EXIT_FAILURE, ErrorMappingGroup, fail
+from sentiment_mlops.cli_errors import EXIT_FAILURE, ErrorMappingGroup, fail, missing_extras
 from sentiment_mlops.cli_serve import serve_app, webhook_app
 from sentiment_mlops.cli_stack import stack_app
 from sentiment_mlops.redaction import install_log_redaction, redactor_for
@@ -295,4 +295,5 @@ def main() -> None:
     # At exit, Python's last garbage collection walks every object of the ~3,400 modules that
     # MLflow and Prefect load (about 1 s here); freezing them first skips that walk.
     atexit.register(gc.freeze)
-    app(prog_name="sentiment")
+    with missing_extras():  # a role installed without the extra this command needs
+        app(prog_name="sentiment")

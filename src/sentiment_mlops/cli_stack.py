@@ -1,9 +1,10 @@
 """`sentiment stack ...`: the full stack as local processes, without Docker.
 
-`up` starts S3 (SeaweedFS), the MLflow server, the Prefect server with a worker and the training
-deployment, and the API, on 127.0.0.1, and stays in the foreground until Ctrl-C (or returns at
-once with `--detach`); `down` stops what `up` started; `status` shows each service. The stack
-package is imported inside the commands, so `sentiment --help` stays fast.
+`up` starts supervisord, which runs S3 (SeaweedFS), the MLflow server, the Prefect server with a
+worker and the training deployment, and the API, on 127.0.0.1; it stays in the foreground until
+Ctrl-C (or returns at once with `--detach`); `down` stops supervisord and every service; `status`
+shows each service as supervisord and our health checks see it. The stack package is imported
+inside the commands, so `sentiment --help` stays fast.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ stack_app = typer.Typer(
 
 def _stack() -> Any:
     from sentiment_mlops.stack.config import StackSettings
-    from sentiment_mlops.stack.supervisor import Stack
+    from sentiment_mlops.stack.lifecycle import Stack
 
     return Stack(StackSettings(), report=lambda line: typer.echo(line, err=True))
 
@@ -38,9 +39,9 @@ def up(
     ] = False,
 ) -> None:
     """Start every service, wait until each is healthy, print the URLs."""
+    from sentiment_mlops.stack.lifecycle import StackError
     from sentiment_mlops.stack.ports import PortsInUseError
     from sentiment_mlops.stack.provision import ProvisionError
-    from sentiment_mlops.stack.supervisor import StackError
 
     stack = _stack()
     # SIGTERM (and SIGHUP) stop the stack like Ctrl-C does.
@@ -60,7 +61,7 @@ def up(
         return
     typer.echo("press Ctrl-C to stop the stack")
     try:
-        stack.supervise()
+        stack.follow()
     except KeyboardInterrupt:
         pass
     finally:
@@ -75,7 +76,7 @@ def up(
 
 @stack_app.command()
 def down() -> None:
-    """Stop every service that `stack up` started (by PID)."""
+    """Stop every service that `stack up` started, and supervisord."""
     stack = _stack()
     stopped = stack.down()
     typer.echo(f"stopped {len(stopped)} service(s)" if stopped else "no stack service was running")
@@ -83,7 +84,8 @@ def down() -> None:
 
 @stack_app.command()
 def status() -> None:
-    """Show each service: PID, state, URL and log; for the API, what its /health says.
+    """Show each service: supervisord's state, PID and uptime, our health check, URL; for the
+    API, what its /health says.
 
     Exit code 1 when a service is stopped or does not answer; an API that answers without a
     model (`up, no model loaded (503)`) is a working stack that has no champion yet.
@@ -95,9 +97,11 @@ def status() -> None:
     if not rows:
         typer.echo("no stack has been started here (see `sentiment stack up`)")
         raise typer.Exit(EXIT_FAILURE)
-    table = Table("service", "pid", "state", "url")
+    table = Table("service", "supervisord", "pid", "uptime", "state", "url")
     for row in rows:
-        table.add_row(row["name"], str(row["pid"]), row["state"], row["url"] or "")
+        pid = str(row["pid"]) if row["pid"] else "-"
+        cells = (row["supervisor"], pid, row["uptime"], row["state"], row["url"] or "")
+        table.add_row(row["name"], *cells)
     console = Console(soft_wrap=True)
     if not console.is_terminal:
         console.width = 200  # piped: one line per service, not wrapped at 80 columns
@@ -111,8 +115,9 @@ def status() -> None:
 def restart(
     service: Annotated[str, typer.Argument(help="s3, mlflow, prefect, worker or api")],
 ) -> None:
-    """Stop one service and start it again with the same command and environment."""
-    from sentiment_mlops.stack.supervisor import StackError
+    """Restart one service through supervisord (same command and environment), wait until
+    it is healthy."""
+    from sentiment_mlops.stack.lifecycle import StackError
 
     try:
         seconds = _stack().restart(service)

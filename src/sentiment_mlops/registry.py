@@ -17,7 +17,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -254,6 +255,8 @@ def log_training_run(
     """
     import pandas as pd
 
+    from sentiment_mlops.model_code import stage_model_code
+
     example = pd.DataFrame({"text": record.input_example})
     # One unnamed string column: pyfunc then accepts a plain list of texts as well as a
     # one-column DataFrame whatever its column is called.
@@ -274,17 +277,20 @@ def log_training_run(
         mlflow.log_input(dataset, context="training")
         for file_name, figure in record.figures.items():
             mlflow.log_figure(figure, f"plots/{file_name}")
-        info = mlflow.sklearn.log_model(
-            model,
-            name=MODEL_ARTIFACT_NAME,
-            signature=signature,
-            input_example=example,
-            pip_requirements=model_requirements(),
-            code_paths=[str(Path(sentiment_mlops.__file__).parent)],
-            # skops writes each of the 50k vocabulary entries as its own array (70 s here);
-            # cloudpickle takes well under a second. Models come from our own registry only.
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        )
+        # MLflow loads the model back to check the input example, adding its code to sys.path.
+        with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-code-") as code:
+            info = mlflow.sklearn.log_model(
+                model,
+                name=MODEL_ARTIFACT_NAME,
+                signature=signature,
+                input_example=example,
+                pip_requirements=model_requirements(),
+                # Only the modules unpickling imports, so the model loads without this package.
+                code_paths=[str(stage_model_code(model, Path(code)))],
+                # skops writes each of the 50k vocabulary entries as its own array (70 s
+                # here); cloudpickle takes well under a second. Models come from our registry.
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            )
     return run.info.run_id, info.model_uri
 
 
@@ -403,13 +409,19 @@ def load_model(ref: ModelRef) -> Any:
     """Load a registered version as a scikit-learn pipeline (by version, never by alias).
 
     The artifacts are downloaded to a temporary folder that is removed after loading. MLflow
-    puts the model's code folder on `sys.path` at every load; the path is restored afterwards
-    so that a long-running server does not accumulate stale entries.
+    puts the model's code folder on `sys.path` at every load (for environments without this
+    package; here the installed package is already imported, and its modules win); the path is
+    restored afterwards so that a long-running server does not accumulate stale entries.
     """
+    with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
+        return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
+
+
+@contextmanager
+def _sys_path_restored() -> Iterator[None]:
     saved_path = list(sys.path)
     try:
-        with tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
-            return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
+        yield
     finally:
         sys.path[:] = saved_path
 

@@ -20,7 +20,7 @@ from tests.deploy.tools import REPO
 BASE_IMAGE = re.compile(r"python:3\.12\.\d+-slim-bookworm")
 UV_IMAGE = re.compile(r"ghcr\.io/astral-sh/uv:(?P<version>\d+\.\d+\.\d+)")
 # Each image installs only the extras it needs (pyproject's [project.optional-dependencies]).
-EXPECTED_EXTRAS = {"training": {"data"}, "api": set(), "mlflow": {"stack"}}
+EXPECTED_EXTRAS = {"training": {"training", "data"}, "api": {"serving"}, "mlflow": {"stack"}}
 # What must never reach an image; checked against .dockerignore's own rules.
 KEPT_OUT = [
     ".git/HEAD",
@@ -32,7 +32,7 @@ KEPT_OUT = [
     "mlruns/0/meta.yaml",
     "mlartifacts/1/model.pkl",
     ".prefect/prefect.db",
-    ".stack/state.json",
+    ".stack/supervisord.conf",  # holds the stack's secrets
     "src/sentiment_mlops/__pycache__/cli.cpython-312.pyc",
     ".pytest_cache/v/cache",
     ".ruff_cache/x",

@@ -1,9 +1,9 @@
 """The stack, started once per session with `sentiment stack up --detach`, and the seed's story.
 
 The stack gets free ports, its own folder and fresh PostgreSQL databases (dropped afterwards);
-teardown runs `sentiment stack down` and checks that no process of the stack (or child of one)
-is left. Without PostgreSQL (SENTIMENT_TEST_PG_URL) the tests are skipped, except under CI=true,
-where they fail: CI must never pass without having run them.
+teardown runs `sentiment stack down` and checks that no process of the stack (supervisord, the
+services, or a child of one) is left. Without PostgreSQL (SENTIMENT_TEST_PG_URL) the tests are
+skipped, except under CI=true, where they fail: CI must never pass without having run them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any
 import psutil
 import pytest
 
-from sentiment_mlops.stack.process import ProcessRecord
 from tests.stack.helpers import (
     RunningStack,
     in_ci,
@@ -76,20 +75,6 @@ def _drop_databases(*names: str) -> None:
             )
 
 
-def _stack_processes(stack: RunningStack) -> list[psutil.Process]:
-    """Every live process the stack started, with all their descendants."""
-    state_file = stack.stack_dir / "state.json"
-    if not state_file.exists():
-        return []
-    found = []
-    for service in stack.state()["services"].values():
-        process = ProcessRecord(service["pid"], service["create_time"]).process()
-        if process is not None:
-            with contextlib.suppress(psutil.Error):
-                found += [process, *process.children(recursive=True)]
-    return found
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The whole stack on free ports, with fresh databases; stopped, and checked gone, after."""
@@ -112,7 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         print(next(line for line in result.stdout.splitlines() if "ready in" in line))
         yield running
     finally:
-        processes = _stack_processes(running)
+        processes = running.processes()
         down = running.sentiment("stack", "down", env=env, timeout=120)
         _, leftovers = psutil.wait_procs(processes, timeout=10)
         for process in leftovers:

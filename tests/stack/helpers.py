@@ -8,7 +8,6 @@ writes `os.environ`.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import yaml
 
 from tests.conftest import DEMO_DATA, PARAMS_FILE, PROJECT_ROOT
@@ -152,8 +152,28 @@ class RunningStack:
             text=True,
         )
 
-    def state(self) -> dict[str, Any]:
-        return json.loads((self.stack_dir / "state.json").read_text())
+    def supervisorctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`supervisorctl -c .stack/supervisord.conf <args>`, as the README shows it."""
+        conf = str(self.stack_dir / "supervisord.conf")
+        command = [sys.executable, "-m", "supervisor.supervisorctl", "-c", conf, *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    def supervisord(self) -> psutil.Process | None:
+        """The stack's supervisord (from its pidfile), if it runs."""
+        try:
+            pid = int((self.stack_dir / "supervisord.pid").read_text())
+            return psutil.Process(pid)
+        except (OSError, ValueError, psutil.Error):
+            return None
+
+    def processes(self) -> list[psutil.Process]:
+        """supervisord and every live process under it: the services and all they started."""
+        supervisord = self.supervisord()
+        if supervisord is None:
+            return []
+        with contextlib.suppress(psutil.Error):
+            return [supervisord, *supervisord.children(recursive=True)]
+        return [supervisord]
 
     # --- clients --------------------------------------------------------------------------
 
@@ -240,3 +260,8 @@ def status_rows(stdout: str, services: set[str] = SERVICES) -> dict[str, str]:
     """The rows of the `sentiment stack status` table, by service name (cells joined by │)."""
     rows = [line.split() for line in stdout.splitlines()]
     return {row[1]: " ".join(row) for row in rows if len(row) > 1 and row[1] in services}
+
+
+def status_cells(row: str) -> list[str]:
+    """The cells of one status row: service, supervisord state, pid, uptime, state, url."""
+    return [cell.strip() for cell in row.strip("│ ").split("│")]

@@ -1,13 +1,16 @@
-"""The stack supervisor's parts, without servers: ports, URLs, secrets, state, health, stopping.
+"""The stack's parts, without its servers: ports, URLs, secrets, health, and supervisord running,
+restarting and stopping small programs.
 
 Not marked `stack`: these need neither PostgreSQL nor any server, and run everywhere in seconds.
 """
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
-import json
+import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -20,14 +23,15 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
-from sentiment_mlops.stack import process, provision, services
+from sentiment_mlops.stack import provision, services
 from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.health import worker_beat_since
-from sentiment_mlops.stack.ports import PortsInUseError
+from sentiment_mlops.stack.lifecycle import Stack
+from sentiment_mlops.stack.ports import PortsInUseError, port_is_free
 from sentiment_mlops.stack.secrets import load_or_create_secrets
 from sentiment_mlops.stack.services import ServiceSpec
-from sentiment_mlops.stack.supervisor import Stack
-from tests.support.processes import free_port
+from sentiment_mlops.stack.supervisord import render_config
+from tests.support.processes import free_port, wait_until
 
 
 def settings_for(tmp_path: Path, **values: object) -> StackSettings:
@@ -75,13 +79,6 @@ def test_secrets_are_generated_once_kept_private_and_configured_values_win(
     Fernet(first.webhook_encryption_key.encode())  # a valid key
 
 
-def test_a_state_file_from_an_older_version_still_reads() -> None:
-    spec = ServiceSpec("api", "API docs", ["serve"], {}, "http://127.0.0.1:1/health")
-    values = spec.as_dict() | {"health_json": {"status": "READY"}}
-
-    assert ServiceSpec.from_dict(values) == spec
-
-
 def test_the_worker_is_healthy_only_after_a_heartbeat_since_it_started() -> None:
     started = time.time()
     beat = datetime.now(UTC)
@@ -98,40 +95,6 @@ def test_the_worker_is_healthy_only_after_a_heartbeat_since_it_started() -> None
     assert worker_beat_since(workers, started)
 
 
-def test_stop_ends_the_process_its_group_and_descendants_in_other_sessions(
-    tmp_path: Path,
-) -> None:
-    # One child in the same group, one that left it (setsid) but is still a descendant.
-    script = "sleep 300 & setsid sleep 300 & wait"
-    _, record = process.spawn(["bash", "-c", script], {}, tmp_path / "log")
-    process.wait_ready(
-        record,
-        lambda: len(psutil.Process(record.pid).children()) == 2,
-        10,
-        "children",
-        tmp_path / "log",
-    )
-    family = [psutil.Process(record.pid), *psutil.Process(record.pid).children()]
-
-    assert process.stop([record], timeout=5) == [True]
-
-    _, alive = psutil.wait_procs(family, timeout=5)
-    assert alive == []
-    assert process.stop([record]) == [False]
-
-
-def test_stop_never_signals_a_pid_that_is_no_longer_ours() -> None:
-    sleeper = subprocess.Popen(["sleep", "30"])
-    try:
-        stale = process.ProcessRecord(sleeper.pid, create_time=1.0)  # started "in 1970"
-
-        assert process.stop([stale]) == [False]
-        assert sleeper.poll() is None
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-
-
 def test_up_refuses_busy_ports_before_starting_anything(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -142,7 +105,7 @@ def test_up_refuses_busy_ports_before_starting_anything(tmp_path: Path) -> None:
         with pytest.raises(PortsInUseError, match=rf"{port} \(MLflow\); .*set STACK_MLFLOW_PORT"):
             stack.up()
 
-    assert not (tmp_path / ".stack" / "state.json").exists()
+    assert not (tmp_path / ".stack" / "supervisord.conf").exists()
 
 
 def test_unreachable_postgres_is_one_clear_error(tmp_path: Path) -> None:
@@ -169,22 +132,66 @@ def test_status_and_down_without_a_stack(tmp_path: Path) -> None:
     assert "no stack service was running" in down.output
 
 
-def test_down_stops_what_a_state_file_records(tmp_path: Path) -> None:
+def test_the_supervisord_config_keeps_every_service_running_and_its_socket_private(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path, postgres_url="postgresql://u:p%40ss@127.0.0.1/postgres")
+    specs = services.all_services(settings, load_or_create_secrets(settings))
+    config = configparser.RawConfigParser()
+    config.read_string(render_config(settings, specs).replace("%%", "%"))
+
+    stack_dir = settings.stack_dir.resolve()
+    assert config["unix_http_server"]["file"] == str(stack_dir / "supervisor.sock")
+    assert config["unix_http_server"]["chmod"] == "0700"
+    assert not any(section.startswith("inet_http_server") for section in config.sections())
+    for name in ("s3", "mlflow", "prefect", "worker", "api"):
+        program = config[f"program:{name}"]
+        assert program["autorestart"] == "true"
+        assert program["stopasgroup"] == program["killasgroup"] == "true"
+        assert program["stdout_logfile"] == str(stack_dir / "logs" / f"{name}.log")
+    assert config["program:deploy"]["autorestart"] == "false"
+    assert "u:p%40ss@" in config["program:mlflow"]["command"]
+    # Stopped in reverse priority: clients before the servers they call, S3 last.
+    priority = {
+        name: int(config[f"program:{name}"]["priority"]) for name in ("s3", "mlflow", "api")
+    }
+    assert priority["s3"] < priority["mlflow"] < priority["api"]
+
+
+def test_supervisord_restarts_a_killed_program_clears_its_group_and_down_stops_all(
+    tmp_path: Path,
+) -> None:
+    # The program leads a group with a child, as `mlflow server` leads its uvicorn workers.
+    command = ["bash", "-c", "sleep 300 & wait"]
+    spec = ServiceSpec("sleeper", "a sleeper", command, {"NOTE": "50%, a=b"}, "")
     settings = settings_for(tmp_path)
     stack = Stack(settings, report=lambda _: None)
-    spec = ServiceSpec("sleeper", "a sleeper", ["sleep", "300"], {}, "http://127.0.0.1:1/")
-    stack._start(spec)
-    pid = stack.services["sleeper"].record.pid
-    assert json.loads(settings.state_file.read_text())["services"]["sleeper"]["pid"] == pid
-    assert (settings.stack_dir / "sleeper.pid").read_text().strip() == str(pid)
+    stack.launch([spec])
+    try:
+        stack.start(spec)
+        first = wait_until(lambda: _running(stack, "sleeper"), 30, "sleeper RUNNING")
+        leader = psutil.Process(first)
+        [child] = wait_until(leader.children, 10, "the sleeper's child")
+        assert leader.environ()["NOTE"] == "50%, a=b"
 
-    stopped = Stack(settings, report=lambda _: None).down()
+        os.kill(first, signal.SIGKILL)
+
+        second = wait_until(lambda: _running(stack, "sleeper", not_pid=first), 30, "a restart")
+        assert psutil.wait_procs([child], timeout=10)[1] == []  # the reaper cleared the group
+        assert psutil.Process(second).children() != []
+    finally:
+        stopped = stack.down()
 
     assert stopped == ["sleeper"]
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    assert not settings.state_file.exists()
-    assert not (settings.stack_dir / "sleeper.pid").exists()
-    assert [path.name for path in settings.logs.iterdir()] == ["sleeper.log"]
+    assert not psutil.pid_exists(second) or psutil.Process(second).status() == "zombie"
+    assert stack.status() == [] and not stack.supervisord.is_running()
+    assert {path.name for path in settings.logs.iterdir()} >= {"sleeper.log", "supervisord.log"}
+
+
+def _running(stack: Stack, name: str, not_pid: int = 0) -> int | None:
+    info = stack.supervisord.info(name)
+    running = info["statename"] == "RUNNING" and info["pid"] != not_pid
+    return info["pid"] if running else None
 
 
 def _sentiment_stack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -231,7 +238,7 @@ def test_up_with_a_seaweedfs_port_taken_names_it_and_stack_s3_port_and_starts_no
     assert f"{taken} (SeaweedFS {component})" in line
     assert "STACK_S3_PORT" in line
     suggested = int(line.rsplit("STACK_S3_PORT=", 1)[1].split()[0])
-    assert all(process.port_is_free(p) for p in services.weed_listen_ports(suggested).values())
+    assert all(port_is_free(p) for p in services.weed_listen_ports(suggested).values())
     assert not stack_dir.exists()
 
 
@@ -257,10 +264,12 @@ def test_status_shows_an_api_without_a_model_as_up_not_healthy(tmp_path: Path) -
     spec = services.api_service(settings, load_or_create_secrets(settings))
     # Registering the webhook needs the MLflow server; serving does not.
     command = [part for part in spec.command if part != "--register-webhook"]
+    spec = dataclasses.replace(spec, command=command)
     stack = Stack(settings, report=lambda _: None)
     try:
-        stack._start(dataclasses.replace(spec, command=command))
-        stack._wait("api")
+        stack.launch([spec])
+        stack.start(spec)
+        stack.wait_healthy(spec)
 
         result = _sentiment_stack("status", env={"STACK_DIR": str(settings.stack_dir)})
 

@@ -1,4 +1,7 @@
-"""Starting real server processes for tests: free ports, readiness polling, clean teardown."""
+"""Starting real server processes for tests: free ports, readiness polling, clean teardown.
+
+The tests' one process helper: every test server (uvicorn, MLflow, SeaweedFS) is a
+`ServerProcess`; the stack's services are supervisord's (see `sentiment_mlops.stack`)."""
 
 from __future__ import annotations
 
@@ -102,6 +105,14 @@ class ServerProcess:
             return check()
 
         wait_until(alive_and_ready, timeout, what)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        """The exit code, or None while it runs (as `Popen.poll`)."""
+        return self.process.poll()
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -12,11 +12,10 @@ dependency) is an error, not a skip: a skip would hide a broken install.
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -26,8 +25,9 @@ import httpx
 import pytest
 
 from sentiment_mlops.stack.config import HOST, REGION
-from sentiment_mlops.stack.process import child_environment, port_is_free, tail
+from sentiment_mlops.stack.ports import port_is_free
 from sentiment_mlops.stack.services import weed_command, weed_env, weed_listen_ports, weed_ports
+from tests.support.processes import ServerProcess
 
 
 def free_s3_port() -> int:
@@ -56,7 +56,7 @@ class SeaweedS3:
         self.secret_key = secret_key or secrets.token_hex(16)
         self.startup_timeout = startup_timeout
         self.ports: dict[str, int] = {}
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ServerProcess | None = None
 
     # --- addresses and credentials ---------------------------------------------------------
 
@@ -114,13 +114,7 @@ class SeaweedS3:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        process.stop()
         self._remove_tmp_sockets()
 
     def _remove_tmp_sockets(self) -> None:
@@ -151,18 +145,17 @@ class SeaweedS3:
         s3_port = free_s3_port()
         command = weed_command(data_dir.resolve(), s3_port)
         self.ports = weed_ports(s3_port)
-        env = child_environment(weed_env(self.access_key, self.secret_key))
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
+        # A user's cloud keys stay out: SeaweedFS accepts only the keys it is given.
+        env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("AWS_")}
+        env |= weed_env(self.access_key, self.secret_key)
+        self.process = ServerProcess(command, env, self.log_path, cwd=self.root)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         last_error = "no answer yet"
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(f"weed exited early; log tail:\n{tail(self.log_path, 30)}")
+                raise RuntimeError(f"weed exited early; log tail:\n{self._tail()}")
             try:
                 self._probe_write()
                 self.create_buckets(*self.buckets)
@@ -172,8 +165,11 @@ class SeaweedS3:
                 time.sleep(0.2)
         raise RuntimeError(
             f"SeaweedFS S3 not ready after {self.startup_timeout:.0f} s ({last_error}); "
-            f"log tail:\n{tail(self.log_path, 30)}"
+            f"log tail:\n{self._tail()}"
         )
+
+    def _tail(self) -> str:
+        return self.process.tail() if self.process else "(not started)"
 
     def _probe_write(self) -> None:
         httpx.get(f"{self.endpoint_url}/healthz", timeout=2).raise_for_status()

@@ -8,13 +8,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sentiment_mlops.core.data import DataError
-from sentiment_mlops.core.labels import LABEL_NAMES
 from sentiment_mlops.core.params import TrainingParams
 from sentiment_mlops.core.split import Split
 from sentiment_mlops.core.text import WordNgrams, as_text_array
 from sentiment_mlops.core.vectorizer import NgramTfidfVectorizer
-
-__all__ = ["LABEL_NAMES", "build_pipeline", "train_model"]
 
 
 def build_pipeline(params: TrainingParams) -> Pipeline:

@@ -10,8 +10,9 @@ flow, and the API. PostgreSQL is the machine's; the stack creates its databases.
 - `ports`: every port checked free before anything starts.
 - `provision`: PostgreSQL databases and S3 buckets.
 - `services`: the command, environment and health check of each service.
-- `process`: starting a service as a child process and stopping it by PID.
+- `supervisord`: supervisord's config, written from the services, and its XML-RPC client;
+  supervisord runs the services and restarts a crashed one.
+- `reaper`: supervisord's event listener that kills what a crashed service left behind.
 - `health`: whether a service answers (and the worker is ours).
-- `state`: the state file that `down`, `status` and `restart` read.
-- `supervisor`: the order of things: up, down, restart, status, supervision.
+- `lifecycle`: the order of things: up (provisioning and health waits), down, restart, status.
 """

@@ -78,10 +78,6 @@ class StackSettings(BaseSettings):
         return self.log_dir or self.stack_dir / "logs"
 
     @property
-    def state_file(self) -> Path:
-        return self.stack_dir / "state.json"
-
-    @property
     def s3_url(self) -> str:
         return f"http://{HOST}:{self.s3_port}"
 

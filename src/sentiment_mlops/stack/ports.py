@@ -3,7 +3,9 @@ setting that moves it (SeaweedFS alone binds ten ports, which all move with STAC
 
 from __future__ import annotations
 
-from sentiment_mlops.stack import process, services
+import socket
+
+from sentiment_mlops.stack import services
 from sentiment_mlops.stack.config import StackSettings
 
 # The S3 ports tried for a suggestion: every SeaweedFS port then stays below 65536.
@@ -16,7 +18,7 @@ class PortsInUseError(RuntimeError):
 
 def check_free(settings: StackSettings) -> None:
     """Raise `PortsInUseError` (one line) when any port of the stack is taken."""
-    busy = [item for item in services.all_ports(settings) if not process.port_is_free(item.port)]
+    busy = [item for item in services.all_ports(settings) if not port_is_free(item.port)]
     if busy:
         raise PortsInUseError(_message(busy, settings))
 
@@ -40,6 +42,18 @@ def free_s3_port(settings: StackSettings) -> int | None:
     others = {settings.mlflow_port, settings.prefect_port, settings.api_port}
     for candidate in _S3_PORT_CANDIDATES:
         weed = set(services.weed_listen_ports(candidate).values())
-        if not weed & others and all(process.port_is_free(port) for port in weed):
+        if not weed & others and all(port_is_free(port) for port in weed):
             return candidate
     return None
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server could listen on the port (connections in TIME_WAIT do not count:
+    servers set SO_REUSEADDR, and so does this check)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True

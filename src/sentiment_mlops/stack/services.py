@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sentiment_mlops.stack.config import HOST, REGION, StackSettings
 from sentiment_mlops.stack.secrets import StackSecrets
@@ -41,15 +41,8 @@ class ServiceSpec:
     # What the service says about its own work, shown by `stack status` (the API: whether it
     # serves a model). Not a start condition: an empty registry is still a working stack.
     readiness_url: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ServiceSpec:
-        """The inverse of `as_dict`; keys it does not know (an older state file) are ignored."""
-        known = {item.name for item in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+    # A task that runs once to the end (the deployment), not a server to keep running.
+    oneshot: bool = False
 
 
 def weed_ports(s3_port: int) -> dict[str, int]:
@@ -228,14 +221,34 @@ def api_service(settings: StackSettings, stack_secrets: StackSecrets) -> Service
     )
 
 
-def deploy_command(settings: StackSettings) -> tuple[list[str], dict[str, str]]:
+def deploy_service(settings: StackSettings) -> ServiceSpec:
     """The one-shot command that creates the work pool and deploys the training flow."""
     command = [sys.executable, "-m", "sentiment_mlops.flows.deployment"]
     command += ["--work-pool", settings.work_pool, "--name", settings.deployment_name]
     command += ["--project-dir", str(settings.project_dir.resolve())]
     # Started with the Prefect server: its imports overlap the server's start.
     command += ["--wait", str(settings.start_timeout)]
-    return command, prefect_env(settings)
+    return ServiceSpec(
+        name="deploy",
+        label=f"deployment {settings.deployment_name}",
+        command=command,
+        env=prefect_env(settings),
+        health_url="",
+        cwd=str(settings.project_dir.resolve()),
+        oneshot=True,
+    )
+
+
+def all_services(settings: StackSettings, stack_secrets: StackSecrets) -> list[ServiceSpec]:
+    """Every program supervisord runs for the stack, by name in `Stack.up`'s order."""
+    return [
+        s3_service(settings, stack_secrets),
+        mlflow_service(settings, stack_secrets),
+        prefect_service(settings),
+        deploy_service(settings),
+        api_service(settings, stack_secrets),
+        worker_service(settings),
+    ]
 
 
 def prefect_env(settings: StackSettings) -> dict[str, str]:

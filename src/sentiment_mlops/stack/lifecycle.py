@@ -1,0 +1,288 @@
+"""The order of things: provisioning and health waits between the programs supervisord runs.
+
+`up`: the PostgreSQL databases; supervisord; the S3, MLflow and Prefect servers side by side
+(each takes seconds to start) with the deployment command, which waits for Prefect itself; the
+S3 buckets once S3 answers; the API (which registers its webhook) once MLflow answers; the
+worker once the deployment is made. supervisord keeps them running (a crashed one is
+restarted); `down`, `status` and `restart` ask it what runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sentiment_mlops.stack import ports, provision, services
+from sentiment_mlops.stack.config import StackSettings
+from sentiment_mlops.stack.health import describe_readiness, is_healthy
+from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
+from sentiment_mlops.stack.services import ServiceSpec
+from sentiment_mlops.stack.supervisord import REAPER, Supervisord
+
+Report = Callable[[str], None]
+_ALIVE = {"STARTING", "RUNNING"}
+
+
+class StackError(RuntimeError):
+    """The stack cannot start or act; the message says why and what to do."""
+
+
+class Stack:
+    """The local stack of one stack folder."""
+
+    def __init__(self, settings: StackSettings, report: Report = print) -> None:
+        self.settings = settings
+        self.report = report
+        self.supervisord = Supervisord(settings)
+        self.timings: dict[str, float] = {}
+
+    @property
+    def services_file(self) -> Path:
+        """What `status` and `restart` check: each service's health checks and URL as `up` made
+        them (another shell may not have the settings `up` ran with). No command, no secret."""
+        return self.settings.stack_dir / "services.json"
+
+    def specs(self) -> dict[str, ServiceSpec]:
+        """The services as `up` started them, with their checks (see `services_file`)."""
+        if not self.services_file.exists():
+            return {}
+        saved = json.loads(self.services_file.read_text())
+        return {item["name"]: ServiceSpec(command=[], env={}, **item) for item in saved}
+
+    # --- up -------------------------------------------------------------------------------
+
+    def up(self) -> None:
+        """Start every service and wait until each is healthy; on failure stop what started."""
+        if self.supervisord.is_running():
+            raise StackError(
+                f"a stack is already running from {self.settings.stack_dir} "
+                "(`sentiment stack status`); stop it with `sentiment stack down`"
+            )
+        ports.check_free(self.settings)
+        self.settings.stack_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stack_secrets = load_or_create_secrets(self.settings)
+        specs = services.all_services(self.settings, stack_secrets)
+        started = time.monotonic()
+        with self._timed("postgres"):
+            created = provision.ensure_databases(
+                self.settings, self.settings.mlflow_database, self.settings.prefect_database
+            )
+        if created:
+            self.report(f"created PostgreSQL databases: {', '.join(created)}")
+        try:
+            self.launch(specs)
+            self._start_all(stack_secrets, {spec.name: spec for spec in specs})
+        except BaseException:
+            self.report("stopping what was started")
+            self.down()
+            raise
+        self.timings["total"] = round(time.monotonic() - started, 1)
+        self._write_env_file(stack_secrets)
+
+    def launch(self, specs: list[ServiceSpec]) -> None:
+        """Write the supervisord config for `specs` and start supervisord (no program yet)."""
+        for spec in specs:
+            if spec.cwd:
+                Path(spec.cwd).mkdir(parents=True, exist_ok=True)
+        self.settings.logs.mkdir(parents=True, exist_ok=True)
+        checks = [asdict(spec) for spec in specs]
+        for check in checks:
+            del check["command"], check["env"]
+        self.services_file.write_text(json.dumps(checks, indent=2) + "\n")
+        self.supervisord.write_config(self.settings, specs)
+        self.supervisord.launch()
+        self.report(f"supervisord started, config {self.supervisord.conf}")
+
+    def _start_all(self, stack_secrets: StackSecrets, specs: dict[str, ServiceSpec]) -> None:
+        for name in ("s3", "mlflow", "prefect", "deploy"):
+            self.start(specs[name])
+        self.wait_healthy(specs["s3"])
+        with self._timed("buckets"):
+            made = provision.ensure_buckets(self.settings, stack_secrets)
+        if made:
+            self.report(f"created S3 buckets: {', '.join(made)}")
+        self.wait_healthy(specs["mlflow"])
+        self.start(specs["api"])
+        self.wait_healthy(specs["prefect"])
+        self._wait_done(specs["deploy"])
+        self.start(specs["worker"])
+        self.wait_healthy(specs["api"])
+        self.wait_healthy(specs["worker"])
+
+    def start(self, spec: ServiceSpec) -> None:
+        pid = self.supervisord.start(spec.name)
+        log = self.settings.logs.resolve() / f"{spec.name}.log"
+        self.report(f"started {spec.name} (pid {pid}), log {log}")
+
+    def wait_healthy(self, spec: ServiceSpec) -> float:
+        """Wait until the service answers its health check; returns the seconds since its
+        process started. Fails at once, with the end of its log, if the process exits."""
+        first = self.supervisord.info(spec.name)
+        deadline = time.monotonic() + self.settings.start_timeout
+        while time.monotonic() < deadline:
+            info = self.supervisord.info(spec.name)
+            if info["statename"] not in _ALIVE or info["pid"] != first["pid"]:
+                raise StackError(
+                    self._failure(spec, f"exited while starting ({info['statename']})")
+                )
+            if is_healthy(spec, since=info["start"]):
+                seconds = round(time.time() - info["start"], 1)
+                self.timings[spec.name] = seconds
+                self.report(f"{spec.name} healthy after {seconds:.1f} s")
+                return seconds
+            time.sleep(0.25)
+        raise StackError(
+            self._failure(spec, f"not healthy within {self.settings.start_timeout:.0f} s")
+        )
+
+    def _wait_done(self, spec: ServiceSpec) -> None:
+        """Wait for a one-shot program to exit; anything but exit 0 fails `up`."""
+        deadline = time.monotonic() + self.settings.start_timeout + 120
+        info = self.supervisord.info(spec.name)
+        while info["statename"] in _ALIVE and time.monotonic() < deadline:
+            time.sleep(0.25)
+            info = self.supervisord.info(spec.name)
+        self.timings["deployment"] = round(info["stop"] - info["start"], 1)
+        if info["statename"] != "EXITED" or info["exitstatus"] != 0:
+            raise StackError(
+                self._failure(spec, f"failed ({info['statename']}, exit {info['exitstatus']})")
+            )
+        self.report(self.supervisord.tail(spec.name).strip().splitlines()[-1])
+
+    def _failure(self, spec: ServiceSpec, what: str) -> str:
+        log = self.settings.logs.resolve() / f"{spec.name}.log"
+        tail = "\n".join(self.supervisord.tail(spec.name).splitlines()[-25:])
+        return f"{spec.name} ({spec.label}) {what}; end of {log}:\n{tail}"
+
+    @contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.timings[step] = round(time.monotonic() - started, 1)
+
+    # --- down, restart --------------------------------------------------------------------
+
+    def down(self) -> list[str]:
+        """Stop supervisord and every program it runs; returns the names that were running.
+
+        supervisord stops clients first (worker and API), then the servers they call, then S3
+        (the programs' priorities): a server stopped under a client may wait for that client's
+        requests to time out before it exits.
+        """
+        self.env_file.unlink(missing_ok=True)
+        if not self.supervisord.is_running():
+            return []
+        running = [
+            program["name"]
+            for program in self.supervisord.programs()
+            if program["statename"] in _ALIVE and program["name"] != REAPER
+        ]
+        self.supervisord.shutdown()
+        # Some SeaweedFS components put gRPC sockets in /tmp, named after their port.
+        for port in services.weed_ports(self.settings.s3_port).values():
+            for number in (port, port + services.WEED_GRPC_OFFSET):
+                for stale in Path("/tmp").glob(f"seaweedfs-*-{number}.sock"):
+                    stale.unlink(missing_ok=True)
+        # The terminal may be gone (a closed window): reporting must not stop the cleanup.
+        with contextlib.suppress(OSError):
+            for name in running:
+                self.report(f"stopped {name}")
+        return running
+
+    def restart(self, name: str) -> float:
+        """Restart one service through supervisord and wait until it is healthy again."""
+        specs = self.specs()
+        if not self.supervisord.is_running():
+            raise StackError("no stack is running here (see `sentiment stack up`)")
+        if name not in specs or specs[name].oneshot:
+            known = ", ".join(n for n, s in specs.items() if not s.oneshot)
+            raise StackError(f"no service {name!r}; the services are {known}")
+        self.supervisord.stop(name)
+        self.start(specs[name])
+        return self.wait_healthy(specs[name])
+
+    # --- status and following -------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        """One row per service: supervisord's state, PID and uptime, and our health check."""
+        if not self.supervisord.is_running():
+            return []
+        specs = self.specs()
+        rows = []
+        for info in self.supervisord.programs():
+            spec = specs.get(info["name"])
+            if spec is None or spec.oneshot:
+                continue
+            alive = info["statename"] in _ALIVE
+            healthy = alive and is_healthy(spec, since=info["start"])
+            rows.append(
+                {
+                    "name": spec.name,
+                    "supervisor": info["statename"],
+                    "pid": info["pid"] if alive else None,
+                    "uptime": _uptime(info["now"] - info["start"]) if alive else "",
+                    "healthy": healthy,
+                    "state": _state_text(spec, alive, healthy),
+                    "url": spec.url,
+                    "log": info["stdout_logfile"],
+                }
+            )
+        return rows
+
+    def follow(self, interval: float = 1.0) -> None:
+        """Block until interrupted, reporting each change of a program's state or PID (a
+        crash, and supervisord's restart of it)."""
+        seen: dict[str, tuple[str, int]] = {}
+        while True:
+            for info in self.supervisord.programs():
+                now = (info["statename"], info["pid"])
+                before = seen.get(info["name"])
+                if before is not None and before != now:
+                    self.report(f"{info['name']}: {before[0]} -> {now[0]} (pid {now[1]})")
+                seen[info["name"]] = now
+            time.sleep(interval)
+
+    # --- what people see ------------------------------------------------------------------
+
+    def urls(self) -> dict[str, str]:
+        return {
+            "MLflow UI": self.settings.mlflow_url,
+            "Prefect UI": self.settings.prefect_url,
+            "API docs": f"{self.settings.api_url}/docs",
+            "S3 endpoint": self.settings.s3_url,
+        }
+
+    def _write_env_file(self, stack_secrets: StackSecrets) -> None:
+        """`source .stack/env` points the CLI, DVC and boto3 of a shell at this stack."""
+        values = {
+            "MLFLOW_TRACKING_URI": self.settings.mlflow_url,
+            "PREFECT_API_URL": self.settings.prefect_api_url,
+        } | services.s3_client_env(self.settings, stack_secrets)
+        lines = ["# source this file to use the local stack from a shell"]
+        lines += [f"export {key}={value}" for key, value in values.items()]
+        write_private(self.env_file, "\n".join(lines) + "\n")
+
+    @property
+    def env_file(self) -> Path:
+        return self.settings.stack_dir / "env"
+
+
+def _uptime(seconds: float) -> str:
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02d}:{second:02d}"
+
+
+def _state_text(spec: ServiceSpec, alive: bool, healthy: bool) -> str:
+    """`stopped`, `running` (not answering), `healthy`, or what the readiness check says."""
+    if not alive:
+        return "stopped"
+    if not healthy:
+        return "running"
+    return describe_readiness(spec.readiness_url) if spec.readiness_url else "healthy"

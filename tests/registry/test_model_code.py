@@ -1,0 +1,105 @@
+"""A logged model carries only the code unpickling needs, and loads where our package is absent.
+
+The clean environment is this interpreter, isolated, on a site-packages folder with only the
+base install's libraries (MLflow's client, scikit-learn, pandas, ...: no Prefect, matplotlib or
+MLflow server) and without our package, so `sentiment_mlops` can only come from the model's own
+`code/` folder.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from sentiment_mlops import registry
+from tests.conftest import DEMO_DATA
+from tests.registry.conftest import LoggedModel
+from tests.support.roles import role_python, role_site_packages
+
+MODEL_CODE = {
+    "sentiment_mlops/__init__.py",
+    "sentiment_mlops/core/__init__.py",
+    "sentiment_mlops/core/text.py",
+    "sentiment_mlops/core/vectorizer.py",
+}
+
+CLEAN_LOAD = """
+import importlib.util, json
+
+assert importlib.util.find_spec("sentiment_mlops") is None, "our package is installed"
+assert importlib.util.find_spec("prefect") is None, "Prefect is installed"
+import mlflow.pyfunc
+
+model = mlflow.pyfunc.load_model(sys.argv[1])
+predictions = [int(p) for p in model.predict(json.loads(sys.argv[2]))]
+ours = {n: m.__file__ for n, m in sys.modules.items() if n.split(".")[0] == "sentiment_mlops"}
+print(json.dumps({"predictions": predictions, "modules": ours}))
+"""
+
+
+@pytest.fixture(scope="module")
+def model_folder(logged: LoggedModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/registry-test-model/{logged.version}",
+            dst_path=str(tmp_path_factory.mktemp("model")),
+        )
+    )
+
+
+def test_model_ships_only_the_modules_unpickling_needs(model_folder: Path) -> None:
+    code = model_folder / "code"
+    shipped = {path.relative_to(code).as_posix() for path in code.rglob("*") if path.is_file()}
+    assert shipped == MODEL_CODE
+
+
+def test_model_loads_with_pyfunc_in_a_clean_environment(
+    logged: LoggedModel, model_folder: Path, tmp_path: Path
+) -> None:
+    texts = logged.split.test_texts.tolist()
+    expected = logged.model.predict(texts).tolist()
+    assert len(set(expected)) == 2
+    site = role_site_packages(tmp_path / "site-packages", project=False)
+    result = subprocess.run(
+        [*role_python(site, CLEAN_LOAD, project=False), str(model_folder), json.dumps(texts)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["predictions"] == expected
+    code = (model_folder / "code").resolve()
+    assert loaded["modules"], "the model imported none of our modules"
+    for name, file in loaded["modules"].items():
+        assert Path(file).resolve().is_relative_to(code), (name, file)
+
+
+def test_logging_leaves_sys_path_as_it_was(logged: LoggedModel) -> None:
+    client = logged.tracker.client
+    texts = logged.split.train_texts.tolist()
+    record = registry.RunRecord(
+        params={},
+        metrics={},
+        training_frame=pd.DataFrame({"text": texts, "label": logged.split.train_labels}),
+        data_source=str(DEMO_DATA),
+        input_example=texts[:2],
+        figures={},
+        tags={},
+    )
+    experiment_id = registry.ensure_experiment(client, logged.settings, "registry-test")
+    before = list(sys.path)
+    registry.log_training_run(client, experiment_id, logged.model, record)
+    assert sys.path == before
+
+
+def test_loading_leaves_sys_path_as_it_was(logged: LoggedModel) -> None:
+    ref = registry.get_version(logged.tracker.client, "registry-test-model", logged.version)
+    before = list(sys.path)
+    registry.load_model(ref)
+    registry.load_model(ref)
+    assert sys.path == before
