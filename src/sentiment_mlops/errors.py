@@ -36,18 +36,11 @@ class NotFoundError(SentimentError):
 
 def user_error_message(error: BaseException) -> str | None:
     """The one line for an error the user can act on, or None for a bug (full traceback)."""
-    if isinstance(error, SentimentError):
-        return _first_line(error)
-    if isinstance(error, FileNotFoundError):
-        return str(error)
+    if isinstance(error, (SentimentError, FileNotFoundError)):
+        return str(error)  # ours are written as one line (the registry keeps MLflow's first)
     return None
 
 
 def exit_code(error: BaseException) -> int:
     """The exit code a command ends with on `error` (2 unless the class says otherwise)."""
     return getattr(error, "exit_code", UserError.exit_code)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
