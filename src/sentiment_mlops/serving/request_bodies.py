@@ -15,6 +15,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sentiment_mlops.serving.schemas import SentimentLabel
+
 _EXAMPLE_TEXT = (
     "A moving, beautifully shot film with a wonderful cast; the last act left me in tears."
 )
@@ -93,6 +95,38 @@ def request_models(limits: Limits) -> RequestModels:
         ]
 
     return RequestModels(PredictRequest, BatchPredictRequest)
+
+
+# A prediction id as the API hands it out: uuid4 in 32 lower-case hex digits.
+PREDICTION_ID = r"^[0-9a-f]{32}$"
+MAX_FEEDBACK_ITEMS = 1000
+
+
+class FeedbackRequest(_Strict):
+    """The true label of a prediction answered earlier."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"prediction_id": "0f8e2c8d5b7a4e61a3c4b9d2e7f01a55", "label": "negative"}]
+        }
+    )
+
+    prediction_id: str = Field(
+        pattern=PREDICTION_ID,
+        max_length=32,
+        description="The `prediction_id` of a /predict or /predict/batch answer.",
+    )
+    label: SentimentLabel = Field(description="The true class.")
+
+
+class FeedbackBatchRequest(_Strict):
+    """Several true labels, stored all or none."""
+
+    items: list[FeedbackRequest] = Field(
+        min_length=1,
+        max_length=MAX_FEEDBACK_ITEMS,
+        description=f"1 to {MAX_FEEDBACK_ITEMS} labels.",
+    )
 
 
 Body = TypeVar("Body", bound=BaseModel)
