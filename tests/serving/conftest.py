@@ -40,14 +40,15 @@ def _restore_mlflow_uris(mlflow_store: MlflowStore) -> Iterator[None]:
 def sqlite_logged(
     mlflow_store: MlflowStore, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LoggedService]:
-    """A served API whose prediction log is a SQLite file; the writer gathers for 1 s (so a
-    prediction answered a moment ago is still queued), retention: 1 day, checked every 0.2 s;
-    live accuracy over the last 4 labels."""
+    """A served API whose prediction log is a SQLite file, texts as hash and length only; the
+    writer gathers for 1 s (so a prediction answered a moment ago is still queued), retention:
+    1 day, checked every 0.2 s; live accuracy over the last 4 labels."""
     root = tmp_path_factory.mktemp("log-sqlite")
     with logged_service(
         mlflow_store,
         root,
         f"sqlite:///{root / 'predictions.db'}",
+        LOG_TEXTS="false",
         PREDICTION_LOG_FLUSH_INTERVAL="1",
         PREDICTION_LOG_RETENTION_DAYS="1",
         PREDICTION_LOG_RETENTION_INTERVAL="0.2",
@@ -60,12 +61,10 @@ def sqlite_logged(
 def postgres_logged(
     mlflow_store: MlflowStore, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LoggedService]:
-    """A served API logging to a fresh PostgreSQL database, texts as hash and length only."""
+    """A served API logging to a fresh PostgreSQL database, texts included."""
     root = tmp_path_factory.mktemp("log-postgres")
     with (
         fresh_database("predlog_test") as url,
-        logged_service(
-            mlflow_store, root, url, LOG_TEXTS="false", PREDICTION_LOG_FLUSH_INTERVAL="0.05"
-        ) as service,
+        logged_service(mlflow_store, root, url, PREDICTION_LOG_FLUSH_INTERVAL="0.05") as service,
     ):
         yield service

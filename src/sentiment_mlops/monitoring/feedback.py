@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, case, func, insert, select
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sentiment_mlops.monitoring import tables
 from sentiment_mlops.monitoring.prediction_log import PredictionLog
@@ -74,7 +74,8 @@ def record_feedback(log: PredictionLog, items: list[tuple[str, str]]) -> list[La
             if not log.flush():
                 raise StoreUnavailableError("the prediction log store is not reachable") from None
             return _record(log.engine, items)
-    except (OperationalError, InterfaceError):
+    except SQLAlchemyError:
+        # Unreachable, or reachable without its tables yet (the writer makes them once it can).
         raise StoreUnavailableError("the prediction log store is not reachable") from None
 
 

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 # Rows per insert; a bigger backlog is written in several inserts.
 MAX_BATCH = 1000
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.25, 5.0
+_LINGER_POLL = 0.05  # seconds between looks at the queue while gathering
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,13 @@ class PredictionLog:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
+            except Exception:
+                # A bug, not an outage: drop the batch rather than retry it for ever, and keep
+                # the thread alive for the next records.
+                logger.exception("prediction log: %d records dropped", len(batch))
+                self._given_up(batch)
+                batch = []
+                continue
             backoff = _BACKOFF_FIRST
             if stopping and not batch and self._queue.empty():
                 break
@@ -179,15 +187,13 @@ class PredictionLog:
             logger.warning("prediction log stopped with %d records unwritten", lost)
 
     def _gather(self, stopping: bool) -> list[Answered]:
-        """Up to MAX_BATCH records: waits for a first one, then for the flush interval."""
+        """Up to MAX_BATCH records: waits for a first one, then gathers (`_linger`)."""
         if not stopping:
             try:
                 first = self._queue.get(timeout=0.5)
             except queue.Empty:
                 return []
-            if not self._wake.is_set():
-                self._wake.wait(self.options.flush_interval)
-            self._wake.clear()
+            self._linger()
             batch = [first]
         else:
             batch = []
@@ -197,6 +203,17 @@ class PredictionLog:
             except queue.Empty:
                 break
         return batch
+
+    def _linger(self) -> None:
+        """Gather for the flush interval, but no longer than it takes to fill a batch or for a
+        flush to ask: with a backlog the writer inserts back to back, so it keeps up with any
+        steady rate the store can take."""
+        deadline = time.monotonic() + self.options.flush_interval
+        while self._queue.qsize() < MAX_BATCH - 1:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._wake.wait(min(remaining, _LINGER_POLL)):
+                break
+        self._wake.clear()
 
     def _write(self, batch: list[Answered]) -> None:
         """Insert the batch; a row the store refuses is dropped alone, never retried for ever.
@@ -235,6 +252,12 @@ class PredictionLog:
             connection.execute(insert(tables.predictions), rows)
         return len(rows)
 
+    def _given_up(self, batch: list[Answered]) -> None:
+        self.counters.dropped += len(batch)
+        with self._progress:
+            self._done += len(batch)
+            self._progress.notify_all()
+
     def _failed(self, error: SQLAlchemyError) -> None:
         self.counters.write_errors += 1
         if not self._failing:
@@ -265,16 +288,14 @@ class PredictionLog:
 
 def _row(record: Answered, log_texts: bool) -> dict[str, Any]:
     text = record.text
-    # The exact characters are hashed; the stored copy replaces what a database cannot hold (a
-    # lone surrogate in JSON escapes, NUL in PostgreSQL) with U+FFFD.
-    raw = text.encode("utf-8", "surrogatepass")
     return {
         "id": record.id,
         "created_at": datetime.fromtimestamp(record.created_at, UTC),
         "model_name": record.model_name,
         "model_version": record.model_version,
         "text": _storable(text) if log_texts else None,
-        "text_sha256": hashlib.sha256(raw).hexdigest(),
+        # The exact text is hashed; the stored copy may have NUL replaced (`_storable`).
+        "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "text_length": len(text),
         "p_negative": record.p_negative,
         "p_positive": record.p_positive,
@@ -285,14 +306,8 @@ def _row(record: Answered, log_texts: bool) -> dict[str, Any]:
 
 
 def _storable(text: str) -> str:
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # Through UTF-16: paired surrogates become their character, lone ones U+FFFD.
-        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text
+    # PostgreSQL's text cannot hold NUL, which JSON allows ("\u0000").
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def _short(error: BaseException) -> str:
