@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import queue
 import random
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
@@ -48,9 +48,11 @@ class LogOptions:
     flush_interval: float = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class Answered:
-    """One answered prediction as the request path knows it; turned into a row by the writer."""
+class Answered(NamedTuple):
+    """One answered prediction as the request path knows it; turned into a row by the writer.
+
+    A named tuple: made once per prediction on the event loop, where a frozen dataclass costs
+    several times as much."""
 
     id: str
     created_at: float  # time.time()
@@ -94,12 +96,14 @@ class PredictionLog:
 
     # --- the request path -------------------------------------------------------------------
     def new_id(self) -> str | None:
-        """An id for a prediction that will be logged, or None when sampling leaves it out."""
+        """An id for a prediction that will be logged, or None when sampling leaves it out.
+
+        128 random bits in hex, as unguessable as a uuid4 and a fifth of its cost."""
         rate = self.options.sample_rate
         if rate < 1.0 and self._random.random() >= rate:
             self.counters.sampled_out += 1
             return None
-        return uuid.uuid4().hex
+        return os.urandom(16).hex()
 
     def submit(self, record: Answered) -> bool:
         """Hand a record to the writer without waiting; False (counted) when the queue is full."""

@@ -30,7 +30,7 @@ metadata = MetaData()
 predictions = Table(
     "predictions",
     metadata,
-    # uuid4 hex, made in the request path so that the response can carry it.
+    # 128 random bits in hex, made in the request path so that the response can carry it.
     Column("id", String(32), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("model_name", String(256), nullable=False),

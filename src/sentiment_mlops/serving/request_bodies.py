@@ -97,7 +97,7 @@ def request_models(limits: Limits) -> RequestModels:
     return RequestModels(PredictRequest, BatchPredictRequest)
 
 
-# A prediction id as the API hands it out: uuid4 in 32 lower-case hex digits.
+# A prediction id as the API hands it out: 128 random bits in 32 lower-case hex digits.
 PREDICTION_ID = r"^[0-9a-f]{32}$"
 MAX_FEEDBACK_ITEMS = 1000
 
