@@ -68,12 +68,19 @@ class Answered(NamedTuple):
 
 @dataclass
 class LogCounters:
-    """What happened to the records handed to the log, for /metrics."""
+    """What happened to the records handed to the log, for /metrics.
 
-    written: int = 0
-    dropped: int = 0
-    sampled_out: int = 0
-    write_errors: int = 0
+    Each field has one writing thread (the event loop, or the writer), so no update is lost."""
+
+    written: int = 0  # writer
+    queue_full: int = 0  # event loop
+    unwritten: int = 0  # writer: refused by the store, or still queued at shutdown
+    sampled_out: int = 0  # event loop
+    write_errors: int = 0  # writer
+
+    @property
+    def dropped(self) -> int:
+        return self.queue_full + self.unwritten
 
 
 class PredictionLog:
@@ -110,7 +117,7 @@ class PredictionLog:
         try:
             self._queue.put_nowait(record)
         except queue.Full:
-            self.counters.dropped += 1
+            self.counters.queue_full += 1
             return False
         self._last_accepted = next(self._accepted)
         return True
@@ -187,7 +194,7 @@ class PredictionLog:
                 break
         if batch or not self._queue.empty():
             lost = len(batch) + self._queue.qsize()
-            self.counters.dropped += lost
+            self.counters.unwritten += lost
             logger.warning("prediction log stopped with %d records unwritten", lost)
 
     def _gather(self, stopping: bool) -> list[Answered]:
@@ -242,7 +249,7 @@ class PredictionLog:
                     raise
                 except SQLAlchemyError:
                     self.counters.write_errors += 1
-                    self.counters.dropped += 1
+                    self.counters.unwritten += 1
         self.counters.written += written
         if self._failing:
             logger.info("prediction log store reachable again; %d records written", written)
@@ -257,7 +264,7 @@ class PredictionLog:
         return len(rows)
 
     def _given_up(self, batch: list[Answered]) -> None:
-        self.counters.dropped += len(batch)
+        self.counters.unwritten += len(batch)
         with self._progress:
             self._done += len(batch)
             self._progress.notify_all()

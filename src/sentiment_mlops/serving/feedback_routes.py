@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from sentiment_mlops.monitoring import feedback
 from sentiment_mlops.monitoring.prediction_log import PredictionLog
 from sentiment_mlops.serving import schemas
 from sentiment_mlops.serving.request_bodies import (
+    Body,
     FeedbackBatchRequest,
     FeedbackRequest,
     parse_body,
     request_body_schema,
 )
-from sentiment_mlops.serving.routes import PredictionLogDep, json_response
+from sentiment_mlops.serving.routes import PredictionLogDep
 
 # An error names at most this many ids.
 _MAX_NAMED_IDS = 10
@@ -41,11 +42,11 @@ feedback_router = APIRouter(tags=["feedback"])
     responses=_RESPONSES,
     openapi_extra=request_body_schema(FeedbackRequest),
 )
-async def post_feedback(request: Request, log: PredictionLogDep) -> Response:
+async def post_feedback(request: Request, log: PredictionLogDep) -> schemas.Feedback:
     """Store the true label of one prediction (a second, different label is a 409)."""
-    body = parse_body(FeedbackRequest, await request.body())
+    body = await _parse(request, FeedbackRequest)
     results = await _record(log, [(body.prediction_id, body.label)])
-    return json_response(vars(results[0]))
+    return schemas.Feedback(**vars(results[0]))
 
 
 @feedback_router.post(
@@ -54,11 +55,16 @@ async def post_feedback(request: Request, log: PredictionLogDep) -> Response:
     responses=_RESPONSES,
     openapi_extra=request_body_schema(FeedbackBatchRequest),
 )
-async def post_feedback_batch(request: Request, log: PredictionLogDep) -> Response:
+async def post_feedback_batch(request: Request, log: PredictionLogDep) -> schemas.FeedbackBatch:
     """Store several true labels, all or none: one unknown id or conflict stores nothing."""
-    body = parse_body(FeedbackBatchRequest, await request.body())
+    body = await _parse(request, FeedbackBatchRequest)
     results = await _record(log, [(item.prediction_id, item.label) for item in body.items])
-    return json_response({"results": [vars(result) for result in results]})
+    return schemas.FeedbackBatch(results=[schemas.Feedback(**vars(r)) for r in results])
+
+
+async def _parse(request: Request, schema: type[Body]) -> Body:
+    # Off the event loop: a body may be up to MAX_BODY_BYTES of anything.
+    return await run_in_threadpool(parse_body, schema, await request.body())
 
 
 async def _record(

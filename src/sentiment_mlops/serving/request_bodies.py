@@ -183,10 +183,26 @@ def _plain(item: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]
 
 
 def request_body_schema(schema: type[BaseModel]) -> dict[str, Any]:
-    """The `openapi_extra` that documents a body the route reads itself."""
+    """The `openapi_extra` that documents a body the route reads itself.
+
+    Nested models are inlined: pydantic refers to them as `#/$defs/...`, which would point
+    into the OpenAPI document's root, where they are not."""
+    json_schema = schema.model_json_schema()
+    definitions = json_schema.pop("$defs", {})
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": schema.model_json_schema()}},
+            "content": {"application/json": {"schema": _inline(json_schema, definitions)}},
         }
     }
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node

@@ -93,7 +93,7 @@ _BAD_INPUT = {
 }
 
 
-def json_response(content: Any, status_code: int = 200) -> Response:
+def _json(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code, media_type="application/json")
 
 
@@ -171,7 +171,7 @@ def predict_router(limits: Limits) -> APIRouter:
         results = await _predict(request, served, texts)
         _log_answers(log, served, texts, results, "single", started)
         metrics.count_predictions(results)
-        return json_response(results[0])
+        return _json(results[0])
 
     @predict_routes.post(
         "/predict/batch",
@@ -190,7 +190,7 @@ def predict_router(limits: Limits) -> APIRouter:
         results = await _predict(request, served, texts)
         _log_answers(log, served, texts, results, "batch", started)
         metrics.count_predictions(results)
-        return json_response({"predictions": results, "model_version": results[0]["model_version"]})
+        return _json({"predictions": results, "model_version": results[0]["model_version"]})
 
     return predict_routes
 
@@ -209,13 +209,13 @@ async def health(store: StoreDep) -> Response:
         "model_loaded": served is not None,
         "model_version": served.version if served else None,
     }
-    return json_response(body, 200 if served else 503)
+    return _json(body, 200 if served else 503)
 
 
 @router.get("/health/live", tags=["health"])
 async def live() -> Response:
     """Liveness: 200 while the process answers."""
-    return json_response({"status": "alive"})
+    return _json({"status": "alive"})
 
 
 @router.get("/model-info", response_model=schemas.ModelInfo, tags=["model"])
@@ -287,7 +287,7 @@ async def reload_model(store: StoreDep) -> Response:
         "error": result.error,
     }
     failed = result.outcome in {"refused", "lookup_failed"}
-    return json_response(body, status.HTTP_502_BAD_GATEWAY if failed else 200)
+    return _json(body, status.HTTP_502_BAD_GATEWAY if failed else 200)
 
 
 @router.post(
@@ -310,7 +310,7 @@ async def mlflow_webhook(request: Request, store: StoreDep, settings: SettingsDe
     except webhooks.WebhookError as error:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from None
     if not request.app.state.deliveries.add(delivery_id):
-        return json_response({"accepted": False, "reason": "duplicate delivery"})
+        return _json({"accepted": False, "reason": "duplicate delivery"})
     try:
         event = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -318,7 +318,7 @@ async def mlflow_webhook(request: Request, store: StoreDep, settings: SettingsDe
     decision = webhooks.decide(event, settings.model_name, settings.model_alias)
     if decision.reload:
         store.request_check()
-    return json_response({"accepted": decision.reload, "reason": decision.reason})
+    return _json({"accepted": decision.reload, "reason": decision.reason})
 
 
 @router.get("/metrics", tags=["metrics"], response_class=Response)
