@@ -223,8 +223,9 @@ async def model_info(
     store: StoreDep, settings: SettingsDep, log: PredictionLogDep
 ) -> schemas.ModelInfo:
     """The served version, its run and metrics, the last reload error, and live accuracy."""
-    served, failure = store.current, store.stats.last_failure
+    # First, so that the store's state below is read in one go, with no await in between.
     accuracy = await run_in_threadpool(_live_accuracy, log, settings)
+    served, failure = store.current, store.stats.last_failure
     return schemas.ModelInfo(
         model_loaded=served is not None,
         name=settings.model_name,
