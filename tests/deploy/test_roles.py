@@ -26,8 +26,9 @@ from tests.support.roles import (
 )
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-# What only training needs: full MLflow brings Flask, SQLAlchemy and matplotlib with it.
-TRAINING_ONLY = {"prefect", "matplotlib", "mlflow", "sqlalchemy", "flask", "pyarrow"}
+# What only training needs: full MLflow brings Flask and matplotlib with it. (SQLAlchemy is
+# the serving role's too, for its prediction log.)
+TRAINING_ONLY = {"prefect", "matplotlib", "mlflow", "flask", "pyarrow"}
 
 
 def _image_extras(image: str) -> set[str]:

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The two classes, as predicted and as given in feedback.
+SentimentLabel = Literal["negative", "positive"]
+
 
 class Prediction(BaseModel):
     """The class with the higher probability, and both probabilities."""
@@ -19,15 +22,21 @@ class Prediction(BaseModel):
                     "confidence": 0.93,
                     "probabilities": {"negative": 0.07, "positive": 0.93},
                     "model_version": "3",
+                    "prediction_id": "0f8e2c8d5b7a4e61a3c4b9d2e7f01a55",
                 }
             ]
         }
     )
 
-    sentiment: Literal["negative", "positive"]
+    sentiment: SentimentLabel
     confidence: float = Field(ge=0, le=1)
     probabilities: dict[str, float]
     model_version: str
+    prediction_id: str | None = Field(
+        description="The id to send feedback for; null when this prediction is not logged "
+        "(PREDICTION_LOG_URL off, left out by PREDICTION_LOG_SAMPLE_RATE, or the log's queue "
+        "was full)"
+    )
 
 
 class BatchPrediction(BaseModel):
@@ -82,6 +91,14 @@ class ReloadError(BaseModel):
     )
 
 
+class LiveAccuracy(BaseModel):
+    """Accuracy of one version over its last `labelled` predictions that received feedback."""
+
+    model_version: str
+    accuracy: float = Field(ge=0, le=1)
+    labelled: int = Field(description="Labelled predictions in the window (at most the window)")
+
+
 class ModelInfo(BaseModel):
     """What is served, and what the watcher last saw."""
 
@@ -97,6 +114,43 @@ class ModelInfo(BaseModel):
     last_reload_error: ReloadError | None
     refused_versions: list[str]
     reload_interval_seconds: float
+    live_accuracy: list[LiveAccuracy] | None = Field(
+        description="Per version of this model, from feedback; null when the prediction log is "
+        "off or its store cannot be reached"
+    )
+    live_accuracy_window: int = Field(description="FEEDBACK_WINDOW")
+
+
+class Feedback(BaseModel):
+    """A stored true label and what the model had predicted."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "prediction_id": "0f8e2c8d5b7a4e61a3c4b9d2e7f01a55",
+                    "label": "negative",
+                    "predicted_label": "positive",
+                    "correct": False,
+                    "model_version": "3",
+                    "already_recorded": False,
+                }
+            ]
+        }
+    )
+
+    prediction_id: str
+    label: SentimentLabel
+    predicted_label: SentimentLabel
+    correct: bool
+    model_version: str
+    already_recorded: bool = Field(description="The same label had been stored before")
+
+
+class FeedbackBatch(BaseModel):
+    """One result per item, in the order given."""
+
+    results: list[Feedback]
 
 
 class ReloadResult(BaseModel):
