@@ -83,7 +83,7 @@ def serving_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [
         (["train", "--no-prefect", "--data-path", str(DEMO_DATA)], "matplotlib", "training"),
         (["train", "--data-path", str(DEMO_DATA)], "prefect", "training"),
-        (["stack", "status"], "psutil", "stack"),
+        (["stack", "status"], "supervisor", "stack"),
     ],
     ids=["train-no-prefect", "train", "stack-status"],
 )
