@@ -54,7 +54,7 @@ def settings(store_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def _migrated_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def migrated_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty SQLite MLflow store, created once: MLflow's migrations of a new database take
     seconds, a copy of the migrated file milliseconds."""
     from mlflow import MlflowClient
@@ -68,11 +68,11 @@ def _migrated_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def migrated_store_env(store_env: dict[str, str], _migrated_store_template: Path) -> dict[str, str]:
+def migrated_store_env(store_env: dict[str, str], migrated_store_template: Path) -> dict[str, str]:
     """`store_env` whose database already exists, empty and migrated, as after a first command.
 
     For tests of commands on an existing store; tests of a store's first use take `store_env`.
     """
     database = Path(store_env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
-    shutil.copyfile(_migrated_store_template, database)
+    shutil.copyfile(migrated_store_template, database)
     return store_env
