@@ -4,7 +4,9 @@ APIs with a prediction log on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -15,9 +17,13 @@ from tests.support.postgres import fresh_database
 
 
 @pytest.fixture(scope="session")
-def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> MlflowStore:
+def mlflow_store(
+    tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path
+) -> MlflowStore:
     """Version 1 of the model, trained on data/demo_reviews.csv, is the champion."""
-    return train_store(tmp_path_factory.mktemp("mlflow"))
+    root = tmp_path_factory.mktemp("mlflow")
+    shutil.copyfile(migrated_store_template, root / "mlflow.db")  # no migrations to wait for
+    return train_store(root)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,8 +112,11 @@ def test_retention_deletes_rows_older_than_the_setting(sqlite_logged: LoggedServ
         )
     )
     wait_until(lambda: old_id not in sqlite_logged.rows([old_id, fresh_id]), timeout=30)
-    time.sleep(0.5)  # a few more retention passes
-    assert set(sqlite_logged.rows([old_id, fresh_id])) == {fresh_id}
+    # A later pass, shown by a second old row going too, still keeps the fresh one.
+    later_id = uuid.uuid4().hex
+    sqlite_logged.execute(insert(tables.predictions).values(old | {"id": later_id}))
+    wait_until(lambda: later_id not in sqlite_logged.rows([later_id, fresh_id]), timeout=30)
+    assert set(sqlite_logged.rows([old_id, later_id, fresh_id])) == {fresh_id}
 
 
 def test_a_backlog_is_written_without_waiting_for_the_flush_interval(
