@@ -6,6 +6,8 @@ the store unreachable (new connections refused, open ones cut).
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 from sqlalchemy import make_url
@@ -23,6 +25,7 @@ def _written(service: LoggedService) -> float:
     return service.metric("sentiment_prediction_log_written_total") or 0.0
 
 
+@pytest.mark.slow  # two servers, an outage and a catch-up: about 16 s
 def test_predictions_survive_an_unreachable_store(
     mlflow_store: MlflowStore, tmp_path: Path
 ) -> None:
