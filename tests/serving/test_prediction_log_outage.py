@@ -6,10 +6,9 @@ the store unreachable (new connections refused, open ones cut).
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
 
+import pytest
 from sqlalchemy import make_url
 
 from tests.serving.helpers import MlflowStore, wait_until
