@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = ServingMetrics(store, prediction_log)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         store.start()
         if prediction_log is not None:
             prediction_log.start()
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _validation_error(request: Request, error: Exception) -> Response:
+async def _validation_error(_request: Request, error: Exception) -> Response:
     """422 with the first validation errors and one message that names each bad field."""
     assert isinstance(error, RequestValidationError)
     body = orjson.dumps(validation_error_body(error))

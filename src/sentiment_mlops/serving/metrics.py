@@ -84,7 +84,7 @@ class ServingMetrics:
 class _StoreCollector(Collector):
     """Model gauges and reload counters, read from the store when scraped."""
 
-    def __init__(self, store: ModelStore, prediction_log: PredictionLog | None = None) -> None:
+    def __init__(self, store: ModelStore) -> None:
         self._store = store
 
     def collect(self) -> Iterable[Any]:

@@ -9,6 +9,7 @@ error, not one per item, and a 422 reports at most MAX_REPORTED_ERRORS errors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -170,7 +171,7 @@ def validation_error_body(error: RequestValidationError) -> dict[str, Any]:
     return {"detail": details, "message": message, "error_count": total}
 
 
-def _plain(item: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+def _plain(item: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
     """An error in our words, without the echoed input (it can be 20,000 characters), JSON-safe."""
     plain = {"type": item["type"], "loc": [*prefix, *item["loc"]], "msg": item["msg"]}
     ctx = item.get("ctx") or {}

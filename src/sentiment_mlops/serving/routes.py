@@ -86,8 +86,10 @@ async def require_admin(
 
 
 router = APIRouter()
-_NO_MODEL = {503: {"model": schemas.ErrorBody, "description": "No model is loaded yet"}}
-_BAD_INPUT = {
+_NO_MODEL: dict[int | str, dict[str, Any]] = {
+    503: {"model": schemas.ErrorBody, "description": "No model is loaded yet"}
+}
+_BAD_INPUT: dict[int | str, dict[str, Any]] = {
     413: {"model": schemas.ErrorBody, "description": "Body over MAX_BODY_BYTES"},
     422: {"model": schemas.ErrorBody, "description": "Invalid body; the message names the field"},
 }
@@ -128,13 +130,13 @@ def _log_answers(
     now, name, version = time.time(), served.ref.name, served.version
     for text, result in zip(texts, results, strict=True):
         prediction_id = log.new_id() if log is not None else None
-        if prediction_id is not None:
+        if log is not None and prediction_id is not None:
             probabilities = result["probabilities"]
             record = Answered(
                 prediction_id, now, name, version, text, probabilities["negative"],
                 probabilities["positive"], result["sentiment"], latency_ms, kind,
             )  # fmt: skip
-            if not log.submit(record):  # type: ignore[union-attr]
+            if not log.submit(record):
                 prediction_id = None
         result["prediction_id"] = prediction_id
 
@@ -232,7 +234,9 @@ async def model_info(
         alias=settings.model_alias,
         version=served.version if served else None,
         run_id=served.ref.run_id if served else None,
-        source=store.redact(served.ref.source) if served else None,
+        source=(
+            store.redact(served.ref.source) if served and served.ref.source is not None else None
+        ),
         metrics=served.metrics if served else {},
         loaded_at=served.loaded_at if served else None,
         last_check_at=store.stats.last_check_at,
