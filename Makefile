@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 COMPOSE ?= docker compose
 
-.PHONY: help up down logs train train-champion predict test lint format dvc-push dvc-pull \
+.PHONY: help up down logs train train-champion predict test test-quick lint format dvc-push dvc-pull \
 	stack-up stack-down bench
 
 help: ## Show this help
@@ -47,6 +47,9 @@ stack-down: ## Stop the local processes started by stack-up
 ## --- Development ----------------------------------------------------------------------------
 test: ## Run the test suite (the same command as the README and CI)
 	uv run pytest
+
+test-quick: ## Run the quick tests: no slow ones, no stack (a developer's inner loop)
+	uv run pytest -m "not slow and not stack"
 
 lint: ## Check code style (ruff lint and format check)
 	uv run ruff check .

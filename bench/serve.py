@@ -8,7 +8,14 @@ then `/predict/batch` with 64 texts at concurrency 1 and 8. Prints requests/s, p
 errors, the ratio ours/mlflow, the batch speedup in texts/s against single calls at the same
 concurrency, and each service's time to healthy.
 
-    uv run python bench/serve.py [--duration 20] [--data PATH]
+The prediction log: our service runs with its default log (SQLite in its folder, or
+`--log-url`), and a second one with `PREDICTION_LOG_URL=off`; `/predict` at concurrency 8 is
+measured on each, alternating, and the ratio printed (the goal: logging keeps >= 90%). Then a
+soak of `--soak` seconds at concurrency 64 on the logging service, after which the rows in the
+store must equal the predictions answered minus the drops the service counted.
+
+    uv run python bench/serve.py [--duration 20] [--soak 60] [--log-url URL] [--data PATH]
+    uv run python bench/serve.py --logging-only       # the logging runs only, no mlflow
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -177,27 +185,58 @@ def wrk(url: str, bodies: Path, script: Path, connections: int, seconds: float) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per wrk run")
+    parser.add_argument("--soak", type=float, default=60.0, help="seconds of the c=64 soak")
+    parser.add_argument(
+        "--log-url", default=None, help="PREDICTION_LOG_URL (default: SQLite in a temp folder)"
+    )
+    parser.add_argument("--logging-only", action="store_true", help="skip the mlflow comparison")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     root = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     try:
-        run(root, args.data, args.duration)
+        env, bodies, script = prepare(root, args.data)
+        log_url = args.log_url or f"sqlite:///{root / 'predictions.db'}"
+        if not args.logging_only:
+            run(root, env, bodies, script, args.duration, log_url)
+        run_logging(root, env, bodies, script, args.duration, args.soak, log_url)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(root: Path, data: Path, duration: float) -> None:
-    load_before = f"{os.getloadavg()[0]:.2f}"  # other work on the machine skews every number
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODEL_"))}
+def prepare(root: Path, data: Path) -> tuple[dict[str, str], dict[str, Path], Path]:
+    """A champion, the request bodies and the wrk script in `root`."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MLFLOW_", "MODEL_", "PREDICTION_LOG_", "LOG_TEXTS"))
+    }
     env = {**inherited, **train_champion(root, data), "MLFLOW_DISABLE_TELEMETRY": "true"}
     bodies = write_bodies(root, data)
     script = root / "post.lua"
     script.write_text(WRK_SCRIPT)
+    return env, bodies, script
+
+
+def run(
+    root: Path,
+    env: dict[str, str],
+    bodies: dict[str, Path],
+    script: Path,
+    duration: float,
+    log_url: str,
+) -> None:
+    load_before = f"{os.getloadavg()[0]:.2f}"  # other work on the machine skews every number
 
     ours_port, mlflow_port = free_port(), free_port()
-    ours_env = {**env, "API_HOST": "127.0.0.1", "API_PORT": str(ours_port), "API_WORKERS": "1"}
+    ours_env = {
+        **env,
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(ours_port),
+        "API_WORKERS": "1",
+        "PREDICTION_LOG_URL": log_url,
+    }
     ours, ours_ready = start(
         [sys.executable, "-c", RUN_SERVER],
         ours_env, root / "ours.log", f"http://127.0.0.1:{ours_port}/health",
@@ -278,6 +317,183 @@ def report(
     print(
         f"time to healthy (process start to /health 200): ours {ours_ready:.1f} s, "
         f"mlflow models serve {mlflow_ready:.1f} s"
+    )
+
+
+# --- the prediction log ---------------------------------------------------------------------
+LOG_CONCURRENCY = 8
+LOG_ROUNDS = 3  # on, off, on, off, ...: drift of the machine's load hits both alike
+SOAK_CONCURRENCY = 64
+
+
+def run_logging(
+    root: Path,
+    env: dict[str, str],
+    bodies: dict[str, Path],
+    script: Path,
+    duration: float,
+    soak: float,
+    log_url: str,
+) -> None:
+    """`/predict` at c=8 with the log on and off (alternating), then the soak with the log on."""
+    load_before = f"{os.getloadavg()[0]:.2f}"
+    servers, urls, pids = [], {}, {}
+    try:
+        for name, url in (("on", log_url), ("off", "off")):
+            port = free_port()
+            server_env = {
+                **env,
+                "API_HOST": "127.0.0.1",
+                "API_PORT": str(port),
+                "API_WORKERS": "1",
+                "PREDICTION_LOG_URL": url,
+            }
+            urls[name] = f"http://127.0.0.1:{port}"
+            process, _ = start(
+                [sys.executable, "-c", RUN_SERVER],
+                server_env,
+                root / f"log-{name}.log",
+                f"{urls[name]}/health",
+            )
+            servers.append(process)
+            pids[name] = process.pid
+        for name in ("on", "off"):
+            wrk(f"{urls[name]}/predict", bodies["ours"], script, LOG_CONCURRENCY, 2)  # warm up
+        runs: dict[str, list[Load]] = {"on": [], "off": []}
+        cpu: dict[str, list[float]] = {"on": [], "off": []}  # server CPU ms per request
+        for _ in range(LOG_ROUNDS):
+            for name in ("on", "off"):
+                before = cpu_seconds(pids[name])
+                load = wrk(
+                    f"{urls[name]}/predict", bodies["ours"], script, LOG_CONCURRENCY, duration
+                )
+                used = cpu_seconds(pids[name]) - before
+                runs[name].append(load)
+                cpu[name].append(1000 * used / (load.requests_per_s * round(duration)))
+        soaked = run_soak(urls["on"], bodies["ours"], script, soak, log_url)
+    finally:
+        for process in servers:
+            process.terminate()
+            process.wait(20)
+    report_logging(runs, cpu, duration, soaked, log_url)
+    print(f"load average at start {load_before}, at end {os.getloadavg()[0]:.2f}")
+
+
+@dataclass(frozen=True)
+class Soak:
+    load: Load
+    answered: int
+    written: int
+    dropped: int
+    stored: int
+    write_errors: int
+
+
+def run_soak(url: str, bodies: Path, script: Path, seconds: float, log_url: str) -> Soak:
+    """c=64 for `seconds`; then, with the queue drained, what the store holds against what the
+    service answered and dropped during the soak."""
+    before = drained_counts(url, log_url)
+    load = wrk(f"{url}/predict", bodies, script, SOAK_CONCURRENCY, seconds)
+    after = drained_counts(url, log_url)
+    delta = {k: int(after[k] - before[k]) for k in after}
+    return Soak(
+        load,
+        delta["answered"],
+        delta["written"],
+        delta["dropped"],
+        delta["stored"],
+        delta["write_errors"],
+    )
+
+
+def drained_counts(url: str, log_url: str) -> dict[str, float]:
+    """Counters of the service and rows in its store, once its log queue is empty."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        metrics = scrape(url)
+        accounted = sum(
+            metrics[f"sentiment_prediction_log_{name}_total"]
+            for name in ("written", "dropped", "sampled_out")
+        )
+        if accounted == metrics["sentiment_predictions_total"]:
+            break
+        time.sleep(0.2)
+    else:
+        print("the service's counters never added up: records lost inside the service")
+    return {
+        "answered": metrics["sentiment_predictions_total"],
+        "written": metrics["sentiment_prediction_log_written_total"],
+        "dropped": metrics["sentiment_prediction_log_dropped_total"],
+        "write_errors": metrics["sentiment_prediction_log_write_errors_total"],
+        "stored": count_rows(log_url),
+    }
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Each metric of /metrics summed over its labels."""
+    totals: dict[str, float] = {}
+    for match in re.finditer(
+        r"^([a-z_]+)(?:\{[^}]*\})? (\S+)$", httpx.get(f"{url}/metrics").text, re.M
+    ):
+        totals[match[1]] = totals.get(match[1], 0.0) + float(match[2])
+    return totals
+
+
+def count_rows(log_url: str) -> int:
+    from sqlalchemy import create_engine, func, select
+
+    from sentiment_mlops.monitoring import tables
+
+    engine = create_engine(log_url)
+    try:
+        with engine.connect() as connection:
+            query = select(func.count()).select_from(tables.predictions)
+            return connection.execute(query).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report_logging(
+    runs: dict[str, list[Load]],
+    cpu: dict[str, list[float]],
+    duration: float,
+    soak: Soak,
+    log_url: str,
+) -> None:
+    store = log_url.split(":", 1)[0]
+    print(
+        f"\nPrediction log ({store}): POST /predict at c={LOG_CONCURRENCY}, {duration:g} s per run"
+    )
+    print(f"{'log':<4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'CPU ms/req':>10}")
+    for name in ("on", "off"):
+        for r, ms in zip(runs[name], cpu[name], strict=True):
+            rate, p50, p99 = r.requests_per_s, r.p50_ms, r.p99_ms
+            print(f"{name:<4} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {r.errors:>6} {ms:>10.3f}")
+    mean = {name: sum(r.requests_per_s for r in loads) / len(loads) for name, loads in runs.items()}
+    ratio = mean["on"] / mean["off"]
+    verdict = "ok" if ratio >= 0.9 else "BELOW the 90% goal"
+    print(f"mean on/off: {mean['on']:.0f} / {mean['off']:.0f} req/s = {ratio:.1%} ({verdict})")
+    per_request = {name: sum(values) / len(values) for name, values in cpu.items()}
+    print(
+        f"server CPU per request on/off: {per_request['on']:.3f} / {per_request['off']:.3f} ms "
+        f"(+{per_request['on'] / per_request['off'] - 1:.1%}; the store's own CPU not included)"
+    )
+    load = soak.load
+    print(
+        f"\nSoak at c={SOAK_CONCURRENCY}: {load.requests_per_s:.0f} req/s, "
+        f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, wrk errors {load.errors}"
+    )
+    lost = soak.answered - soak.dropped - soak.stored
+    print(
+        f"answered {soak.answered}, rows stored {soak.stored}, written {soak.written}, "
+        f"dropped (counted) {soak.dropped}, write errors {soak.write_errors}; "
+        f"unaccounted: {lost} ({'ok' if lost == 0 else 'RECORDS LOST'})"
     )
 
 

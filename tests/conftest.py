@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,3 +51,28 @@ def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
 @pytest.fixture
 def settings(store_env: dict[str, str]) -> Settings:
     return get_settings()
+
+
+@pytest.fixture(scope="session")
+def migrated_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite MLflow store, created once: MLflow's migrations of a new database take
+    seconds, a copy of the migrated file milliseconds."""
+    from mlflow import MlflowClient
+
+    database = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.search_experiments()
+    client.search_registered_models()
+    return database
+
+
+@pytest.fixture
+def migrated_store_env(store_env: dict[str, str], migrated_store_template: Path) -> dict[str, str]:
+    """`store_env` whose database already exists, empty and migrated, as after a first command.
+
+    For tests of commands on an existing store; tests of a store's first use take `store_env`.
+    """
+    database = Path(store_env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
+    shutil.copyfile(migrated_store_template, database)
+    return store_env

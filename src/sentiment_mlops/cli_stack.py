@@ -132,5 +132,5 @@ def _print_summary(stack: Any) -> None:
     console.print(f"use it from a shell: source {stack.env_file}")
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt

@@ -94,6 +94,34 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=6_000_000, ge=1024, validation_alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
 
+    # --- Prediction log and feedback (monitoring) --------------------------------------------
+    # A SQLAlchemy URL; empty or "off" disables the log (and feedback with it).
+    prediction_log_url: str | None = Field(
+        default="sqlite:///predictions.db", validation_alias="PREDICTION_LOG_URL"
+    )
+    # False: only the text's SHA-256 and length are stored, not the text.
+    log_texts: bool = Field(default=True, validation_alias="LOG_TEXTS")
+    prediction_log_sample_rate: float = Field(
+        default=1.0, ge=0, le=1, validation_alias="PREDICTION_LOG_SAMPLE_RATE"
+    )
+    # Rows older than this many days are deleted (0: kept for ever).
+    prediction_log_retention_days: float = Field(
+        default=30, ge=0, validation_alias="PREDICTION_LOG_RETENTION_DAYS"
+    )
+    prediction_log_retention_interval: float = Field(
+        default=3600.0, gt=0, validation_alias="PREDICTION_LOG_RETENTION_INTERVAL"
+    )
+    # Records waiting for the writer; beyond this they are dropped (and counted), never waited for.
+    prediction_log_queue_size: int = Field(
+        default=10_000, ge=1, validation_alias="PREDICTION_LOG_QUEUE_SIZE"
+    )
+    # Seconds the writer gathers records into one insert (feedback flushes at once).
+    prediction_log_flush_interval: float = Field(
+        default=0.5, ge=0, validation_alias="PREDICTION_LOG_FLUSH_INTERVAL"
+    )
+    # Live accuracy: the last this-many labelled predictions of each model version.
+    feedback_window: int = Field(default=500, ge=1, validation_alias="FEEDBACK_WINDOW")
+
     @field_validator("admin_token", "webhook_secret", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
@@ -104,6 +132,14 @@ class Settings(BaseSettings):
     @classmethod
     def _scored_metric(cls, value: str) -> str:
         return check_metric(value)
+
+    @field_validator("prediction_log_url", mode="before")
+    @classmethod
+    def _off_is_unset(cls, value: object) -> object:
+        """`PREDICTION_LOG_URL=` or `=off` turns the prediction log off."""
+        if isinstance(value, str) and value.strip().lower() in {"", "off"}:
+            return None
+        return value
 
     @property
     def registry_uri(self) -> str:

@@ -54,11 +54,11 @@ def first_use_lock(*uris: str) -> Iterator[None]:
 
 @contextmanager
 def _lock_next_to(database: Path) -> Iterator[None]:
-    lock: FileLock | None = FileLock(
-        database.with_name(f"{database.name}.lock"), timeout=_LOCK_TIMEOUT_S
-    )
+    lock = FileLock(database.with_name(f"{database.name}.lock"), timeout=_LOCK_TIMEOUT_S)
+    held = False
     try:
         lock.acquire()
+        held = True
     except Timeout as error:
         raise StoreInitError(
             f"{database}: another process has held {lock.lock_file} for over "
@@ -68,9 +68,8 @@ def _lock_next_to(database: Path) -> Iterator[None]:
         # A folder we cannot write to: the database cannot be migrated there either, so there
         # is nothing to serialise; MLflow reports the real problem when it opens the store.
         logger.debug("no first-use lock for %s: %s", database, error)
-        lock = None
     try:
         yield
     finally:
-        if lock is not None:
+        if held:
             lock.release()

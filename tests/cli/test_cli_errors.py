@@ -32,26 +32,26 @@ def test_help_lists_every_command() -> None:
         assert command in result.stdout
 
 
-def test_missing_data_file(store_env: dict[str, str], tmp_path: Path) -> None:
+def test_missing_data_file(migrated_store_env: dict[str, str], tmp_path: Path) -> None:
     result = run("train", "--no-prefect", "--data-path", str(tmp_path / "missing.csv"))
     assert_one_line_error(result, 2, "missing.csv: file not found")
 
 
-def test_bad_data_file(store_env: dict[str, str], tmp_path: Path) -> None:
+def test_bad_data_file(migrated_store_env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\ngood,1\nbad,meh\n")
     result = run("train", "--no-prefect", "--data-path", str(bad))
     assert_one_line_error(result, 2, "unknown label value(s) 'meh'")
 
 
-def test_bad_params_file(store_env: dict[str, str], tmp_path: Path) -> None:
+def test_bad_params_file(migrated_store_env: dict[str, str], tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
     params.write_text("data: {test_size: 2, random_state: 1}\n")
     result = run("train", "--no-prefect", "--params", str(params))
     assert_one_line_error(result, 2, "data.test_size")
 
 
-def test_champion_needs_registration(store_env: dict[str, str]) -> None:
+def test_champion_needs_registration(migrated_store_env: dict[str, str]) -> None:
     assert_one_line_error(run("train", "--champion", "--no-register"), 2, "--no-register")
 
 
@@ -66,22 +66,24 @@ def test_champion_needs_registration(store_env: dict[str, str]) -> None:
         (("predict", "great film"), "has no version with alias 'champion'"),
     ],
 )
-def test_empty_registry_is_not_found(store_env: dict[str, str], args, fragment: str) -> None:
+def test_empty_registry_is_not_found(
+    migrated_store_env: dict[str, str], args, fragment: str
+) -> None:
     assert_one_line_error(run(*args), 1, fragment)
 
 
-def test_version_must_be_a_number(store_env: dict[str, str]) -> None:
+def test_version_must_be_a_number(migrated_store_env: dict[str, str]) -> None:
     assert_one_line_error(run("set-alias", "--version", "latest"), 2, "version number")
 
 
-def test_webhook_needs_a_server(store_env: dict[str, str]) -> None:
+def test_webhook_needs_a_server(migrated_store_env: dict[str, str]) -> None:
     assert_one_line_error(run("webhook", "register"), 2, "MLflow server")
 
 
 @pytest.mark.parametrize(
     "args", [("model-info",), ("models",), ("rollback",), ("set-alias", "--version", "1")]
 )
-def test_unreachable_tracking_server(store_env: dict[str, str], monkeypatch, args) -> None:
+def test_unreachable_tracking_server(migrated_store_env: dict[str, str], monkeypatch, args) -> None:
     """A server that is down is not an empty registry: exit 2 and say so (not "no versions")."""
     from tests.support.processes import free_port
 
@@ -121,7 +123,7 @@ NO_WORDS = "text,label\n" + "".join(f"{'!?' if i % 2 else 'a .'},{i % 2}\n" for 
     ids=["one-review-class", "no-words", "min-df-too-big", "min-df-2.5", "c-inf", "seed", "yaml"],
 )
 def test_training_input_errors_are_one_line(
-    store_env: dict[str, str], tmp_path: Path, data, params_change, fragment: str
+    migrated_store_env: dict[str, str], tmp_path: Path, data, params_change, fragment: str
 ) -> None:
     args = ["train", "--no-prefect", "--no-register"]
     if data is not None:

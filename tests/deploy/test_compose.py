@@ -50,6 +50,7 @@ TOOL_ENV: dict[str, set[str]] = {
         "POSTGRES_PASSWORD",
         "MLFLOW_DB_PASSWORD",
         "PREFECT_DB_PASSWORD",
+        "PREDICTIONS_DB_PASSWORD",
     },
     # minio server image
     "minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},

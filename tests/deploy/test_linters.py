@@ -1,4 +1,5 @@
-"""Every deployment file passes its linter or schema, and each tool is shown to catch an error.
+"""Every deployment file passes its linter or schema, and each tool is shown to catch an error
+(one planted error per tool: more would test the tool, not our files).
 
 No Docker engine is needed: hadolint, check-jsonschema (with its vendored Compose and GitHub
 Actions schemas), actionlint, shellcheck and `docker compose config` all work offline.
@@ -82,13 +83,6 @@ def test_compose_schema_rejects_an_unknown_key(tmp_path: Path) -> None:
 def test_workflows_match_the_github_workflow_schema() -> None:
     result = _check_jsonschema("vendor.github-workflows", *WORKFLOWS)
     assert result.returncode == 0, output(result)
-
-
-def test_workflow_schema_rejects_a_job_without_runner(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  test:\n    steps:\n      - run: echo hi\n")
-    result = _check_jsonschema("vendor.github-workflows", broken)
-    assert result.returncode != 0, output(result)
 
 
 # --- actionlint ------------------------------------------------------------------------------

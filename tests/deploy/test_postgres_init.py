@@ -1,4 +1,4 @@
-"""docker/postgres/init-databases.sh, run as the postgres image runs it, creates both databases.
+"""docker/postgres/init-databases.sh, run as the postgres image runs it, creates its databases.
 
 It runs against the test PostgreSQL server (SENTIMENT_TEST_PG_URL, the one the stack tests use)
 with throwaway names, and drops what it made.
@@ -55,12 +55,14 @@ def test_init_script_creates_roles_and_databases(pg_env: dict[str, str]) -> None
     names = {
         "MLFLOW_DB_NAME": f"deploytest_mlflow_{suffix}",
         "PREFECT_DB_NAME": f"deploytest_prefect_{suffix}",
+        "PREDICTIONS_DB_NAME": f"deploytest_predictions_{suffix}",
     }
     env = {
         **pg_env,
         **names,
         "MLFLOW_DB_PASSWORD": 'it\'s a "quoted" pass; DROP ROLE x',
         "PREFECT_DB_PASSWORD": "prefect-pass",
+        "PREDICTIONS_DB_PASSWORD": "predictions-pass",
     }
     try:
         result = run(["bash", str(SCRIPT)], env=env)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sentiment_mlops.settings import Settings, get_settings
 from tests.conftest import PARAMS_FILE
 
 
@@ -17,6 +18,13 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def settings(migrated_store_env: dict[str, str]) -> Settings:
+    """The root `settings` on a copy of an already migrated store: the flows write to it, but
+    none of these tests is about a store's first use, which costs seconds per test."""
+    return get_settings()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,9 @@ class LoggedModel:
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory: pytest.TempPathFactory) -> LoggedModel:
+def logged(tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path) -> LoggedModel:
     folder = tmp_path_factory.mktemp("registry")
+    shutil.copyfile(migrated_store_template, folder / "mlflow.db")  # no migrations to wait for
     settings = Settings(
         mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
         artifact_location=str(folder / "mlartifacts"),

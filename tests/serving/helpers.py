@@ -47,6 +47,11 @@ class MlflowStore:
     def artifacts(self) -> Path:
         return self.root / "artifacts"
 
+    @property
+    def prediction_log_url(self) -> str:
+        """The services' prediction log, beside the store (not in the checkout's folder)."""
+        return f"sqlite:///{self.root / 'predictions.db'}"
+
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "mlflow_tracking_uri": self.tracking_uri,
@@ -58,6 +63,7 @@ class MlflowStore:
             "webhook_secret": WEBHOOK_SECRET,
             "model_reload_interval": 1.0,
             "log_level": "INFO",
+            "prediction_log_url": self.prediction_log_url,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -76,6 +82,7 @@ class MlflowStore:
             "WEBHOOK_SECRET": WEBHOOK_SECRET,
             "MODEL_RELOAD_INTERVAL": "1",
             "LOG_LEVEL": "INFO",
+            "PREDICTION_LOG_URL": self.prediction_log_url,
         }
         env.update(overrides)
         return env

@@ -21,7 +21,7 @@ class _References(HTMLParser):
         super().__init__()
         self.urls: list[str] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002
         self.urls += [v for k, v in attrs if k in {"src", "href", "spec-url"} and v is not None]
 
 

@@ -89,3 +89,13 @@ def test_read_endpoints_answer_as_documented(
     service: ServerProcess, method: str, path: str
 ) -> None:
     assert set(_fuzz(service, method, path, GenerationMode.POSITIVE)) == {200}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path"), [("POST", "/feedback"), ("POST", "/feedback/batch")])
+def test_feedback_bodies_the_schema_forbids_are_refused(
+    service: ServerProcess, method: str, path: str
+) -> None:
+    """Valid feedback names unknown ids here (a documented 404), so only the negative mode."""
+    seen = _fuzz(service, method, path, GenerationMode.NEGATIVE)
+    assert len(seen) >= 20

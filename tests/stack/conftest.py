@@ -82,7 +82,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     suffix = secrets.token_hex(4)
     running = RunningStack(
         root=tmp_path_factory.mktemp("stack"),
-        databases=(f"stack_test_{suffix}_mlflow", f"stack_test_{suffix}_prefect"),
+        databases=tuple(
+            f"stack_test_{suffix}_{name}" for name in ("mlflow", "prefect", "predictions")
+        ),
         ports=new_ports(),
     )
     env = running.env = running.stack_env(PG_URL)

@@ -54,7 +54,7 @@ class RunningStack:
     """A stack started for the tests, on free ports, with its own databases and folder."""
 
     root: Path
-    databases: tuple[str, str]
+    databases: tuple[str, str, str]  # MLflow's, Prefect's, the prediction log's
     ports: dict[str, int]
     s3_keys: tuple[str, str] = field(
         default_factory=lambda: ("stack-test", secrets.token_urlsafe(16))
@@ -94,6 +94,7 @@ class RunningStack:
             "STACK_POSTGRES_URL": pg_url,
             "STACK_MLFLOW_DATABASE": self.databases[0],
             "STACK_PREFECT_DATABASE": self.databases[1],
+            "STACK_PREDICTIONS_DATABASE": self.databases[2],
             "STACK_S3_PORT": str(self.ports["s3"]),
             "STACK_MLFLOW_PORT": str(self.ports["mlflow"]),
             "STACK_PREFECT_PORT": str(self.ports["prefect"]),

@@ -158,6 +158,7 @@ def test_the_supervisord_config_keeps_every_service_running_and_its_socket_priva
     assert priority["s3"] < priority["mlflow"] < priority["api"]
 
 
+@pytest.mark.slow  # a real supervisord with three programs
 def test_supervisord_restarts_a_killed_program_clears_its_group_and_down_stops_all(
     tmp_path: Path,
 ) -> None:

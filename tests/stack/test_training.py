@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from tests.stack.conftest import Story
+from tests.stack.conftest import PG_URL, Story
 from tests.stack.helpers import TASK_NAMES, RunningStack, output, status_rows
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -76,3 +77,23 @@ def test_status_shows_the_model_the_api_serves(stack: RunningStack, story: Story
     assert result.returncode == 0, output(result)
     assert served is not None
     assert f"│ healthy, model v{served} │" in status_rows(result.stdout)["api"], result.stdout
+
+
+def test_the_apis_predictions_are_logged_in_the_stacks_postgres(
+    stack: RunningStack, story: Story
+) -> None:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    prediction_id = story.prediction_after_second["prediction_id"]
+    assert prediction_id, story.prediction_after_second
+    database = make_conninfo(PG_URL, dbname=stack.databases[2])
+
+    def logged() -> tuple[str, str] | None:  # the writer flushes in the background
+        with psycopg.connect(database) as connection:
+            return connection.execute(
+                "SELECT model_version, label FROM predictions WHERE id = %s", (prediction_id,)
+            ).fetchone()
+
+    row = wait_until(logged, timeout=30, what="the prediction in the stack's predictions database")
+    assert row == ("2", story.prediction_after_second["sentiment"])

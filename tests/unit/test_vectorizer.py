@@ -107,7 +107,7 @@ def test_vocabulary_hash_collision_falls_back_to_exact_counting(monkeypatch) -> 
     import sentiment_mlops.core.vectorizer as vectorizer
 
     monkeypatch.setattr(
-        vectorizer, "_hashes", lambda strings, count: np.zeros(count, dtype=np.uint64)
+        vectorizer, "_hashes", lambda _strings, count: np.zeros(count, dtype=np.uint64)
     )
     reference, fast = _pair()
     _assert_same_matrix(reference.transform(UNSEEN), fast.transform(UNSEEN))

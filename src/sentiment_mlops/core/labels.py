@@ -19,7 +19,11 @@ LABEL_NAMES: dict[int, LabelName] = dict(
     zip((NEGATIVE, POSITIVE), get_args(LabelName), strict=True)
 )
 # How data sets spell a label: our names, and the short ones of IMDb's folders (aclImdb).
-LABEL_SPELLINGS = {**{name: c for c, name in LABEL_NAMES.items()}, "neg": NEGATIVE, "pos": POSITIVE}
+LABEL_SPELLINGS: dict[str, int] = {
+    **{name: c for c, name in LABEL_NAMES.items()},
+    "neg": NEGATIVE,
+    "pos": POSITIVE,
+}
 
 
 def label_names(classes: Sequence[Any]) -> tuple[str, ...]:
@@ -35,7 +39,7 @@ def labels_from_proba(proba: Any, classes: Sequence[Any]) -> tuple[np.ndarray, n
     keeps the first maximum.
     """
     proba = np.asarray(proba, dtype=float)
-    classes = np.asarray([int(c) for c in classes])
-    in_class_order = np.argsort(classes, kind="stable")
+    values = np.asarray([int(c) for c in classes])
+    in_class_order = np.argsort(values, kind="stable")
     best = in_class_order[np.argmax(proba[:, in_class_order], axis=1)]
-    return classes[best], proba[np.arange(len(proba)), best]
+    return values[best], proba[np.arange(len(proba)), best]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from itertools import pairwise
+from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 
@@ -59,6 +60,21 @@ class WordNgrams:
         return features
 
 
+class _Frame(Protocol):
+    """What `as_text_array` reads of a pandas DataFrame (core/ duck-types it, without pandas)."""
+
+    @property
+    def columns(self) -> Any: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    def __getitem__(self, column: Any) -> Any: ...
+
+
+def _is_frame(texts: object) -> TypeGuard[_Frame]:
+    # A plain attribute check, not a runtime-checkable Protocol: this runs on every prediction.
+    return hasattr(texts, "columns")
+
+
 def as_text_array(texts: object) -> np.ndarray:
     """Turn any batch of texts into a 1-D array of strings.
 
@@ -66,7 +82,7 @@ def as_text_array(texts: object) -> np.ndarray:
     DataFrame would read its column *names* instead of its rows and predict one constant. This
     step makes the pipeline accept a list, an array, a Series or a one-column DataFrame alike.
     """
-    if hasattr(texts, "columns"):  # a DataFrame
+    if _is_frame(texts):  # a DataFrame
         frame = texts
         column = "text" if "text" in frame.columns else frame.columns[0]
         if frame.shape[1] != 1 and "text" not in frame.columns:

@@ -97,8 +97,8 @@ class _VocabularyTable:
         for position, tokens in enumerate(split_terms):
             by_length.setdefault(len(tokens), []).append(position)
         for length, positions in by_length.items():
-            tokens = chain.from_iterable(split_terms[p] for p in positions)
-            hashes = _hashes(tokens, len(positions) * length).reshape(len(positions), length)
+            flat = chain.from_iterable(split_terms[p] for p in positions)
+            hashes = _hashes(flat, len(positions) * length).reshape(len(positions), length)
             key = hashes[:, 0]
             for column in range(1, length):
                 key = _combine(key, hashes[:, column])

@@ -111,12 +111,13 @@ def main(argv: list[str] | None = None) -> None:
             wait_for_api(args.wait)
         except SentimentError as error:  # the script ends the process, not the library
             raise SystemExit(str(error)) from None
+    # A script run by the stack: what it did goes to stdout, which the stack logs (T201 noqa).
     if ensure_work_pool(args.work_pool):
-        print(f"created work pool {args.work_pool!r} (type process)")
+        print(f"created work pool {args.work_pool!r} (type process)")  # noqa: T201
     if ensure_limit():
-        print(f"created global concurrency limit {LIMIT_NAME!r} (limit 1)")
+        print(f"created global concurrency limit {LIMIT_NAME!r} (limit 1)")  # noqa: T201
     deployment_id = deploy_training(args.project_dir, args.work_pool, args.name, training=training)
-    print(f"deployment {FLOW_NAME}/{args.name} ({deployment_id}) on pool {args.work_pool}")
+    print(f"deployment {FLOW_NAME}/{args.name} ({deployment_id}) on pool {args.work_pool}")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 
 import sentiment_mlops
+from sentiment_mlops.monitoring.prediction_log import open_prediction_log
 from sentiment_mlops.redaction import install_log_redaction
 from sentiment_mlops.serving.batching import MicroBatcher
+from sentiment_mlops.serving.feedback_routes import feedback_router
 from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
 from sentiment_mlops.serving.model_store import ModelStore
@@ -43,13 +45,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = ModelStore(settings)
     # Every log line of the process from here on, MLflow's and uvicorn's included.
     install_log_redaction(store.redact)
-    metrics = ServingMetrics(store)
+    prediction_log = open_prediction_log(settings)
+    metrics = ServingMetrics(store, prediction_log)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         store.start()
+        if prediction_log is not None:
+            prediction_log.start()
         yield
         await run_in_threadpool(store.stop)
+        if prediction_log is not None:
+            await run_in_threadpool(prediction_log.stop)
 
     # /docs and /redoc with their scripts and styles served from the package, not a CDN, so
     # that they work on hosts without internet access.
@@ -64,8 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.deliveries = SeenDeliveries()
     app.state.batcher = MicroBatcher()
+    app.state.prediction_log = prediction_log
     app.include_router(predict_router(Limits(settings.max_text_chars, settings.max_batch_size)))
     app.include_router(router)
+    app.include_router(feedback_router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Added last = outermost: the metrics see the 413s of the body limit too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -75,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _validation_error(request: Request, error: Exception) -> Response:
+async def _validation_error(_request: Request, error: Exception) -> Response:
     """422 with the first validation errors and one message that names each bad field."""
     assert isinstance(error, RequestValidationError)
     body = orjson.dumps(validation_error_body(error))

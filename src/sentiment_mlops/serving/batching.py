@@ -38,7 +38,8 @@ class MicroBatcher:
         return await future
 
     def _flush(self) -> None:
-        batch, chars = [], 0
+        batch: list[_Pending] = []
+        chars = 0
         while self._pending:
             size = sum(map(len, self._pending[0][1]))
             if batch and chars + size > self.max_chars:

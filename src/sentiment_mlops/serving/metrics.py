@@ -1,5 +1,6 @@
 """Prometheus metrics: requests and latency by endpoint and status, predictions by class, and the
-served model's version, reloads and reload failures (read from the store at scrape time).
+served model's version, reloads and reload failures (read from the store at scrape time), and
+the prediction log's counters with live accuracy (`log_metrics`).
 
 A client that disconnects before its request is read counts under status 499, as nginx logs it.
 
@@ -27,6 +28,8 @@ from prometheus_client.registry import Collector
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sentiment_mlops.monitoring.prediction_log import PredictionLog
+from sentiment_mlops.serving.log_metrics import PredictionLogCollector
 from sentiment_mlops.serving.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class ServingMetrics:
     """The app's metrics and its registry."""
 
-    def __init__(self, store: ModelStore) -> None:
+    def __init__(self, store: ModelStore, prediction_log: PredictionLog | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "sentiment_http_requests",
@@ -62,6 +65,9 @@ class ServingMetrics:
         )
         ProcessCollector(registry=self.registry)
         self.registry.register(_StoreCollector(store))
+        if prediction_log is not None:
+            window = store.settings.feedback_window
+            self.registry.register(PredictionLogCollector(prediction_log, window))
 
     def count_predictions(self, results: list[dict[str, Any]]) -> None:
         positive = sum(1 for r in results if r["sentiment"] == "positive")

@@ -9,11 +9,14 @@ error, not one per item, and a 422 reports at most MAX_REPORTED_ERRORS errors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sentiment_mlops.serving.schemas import SentimentLabel
 
 _EXAMPLE_TEXT = (
     "A moving, beautifully shot film with a wonderful cast; the last act left me in tears."
@@ -95,6 +98,38 @@ def request_models(limits: Limits) -> RequestModels:
     return RequestModels(PredictRequest, BatchPredictRequest)
 
 
+# A prediction id as the API hands it out: 128 random bits in 32 lower-case hex digits.
+PREDICTION_ID = r"^[0-9a-f]{32}$"
+MAX_FEEDBACK_ITEMS = 1000
+
+
+class FeedbackRequest(_Strict):
+    """The true label of a prediction answered earlier."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"prediction_id": "0f8e2c8d5b7a4e61a3c4b9d2e7f01a55", "label": "negative"}]
+        }
+    )
+
+    prediction_id: str = Field(
+        pattern=PREDICTION_ID,
+        max_length=32,
+        description="The `prediction_id` of a /predict or /predict/batch answer.",
+    )
+    label: SentimentLabel = Field(description="The true class.")
+
+
+class FeedbackBatchRequest(_Strict):
+    """Several true labels, stored all or none."""
+
+    items: list[FeedbackRequest] = Field(
+        min_length=1,
+        max_length=MAX_FEEDBACK_ITEMS,
+        description=f"1 to {MAX_FEEDBACK_ITEMS} labels.",
+    )
+
+
 Body = TypeVar("Body", bound=BaseModel)
 
 
@@ -136,7 +171,7 @@ def validation_error_body(error: RequestValidationError) -> dict[str, Any]:
     return {"detail": details, "message": message, "error_count": total}
 
 
-def _plain(item: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+def _plain(item: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
     """An error in our words, without the echoed input (it can be 20,000 characters), JSON-safe."""
     plain = {"type": item["type"], "loc": [*prefix, *item["loc"]], "msg": item["msg"]}
     ctx = item.get("ctx") or {}
@@ -149,10 +184,26 @@ def _plain(item: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]
 
 
 def request_body_schema(schema: type[BaseModel]) -> dict[str, Any]:
-    """The `openapi_extra` that documents a body the route reads itself."""
+    """The `openapi_extra` that documents a body the route reads itself.
+
+    Nested models are inlined: pydantic refers to them as `#/$defs/...`, which would point
+    into the OpenAPI document's root, where they are not."""
+    json_schema = schema.model_json_schema()
+    definitions = json_schema.pop("$defs", {})
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": schema.model_json_schema()}},
+            "content": {"application/json": {"schema": _inline(json_schema, definitions)}},
         }
     }
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node

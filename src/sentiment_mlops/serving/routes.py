@@ -17,6 +17,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sentiment_mlops.monitoring.feedback import StoreUnavailableError, live_accuracy
+from sentiment_mlops.monitoring.prediction_log import Answered, PredictionLog
 from sentiment_mlops.serving import schemas, webhooks
 from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.model_store import ModelStore
@@ -52,9 +54,14 @@ async def get_metrics(request: Request) -> ServingMetrics:
     return request.app.state.metrics
 
 
+async def get_prediction_log(request: Request) -> PredictionLog | None:
+    return request.app.state.prediction_log
+
+
 StoreDep = Annotated[ModelStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
+PredictionLogDep = Annotated[PredictionLog | None, Depends(get_prediction_log)]
 
 _bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
 
@@ -79,8 +86,10 @@ async def require_admin(
 
 
 router = APIRouter()
-_NO_MODEL = {503: {"model": schemas.ErrorBody, "description": "No model is loaded yet"}}
-_BAD_INPUT = {
+_NO_MODEL: dict[int | str, dict[str, Any]] = {
+    503: {"model": schemas.ErrorBody, "description": "No model is loaded yet"}
+}
+_BAD_INPUT: dict[int | str, dict[str, Any]] = {
     413: {"model": schemas.ErrorBody, "description": "Body over MAX_BODY_BYTES"},
     422: {"model": schemas.ErrorBody, "description": "Invalid body; the message names the field"},
 }
@@ -107,6 +116,31 @@ async def _predict(request: Request, served: ServedModel, texts: list[str]) -> l
     return await run_in_threadpool(served.predict, texts)
 
 
+def _log_answers(
+    log: PredictionLog | None,
+    served: ServedModel,
+    texts: list[str],
+    results: list[dict[str, Any]],
+    kind: str,
+    started: float,
+) -> None:
+    """Give each result its `prediction_id` and hand it to the log (never waits: see
+    `PredictionLog.submit`); the id is null for a result that is not logged."""
+    latency_ms = (time.perf_counter() - started) * 1000  # arrival to prediction, no logging
+    now, name, version = time.time(), served.ref.name, served.version
+    for text, result in zip(texts, results, strict=True):
+        prediction_id = log.new_id() if log is not None else None
+        if log is not None and prediction_id is not None:
+            probabilities = result["probabilities"]
+            record = Answered(
+                prediction_id, now, name, version, text, probabilities["negative"],
+                probabilities["positive"], result["sentiment"], latency_ms, kind,
+            )  # fmt: skip
+            if not log.submit(record):
+                prediction_id = None
+        result["prediction_id"] = prediction_id
+
+
 def predict_router(limits: Limits) -> APIRouter:
     """`/predict` and `/predict/batch` for one app, their bodies documented with its limits."""
     models = request_models(limits)
@@ -128,10 +162,16 @@ def predict_router(limits: Limits) -> APIRouter:
         responses={**_BAD_INPUT, **_NO_MODEL},
         openapi_extra=request_body_schema(models.predict),
     )
-    async def predict(request: Request, store: StoreDep, metrics: MetricsDep) -> Response:
+    async def predict(
+        request: Request, store: StoreDep, metrics: MetricsDep, log: PredictionLogDep
+    ) -> Response:
         """Classify one text."""
+        started = time.perf_counter()
         payload = await parse(request, models.predict)
-        results = await _predict(request, _served(store), [payload.text])  # type: ignore[attr-defined]
+        texts = [payload.text]  # type: ignore[attr-defined]
+        served = _served(store)
+        results = await _predict(request, served, texts)
+        _log_answers(log, served, texts, results, "single", started)
         metrics.count_predictions(results)
         return _json(results[0])
 
@@ -141,11 +181,16 @@ def predict_router(limits: Limits) -> APIRouter:
         responses={**_BAD_INPUT, **_NO_MODEL},
         openapi_extra=request_body_schema(models.batch),
     )
-    async def predict_batch(request: Request, store: StoreDep, metrics: MetricsDep) -> Response:
+    async def predict_batch(
+        request: Request, store: StoreDep, metrics: MetricsDep, log: PredictionLogDep
+    ) -> Response:
         """Classify several texts in one vectorised call; results keep the input order."""
+        started = time.perf_counter()
         payload = await parse(request, models.batch)
         texts = list(payload.texts)  # type: ignore[attr-defined]
-        results = await _predict(request, _served(store), texts)
+        served = _served(store)
+        results = await _predict(request, served, texts)
+        _log_answers(log, served, texts, results, "batch", started)
         metrics.count_predictions(results)
         return _json({"predictions": results, "model_version": results[0]["model_version"]})
 
@@ -176,8 +221,12 @@ async def live() -> Response:
 
 
 @router.get("/model-info", response_model=schemas.ModelInfo, tags=["model"])
-async def model_info(store: StoreDep, settings: SettingsDep) -> schemas.ModelInfo:
-    """The served version, its run and metrics, and the last reload error."""
+async def model_info(
+    store: StoreDep, settings: SettingsDep, log: PredictionLogDep
+) -> schemas.ModelInfo:
+    """The served version, its run and metrics, the last reload error, and live accuracy."""
+    # First, so that the store's state below is read in one go, with no await in between.
+    accuracy = await run_in_threadpool(_live_accuracy, log, settings)
     served, failure = store.current, store.stats.last_failure
     return schemas.ModelInfo(
         model_loaded=served is not None,
@@ -185,7 +234,9 @@ async def model_info(store: StoreDep, settings: SettingsDep) -> schemas.ModelInf
         alias=settings.model_alias,
         version=served.version if served else None,
         run_id=served.ref.run_id if served else None,
-        source=store.redact(served.ref.source) if served else None,
+        source=(
+            store.redact(served.ref.source) if served and served.ref.source is not None else None
+        ),
         metrics=served.metrics if served else {},
         loaded_at=served.loaded_at if served else None,
         last_check_at=store.stats.last_check_at,
@@ -196,7 +247,27 @@ async def model_info(store: StoreDep, settings: SettingsDep) -> schemas.ModelInf
         ),
         refused_versions=store.refused_versions,
         reload_interval_seconds=settings.model_reload_interval,
+        live_accuracy=accuracy,
+        live_accuracy_window=settings.feedback_window,
     )
+
+
+def _live_accuracy(
+    log: PredictionLog | None, settings: Settings
+) -> list[schemas.LiveAccuracy] | None:
+    """This model's live accuracy per version; None when there is no log or it is unreachable."""
+    if log is None:
+        return None
+    try:
+        found = live_accuracy(log.engine, settings.feedback_window, settings.model_name)
+    except StoreUnavailableError:
+        return None
+    return [
+        schemas.LiveAccuracy(
+            model_version=a.model_version, accuracy=a.accuracy, labelled=a.labelled
+        )
+        for a in found
+    ]
 
 
 @router.post(

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sentiment_mlops.core.labels import LabelName
 
+# The two classes, as predicted and as given in feedback (defined in core.labels).
+SentimentLabel = LabelName
+
 
 class Prediction(BaseModel):
     """The class with the higher probability, and both probabilities."""
@@ -21,15 +24,21 @@ class Prediction(BaseModel):
                     "confidence": 0.93,
                     "probabilities": {"negative": 0.07, "positive": 0.93},
                     "model_version": "3",
+                    "prediction_id": "0f8e2c8d5b7a4e61a3c4b9d2e7f01a55",
                 }
             ]
         }
     )
 
-    sentiment: LabelName
+    sentiment: SentimentLabel
     confidence: float = Field(ge=0, le=1)
     probabilities: dict[str, float]
     model_version: str
+    prediction_id: str | None = Field(
+        description="The id to send feedback for; null when this prediction is not logged "
+        "(PREDICTION_LOG_URL off, left out by PREDICTION_LOG_SAMPLE_RATE, or the log's queue "
+        "was full)"
+    )
 
 
 class BatchPrediction(BaseModel):
@@ -84,6 +93,14 @@ class ReloadError(BaseModel):
     )
 
 
+class LiveAccuracy(BaseModel):
+    """Accuracy of one version over its last `labelled` predictions that received feedback."""
+
+    model_version: str
+    accuracy: float = Field(ge=0, le=1)
+    labelled: int = Field(description="Labelled predictions in the window (at most the window)")
+
+
 class ModelInfo(BaseModel):
     """What is served, and what the watcher last saw."""
 
@@ -99,6 +116,43 @@ class ModelInfo(BaseModel):
     last_reload_error: ReloadError | None
     refused_versions: list[str]
     reload_interval_seconds: float
+    live_accuracy: list[LiveAccuracy] | None = Field(
+        description="Per version of this model, from feedback; null when the prediction log is "
+        "off or its store cannot be reached"
+    )
+    live_accuracy_window: int = Field(description="FEEDBACK_WINDOW")
+
+
+class Feedback(BaseModel):
+    """A stored true label and what the model had predicted."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "prediction_id": "0f8e2c8d5b7a4e61a3c4b9d2e7f01a55",
+                    "label": "negative",
+                    "predicted_label": "positive",
+                    "correct": False,
+                    "model_version": "3",
+                    "already_recorded": False,
+                }
+            ]
+        }
+    )
+
+    prediction_id: str
+    label: SentimentLabel
+    predicted_label: SentimentLabel
+    correct: bool
+    model_version: str
+    already_recorded: bool = Field(description="The same label had been stored before")
+
+
+class FeedbackBatch(BaseModel):
+    """One result per item, in the order given."""
+
+    results: list[Feedback]
 
 
 class ReloadResult(BaseModel):

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import uvicorn
 
 from sentiment_mlops.settings import Settings, get_settings
 
 APP_FACTORY = "sentiment_mlops.serving.app:create_app"
+
+
+class _UvicornOptions(TypedDict):
+    """The `uvicorn.run` options we set, typed so that mypy checks them against uvicorn's."""
+
+    host: str
+    port: int
+    log_level: str
+    access_log: bool
+    timeout_graceful_shutdown: int
+    limit_concurrency: int
+    timeout_keep_alive: int
 
 
 def run_server(
@@ -31,7 +45,7 @@ def run_server(
     host = host or settings.api_host
     port = port or settings.api_port
     workers = workers or settings.api_workers
-    options = {
+    options: _UvicornOptions = {
         "host": host,
         "port": port,
         "log_level": settings.log_level.lower(),

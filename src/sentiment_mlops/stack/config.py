@@ -37,6 +37,9 @@ class StackSettings(BaseSettings):
     postgres_url: str = Field(default=DEFAULT_POSTGRES_URL, validation_alias="STACK_POSTGRES_URL")
     mlflow_database: str = Field(default="mlflow", validation_alias="STACK_MLFLOW_DATABASE")
     prefect_database: str = Field(default="prefect", validation_alias="STACK_PREFECT_DATABASE")
+    predictions_database: str = Field(
+        default="predictions", validation_alias="STACK_PREDICTIONS_DATABASE"
+    )
 
     s3_port: int = Field(default=8333, ge=1024, le=40000, validation_alias="STACK_S3_PORT")
     mlflow_port: int = Field(default=5001, ge=1, le=65535, validation_alias="STACK_MLFLOW_PORT")

@@ -67,7 +67,10 @@ class Stack:
         started = time.monotonic()
         with self._timed("postgres"):
             created = provision.ensure_databases(
-                self.settings, self.settings.mlflow_database, self.settings.prefect_database
+                self.settings,
+                self.settings.mlflow_database,
+                self.settings.prefect_database,
+                self.settings.predictions_database,
             )
         if created:
             self.report(f"created PostgreSQL databases: {', '.join(created)}")

@@ -31,7 +31,8 @@ def main() -> None:
         fields, _ = childutils.eventdata(payload + "\n")
         pid = int(fields.get("pid", 0))
         if pid > 1 and kill_group(pid):
-            print(
+            # stderr goes to the reaper's log; stdout is its conversation with supervisord.
+            print(  # noqa: T201
                 f"{fields['processname']} exited; killed its leftover group {pid}", file=sys.stderr
             )
         childutils.listener.ok(sys.stdout)

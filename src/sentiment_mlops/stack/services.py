@@ -208,6 +208,8 @@ def api_service(settings: StackSettings, stack_secrets: StackSecrets) -> Service
         "MLFLOW_TRACKING_URI": settings.mlflow_url,
         "WEBHOOK_SECRET": stack_secrets.webhook_secret,
         "WEBHOOK_URL": f"{settings.api_url}/webhooks/mlflow",
+        # The prediction log in PostgreSQL, as in compose, not a SQLite file in the project.
+        "PREDICTION_LOG_URL": settings.database_url(settings.predictions_database, "psycopg"),
     }
     return ServiceSpec(
         name="api",

@@ -41,7 +41,7 @@ def render_config(settings: StackSettings, specs: Sequence[ServiceSpec]) -> str:
     """The supervisord config for `specs`; programs start only when asked (autostart off), in
     the order `Stack.up` gives, because provisioning and health waits sit between them."""
     stack_dir, logs = settings.stack_dir.resolve(), settings.logs.resolve()
-    sections = {
+    sections: dict[str, dict[str, Any]] = {
         "unix_http_server": {"file": stack_dir / "supervisor.sock", "chmod": "0700"},
         "supervisord": {
             "logfile": logs / "supervisord.log",

@@ -1,0 +1,96 @@
+"""The prediction log's two tables and the engine that reaches them.
+
+One row per answered prediction in `predictions`, at most one true label per prediction in
+`feedback`. `create_all` makes missing tables at start; changing a column later needs a
+migration, which is out of scope for now.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+predictions = Table(
+    "predictions",
+    metadata,
+    # 128 random bits in hex, made in the request path so that the response can carry it.
+    Column("id", String(32), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("model_name", String(256), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    # Null when LOG_TEXTS=false; the hash and length are always kept.
+    Column("text", Text, nullable=True),
+    Column("text_sha256", String(64), nullable=False),
+    Column("text_length", Integer, nullable=False),
+    Column("p_negative", Float, nullable=False),
+    Column("p_positive", Float, nullable=False),
+    Column("label", String(16), nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("request_kind", String(16), nullable=False),  # "single" or "batch"
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    # Arrival order, so that "the last N labels" has one answer even within one batch.
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "prediction_id",
+        String(32),
+        ForeignKey("predictions.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("label", String(16), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_predictions_model", predictions.c.model_name, predictions.c.model_version)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the log store that never echoes row values (texts) in its errors.
+
+    SQLite runs in WAL mode with a busy timeout, so that the writer thread, feedback requests
+    and other workers' writers can share one file. PostgreSQL connections are checked before use
+    and time out quickly, so that an unreachable store fails a write instead of hanging it.
+    """
+    options: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"timeout": 10, "check_same_thread": False}
+    elif url.startswith("postgresql"):
+        options["connect_args"] = {"connect_timeout": 5}
+        options["pool_timeout"] = 5
+    engine = create_engine(url, **options)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the tables that do not exist yet (idempotent, safe for several workers)."""
+    metadata.create_all(engine, checkfirst=True)
