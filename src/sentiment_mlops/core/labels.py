@@ -9,9 +9,10 @@ decision value is above 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 NEGATIVE, POSITIVE = 0, 1
 LabelName = Literal["negative", "positive"]  # in class order: NEGATIVE, POSITIVE
@@ -38,6 +39,8 @@ def labels_from_proba(proba: Any, classes: Sequence[Any]) -> tuple[np.ndarray, n
     Ties go to the lowest class (negative): columns are visited in class order and `argmax`
     keeps the first maximum.
     """
+    import numpy as np  # here: the API's schemas import the names above at start-up
+
     proba = np.asarray(proba, dtype=float)
     values = np.asarray([int(c) for c in classes])
     in_class_order = np.argsort(values, kind="stable")
