@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from sentiment_mlops.cli_data import data_app
-from sentiment_mlops.cli_errors import EXIT_FAILURE, fail, missing_extras, user_errors
+from sentiment_mlops.cli_errors import EXIT_FAILURE, ErrorMappingGroup, fail, missing_extras
 from sentiment_mlops.cli_serve import serve_app, webhook_app
 from sentiment_mlops.cli_stack import stack_app
 from sentiment_mlops.redaction import install_log_redaction, redactor_for
@@ -30,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=ErrorMappingGroup,  # our errors end every command with one line and their exit code
 )
 # No group name: `serve` joins the top-level commands, listed after them as before.
 app.add_typer(serve_app)
@@ -115,20 +116,19 @@ def train(
     local_server = None
     if not no_prefect and not settings.prefect_api_url:
         local_server = _start_local_prefect(settings)
-    with user_errors():
-        result = _run_training(
-            settings,
-            no_prefect=no_prefect,
-            local_server=local_server,
-            data_path=data_path,
-            params_path=params,
-            champion=champion,
-            register=not no_register,
-            experiment=experiment,
-            model_name=model_name,
-            metrics_file=metrics_file,
-            plots_dir=plots_dir,
-        )
+    result = _run_training(
+        settings,
+        no_prefect=no_prefect,
+        local_server=local_server,
+        data_path=data_path,
+        params_path=params,
+        champion=champion,
+        register=not no_register,
+        experiment=experiment,
+        model_name=model_name,
+        metrics_file=metrics_file,
+        plots_dir=plots_dir,
+    )
     from sentiment_mlops.reporting import print_training_result
 
     print_training_result(result)
@@ -200,23 +200,22 @@ def _run_training(
     return steps.TrainingResult.from_dict(training_flow(**flow_options))
 
 
+AliasOption = Annotated[str | None, typer.Option(help="Alias to use (default: MODEL_ALIAS)")]
+
+
 @app.command("model-info")
-def model_info(
-    model_name: ModelNameOption = None,
-    alias: Annotated[str, typer.Option(help="Alias to resolve")] = "champion",
-) -> None:
+def model_info(model_name: ModelNameOption = None, alias: AliasOption = None) -> None:
     """Show the version an alias points at, with its run and metrics."""
     from sentiment_mlops import registry
     from sentiment_mlops.reporting import print_model_info
 
     settings = get_settings()
-    name = model_name or settings.model_name
-    with user_errors():
-        client = _registry_client(settings)
-        ref = registry.get_alias(client, name, alias)
-        if ref is None:
-            fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
-        print_model_info(ref, alias, registry.run_metrics(client, ref.run_id))
+    name, alias = model_name or settings.model_name, alias or settings.model_alias
+    client = _registry_client(settings)
+    ref = registry.get_alias(client, name, alias)
+    if ref is None:
+        fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
+    print_model_info(ref, alias, registry.run_metrics(client, ref.run_id))
 
 
 @app.command()
@@ -227,8 +226,7 @@ def models(model_name: ModelNameOption = None) -> None:
 
     settings = get_settings()
     name = model_name or settings.model_name
-    with user_errors():
-        versions = registry.list_versions(_registry_client(settings), name)
+    versions = registry.list_versions(_registry_client(settings), name)
     if not versions:
         fail(f"model {name!r} has no registered versions", EXIT_FAILURE)
     print_versions(name, versions, settings.champion_metric)
@@ -237,66 +235,59 @@ def models(model_name: ModelNameOption = None) -> None:
 @app.command("set-alias")
 def set_alias(
     version: Annotated[str, typer.Option(help="Version number to point the alias at")],
-    alias: Annotated[str, typer.Option(help="Alias to set")] = "champion",
+    alias: AliasOption = None,
     model_name: ModelNameOption = None,
 ) -> None:
-    """Point an alias at a version (setting `champion` moves the old one to `previous`)."""
+    """Point an alias at a version (setting MODEL_ALIAS moves the old one to `previous`)."""
     from sentiment_mlops import registry
 
     settings = get_settings()
-    name = model_name or settings.model_name
+    name, alias = model_name or settings.model_name, alias or settings.model_alias
     if not version.isdigit():
         fail(f"--version must be a version number, got {version!r}")
-    with user_errors():
-        client = _registry_client(settings)
-        try:
-            if alias == registry.CHAMPION_ALIAS:
-                registry.get_version(client, name, version)
-                registry.promote(client, name, version)
-            else:
-                registry.set_alias(client, name, alias, version)
-        except registry.RegistryError as error:
-            fail(str(error), EXIT_FAILURE)
+    client = _registry_client(settings)
+    if alias == settings.model_alias:
+        registry.get_version(client, name, version)
+        registry.promote(client, name, version, alias)
+    else:
+        registry.set_alias(client, name, alias, version)
     typer.echo(f"{name}@{alias} -> version {version}")
 
 
 @app.command()
 def rollback(model_name: ModelNameOption = None) -> None:
-    """Make the `previous` champion the champion again."""
+    """Give MODEL_ALIAS back to the version that had it before (`previous`)."""
     from sentiment_mlops import registry
 
     settings = get_settings()
-    name = model_name or settings.model_name
-    with user_errors():
-        client = _registry_client(settings)
-        previous = registry.get_alias(client, name, registry.PREVIOUS_ALIAS)
-        if previous is None:
-            fail(f"model {name!r} has no 'previous' version to roll back to", EXIT_FAILURE)
-        registry.promote(client, name, previous.version)
-    typer.echo(f"{name}@champion -> version {previous.version} (rolled back)")
+    name, alias = model_name or settings.model_name, settings.model_alias
+    client = _registry_client(settings)
+    previous = registry.get_alias(client, name, registry.PREVIOUS_ALIAS)
+    if previous is None:
+        fail(f"model {name!r} has no 'previous' version to roll back to", EXIT_FAILURE)
+    registry.promote(client, name, previous.version, alias)
+    typer.echo(f"{name}@{alias} -> version {previous.version} (rolled back)")
 
 
 @app.command()
 def predict(
     texts: Annotated[list[str], typer.Argument(help="Review texts to classify")],
     model_name: ModelNameOption = None,
-    alias: Annotated[str, typer.Option(help="Alias of the model to use")] = "champion",
+    alias: AliasOption = None,
 ) -> None:
     """Classify texts with the model behind an alias (a smoke test of the registry)."""
     from sentiment_mlops import registry
     from sentiment_mlops.reporting import print_predictions
 
     settings = get_settings()
-    name = model_name or settings.model_name
+    name, alias = model_name or settings.model_name, alias or settings.model_alias
     if not any(text.strip() for text in texts):
         fail("give at least one non-empty text")
-    with user_errors():
-        client = _registry_client(settings)
-        ref = registry.get_alias(client, name, alias)
-        if ref is None:
-            fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
-        model = registry.load_model(ref)
-    print_predictions(texts, model, ref)
+    client = _registry_client(settings)
+    ref = registry.get_alias(client, name, alias)
+    if ref is None:
+        fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
+    print_predictions(texts, registry.load_model(ref), ref)
 
 
 def main() -> None:

@@ -12,13 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sentiment_mlops.cli_errors import fail
+from sentiment_mlops.cli_errors import ErrorMappingGroup
 
 if TYPE_CHECKING:
     from sentiment_mlops.acquire.recipe import Recipe
 
 data_app = typer.Typer(
-    help="Acquire the training data.", no_args_is_help=True, add_completion=False
+    help="Acquire the training data.",
+    no_args_is_help=True,
+    add_completion=False,
+    cls=ErrorMappingGroup,  # also when run on its own (`data_app()`), as the tests do
 )
 
 
@@ -78,8 +81,6 @@ def prepare(
     Writing the DVC pipeline's file (data/imdb_sample.csv) records these options in the
     `prepare:` section of params.yaml, so that `dvc repro` makes the same file.
     """
-    from sentiment_mlops.acquire import AcquireError
-
     if output is None:
         from sentiment_mlops.settings import get_settings
 
@@ -91,18 +92,16 @@ def prepare(
     from sentiment_mlops.acquire.atomic import write_csv_atomic
     from sentiment_mlops.acquire.prepare import prepare_sample
 
-    try:
-        prepared = prepare_sample(
-            source.value,
-            Path(from_) if from_ else None,
-            split=split.value,
-            samples=samples,
-            seed=seed,
-            cache_dir=cache_dir or Path.home() / ".cache" / "sentiment-mlops",
-            timeout=timeout,
-        )
-    except AcquireError as error:
-        fail(str(error))
+    # An AcquireError ends the command with its one line (exit 2), as every user error does.
+    prepared = prepare_sample(
+        source.value,
+        Path(from_) if from_ else None,
+        split=split.value,
+        samples=samples,
+        seed=seed,
+        cache_dir=cache_dir or Path.home() / ".cache" / "sentiment-mlops",
+        timeout=timeout,
+    )
 
     output.parent.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(prepared.sample, output)

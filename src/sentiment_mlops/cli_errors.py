@@ -1,21 +1,24 @@
-"""How every `sentiment` command ends on an error the user can fix: one line, an exit code.
+"""How every `sentiment` command ends on an error the user can act on: one line, an exit code.
 
-Shared by the command modules (`cli`, `cli_data`, `cli_serve`, `cli_stack`), so a user error
-reads the same everywhere and never shows a traceback.
+The errors are mapped by class (`sentiment_mlops.errors`): the exit code is the error's own.
+`ErrorMappingGroup` applies the mapping around every command of the app, settings errors
+included, so a user error reads the same everywhere and never shows a traceback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from sentiment_mlops.errors import user_error_message
+from sentiment_mlops.errors import NotFoundError, UserError, exit_code, user_error_message
 
-EXIT_USAGE = 2  # bad input, settings or registry state: the user must change something
-EXIT_FAILURE = 1  # the command could not do its job: no such model or alias, no stack
+EXIT_USAGE = UserError.exit_code  # bad input, settings or registry state: change something
+EXIT_FAILURE = NotFoundError.exit_code  # no such model, version or alias; no stack
 _DISTRIBUTION = "sentiment-mlops"  # whose extras `missing_extras` names
 
 
@@ -31,14 +34,22 @@ def _say(message: str) -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the errors a user can fix (bad data, params, registry state) into `fail`."""
+    """Turn our errors (`SentimentError` and its subclasses) into `fail` with their exit code."""
     try:
         yield
     except Exception as error:
         message = user_error_message(error)
         if message is None:
             raise
-        fail(message)
+        fail(message, exit_code(error))
+
+
+class ErrorMappingGroup(TyperGroup):
+    """A command group that ends any of its commands' user errors with `fail`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with user_errors():
+            return super().invoke(ctx)
 
 
 @contextmanager

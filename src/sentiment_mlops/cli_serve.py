@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from sentiment_mlops.cli_errors import fail, user_errors
+from sentiment_mlops.cli_errors import fail
 from sentiment_mlops.settings import Settings, get_settings
 
 # `serve` is mounted without a group name, so it stays the top-level `sentiment serve`.
@@ -79,6 +79,5 @@ def _register_webhook(settings: Settings) -> None:
         fail("webhooks need an MLflow server: set MLFLOW_TRACKING_URI to its http(s) URL")
     if settings.webhook_secret is None or not settings.webhook_url:
         fail("set WEBHOOK_SECRET and WEBHOOK_URL (where the MLflow server reaches this API)")
-    with user_errors():
-        webhook_id = register_webhook(settings)
+    webhook_id = register_webhook(settings)
     typer.echo(f"webhook {webhook_id} -> {settings.webhook_url}")

@@ -39,20 +39,12 @@ def up(
     ] = False,
 ) -> None:
     """Start every service, wait until each is healthy, print the URLs."""
-    from sentiment_mlops.stack.lifecycle import StackError
-    from sentiment_mlops.stack.ports import PortsInUseError
-    from sentiment_mlops.stack.provision import ProvisionError
-
     stack = _stack()
     # SIGTERM (and SIGHUP) stop the stack like Ctrl-C does.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_keyboard_interrupt)
     try:
-        stack.up()
-    except PortsInUseError as error:
-        fail(str(error))  # the user must move the stack or free the port: a usage error
-    except (StackError, ProvisionError, RuntimeError) as error:
-        fail(str(error), EXIT_FAILURE)
+        stack.up()  # a busy port is a UserError (exit 2), a stack that cannot start exits 1
     except KeyboardInterrupt:
         fail("interrupted; stopped what had started", EXIT_FAILURE)
     _print_summary(stack)
@@ -117,12 +109,7 @@ def restart(
 ) -> None:
     """Restart one service through supervisord (same command and environment), wait until
     it is healthy."""
-    from sentiment_mlops.stack.lifecycle import StackError
-
-    try:
-        seconds = _stack().restart(service)
-    except (StackError, RuntimeError) as error:
-        fail(str(error), EXIT_FAILURE)
+    seconds = _stack().restart(service)  # a StackError ends the command with exit 1
     typer.echo(f"{service} restarted, healthy after {seconds:.1f} s")
 
 

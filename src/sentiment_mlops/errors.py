@@ -1,49 +1,46 @@
-"""Which errors a user can fix, and the one line that says so.
+"""The project's errors: one base, and a subclass per way a command ends.
 
-One definition for the CLI (which prints the line and exits 2) and the Prefect flow (which ends
-its run Failed with the line as the state's message), so both tell the same story.
+Every error we raise on purpose derives from `SentimentError`; its message is the one line a user
+reads, and its class says how a command ends (`exit_code`). The CLI maps errors by class
+(`cli_errors`), the Prefect flow ends its run Failed with the same line, and the registry turns
+MLflow's exceptions into these at its boundary. Anything else is a bug and keeps its traceback.
+
+Dependency-free on purpose (the standard library only), so that `core` can raise these without
+importing settings, MLflow or Prefect.
 """
 
 from __future__ import annotations
 
-from sentiment_mlops.settings import get_settings
+
+class SentimentError(Exception):
+    """An error whose message says what is wrong; shown as one line, never with a traceback."""
+
+    exit_code = 2
+
+
+class UserError(SentimentError):
+    """The user must change something: input data, params, settings, options (exit 2)."""
+
+    exit_code = 2
+
+
+class ServiceUnavailableError(UserError):
+    """A service we need (MLflow, Prefect, a data source) cannot be reached: start it (exit 2)."""
+
+
+class NotFoundError(SentimentError):
+    """What was asked for does not exist: a model, a version, an alias (exit 1)."""
+
+    exit_code = 1
 
 
 def user_error_message(error: BaseException) -> str | None:
-    """The message for an error the user can fix (bad data, params, registry state), or None.
-
-    None means a bug or an outage of our own making: it keeps its full traceback.
-    """
-    # Imported here: pandas and pydantic are not needed to print `sentiment --help`.
-    from sentiment_mlops.core.data import DataError
-    from sentiment_mlops.core.params import ParamsError
-
-    if isinstance(error, (DataError, ParamsError, FileNotFoundError)):
-        return str(error)
-    if not _is_registry_error(error):
-        return None
-    from sentiment_mlops.redaction import redactor_for
-
-    redact = redactor_for(get_settings())  # the URI may carry a password
-    message = redact(_first_line(error))
-    if "Max retries exceeded" in message or "Connection refused" in message:
-        settings = get_settings()
-        uri = redact(settings.mlflow_tracking_uri)
-        if settings.registry_uri != settings.mlflow_tracking_uri:
-            # Which of the two failed is not in the error: name both rather than the wrong one.
-            registry = redact(settings.registry_uri)
-            return (
-                f"cannot reach MLflow: tracking store {uri} or registry {registry} (is it running?)"
-            )
-        return f"cannot reach the MLflow tracking server at {uri} (is it running?)"
-    return f"registry: {message}"
+    """The one line for an error the user can act on, or None for a bug (full traceback)."""
+    if isinstance(error, (SentimentError, FileNotFoundError)):
+        return str(error)  # ours are written as one line (the registry keeps MLflow's first)
+    return None
 
 
-def _is_registry_error(error: BaseException) -> bool:
-    module = type(error).__module__
-    return module.startswith(("mlflow", "sentiment_mlops.registry", "requests", "urllib3"))
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+def exit_code(error: BaseException) -> int:
+    """The exit code a command ends with on `error` (2 unless the class says otherwise)."""
+    return getattr(error, "exit_code", UserError.exit_code)

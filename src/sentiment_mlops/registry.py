@@ -1,32 +1,46 @@
 """The MLflow adapter: log a run, register a version, resolve and move aliases, load a version.
 
 Everything that talks to MLflow goes through here, with an explicit `MlflowClient` built from the
-settings. Aliases only (`champion`, `previous`); the deprecated stages are never used.
+settings. Aliases only (`MODEL_ALIAS`, `previous`); the deprecated stages are never used.
+
+MLflow's exceptions stop here: each public function raises our errors instead
+(`NotFoundError` for a missing model, version or run; `ServiceUnavailableError` when MLflow
+cannot be reached; `RegistryError` for anything else MLflow refuses), so callers tell "no such
+model" from "server down" by class.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import mlflow
+import requests
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException, RestException
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, DataType, Schema
 
 import sentiment_mlops
 from sentiment_mlops import store_init
-from sentiment_mlops.settings import Settings
+from sentiment_mlops.errors import (
+    NotFoundError,
+    SentimentError,
+    ServiceUnavailableError,
+    UserError,
+)
+from sentiment_mlops.redaction import redactor_for
+from sentiment_mlops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,15 +49,80 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CHAMPION_ALIAS = "champion"
 PREVIOUS_ALIAS = "previous"
 MODEL_ARTIFACT_NAME = "model"
 # The runtime a logged model needs. Given explicitly: inferring it costs ~14 s per run.
 _MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
 
 
-class RegistryError(RuntimeError):
-    """A registry operation failed for a reason a user can act on (message says which)."""
+P = ParamSpec("P")
+R = TypeVar("R")
+# MLflow's error code for a model, version, alias or run that does not exist.
+_MISSING = "RESOURCE_DOES_NOT_EXIST"
+# How an HTTP call to an MLflow server fails when nothing answers (MLflow chains these).
+_UNREACHABLE = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.RetryError,
+)
+
+
+class RegistryError(UserError):
+    """MLflow refused a registry operation; the message is MLflow's, credentials redacted."""
+
+
+def _translated(function: Callable[P, R]) -> Callable[P, R]:
+    """Raise our errors instead of MLflow's and requests' (the registry's boundary)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except SentimentError:
+            raise
+        except (MlflowException, requests.exceptions.RequestException) as error:
+            client = args[0] if args and isinstance(args[0], MlflowClient) else None
+            raise translate_error(error, client) from error
+
+    return wrapper
+
+
+def translate_error(error: BaseException, client: MlflowClient | None = None) -> SentimentError:
+    """Our error for an MLflow (or HTTP) error; `client` names the stores it talked to."""
+    redact = redactor_for(get_settings())  # the URI may carry a password
+    if _caused_by(error, _UNREACHABLE):
+        return ServiceUnavailableError(_unreachable_message(client, redact))
+    message = redact(_first_line(error))
+    if isinstance(error, MlflowException) and error.error_code == _MISSING:
+        return NotFoundError(message)
+    return RegistryError(f"registry: {message}")
+
+
+def _caused_by(error: BaseException | None, kinds: tuple[type[BaseException], ...]) -> bool:
+    seen = 0
+    while error is not None and seen < 10:  # MLflow raises inside `except`: follow the chain
+        if isinstance(error, kinds):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+def _unreachable_message(client: MlflowClient | None, redact: Callable[[str], str]) -> str:
+    if client is not None:
+        tracking, registry = client.tracking_uri, getattr(client, "_registry_uri", None)
+    else:
+        tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    uri = redact(tracking)
+    if registry and registry != tracking:
+        # Which of the two failed is not in the error: name both rather than the wrong one.
+        registry = redact(registry)
+        return f"cannot reach MLflow: tracking store {uri} or registry {registry} (is it running?)"
+    return f"cannot reach the MLflow tracking server at {uri} (is it running?)"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -96,6 +175,7 @@ def configure_mlflow(settings: Settings) -> None:
         os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
+@_translated
 def make_client(settings: Settings) -> MlflowClient:
     """A client bound to the configured tracking and registry stores, both opened.
 
@@ -103,22 +183,21 @@ def make_client(settings: Settings) -> MlflowClient:
     store's first-use lock: commands started together on a new store then all succeed.
     """
     uris = (settings.mlflow_tracking_uri, settings.registry_uri)
-    try:
-        with store_init.first_use_lock(*uris):
-            # The client opens its tracking store at once, its registry store on first use.
-            client = MlflowClient(tracking_uri=uris[0], registry_uri=uris[1])
-            if store_init.sqlite_path(uris[1]) is not None:
-                check_registry(client)
-    except store_init.StoreInitError as error:
-        raise RegistryError(str(error)) from error
+    with store_init.first_use_lock(*uris):  # may raise StoreInitError, one of our errors
+        # The client opens its tracking store at once, its registry store on first use.
+        client = MlflowClient(tracking_uri=uris[0], registry_uri=uris[1])
+        if store_init.sqlite_path(uris[1]) is not None:
+            check_registry(client)
     return client
 
 
+@_translated
 def check_registry(client: MlflowClient) -> None:
     """One cheap registry call: fails at once when the registry cannot be reached or opened."""
     client.search_registered_models(max_results=1)
 
 
+@_translated
 def ensure_experiment(client: MlflowClient, settings: Settings, name: str | None = None) -> str:
     """The experiment's id, creating it (with a project-local artifact folder) when missing."""
     name = name or settings.experiment_name
@@ -165,6 +244,7 @@ class RunRecord:
     tags: dict[str, str]
 
 
+@_translated
 def log_training_run(
     client: MlflowClient, experiment_id: str, model: Any, record: RunRecord
 ) -> tuple[str, str]:
@@ -214,13 +294,16 @@ def log_training_run(
     return run.info.run_id, info.model_uri
 
 
+@_translated
 def register_version(
     client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str]
 ) -> ModelRef:
     """Register the logged model as a new version of `name` (creating the model if needed)."""
     try:
         client.get_registered_model(name)
-    except MlflowException:
+    except MlflowException as error:
+        if error.error_code != _MISSING:
+            raise
         client.create_registered_model(
             name, description="Movie-review sentiment classifier (TF-IDF + logistic regression)."
         )
@@ -233,36 +316,41 @@ def register_version(
     return ModelRef.from_mlflow(version)
 
 
+@_translated
 def get_alias(client: MlflowClient, name: str, alias: str) -> ModelRef | None:
     """The version an alias points at, or None when the model or the alias does not exist."""
     try:
         return ModelRef.from_mlflow(client.get_model_version_by_alias(name, alias))
-    except RestException as error:
-        if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
-            return None
-        raise
-    except MlflowException as error:
-        if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+    except MlflowException as error:  # RestException (a server) is one too
+        # Some stores answer an unknown alias with INVALID_PARAMETER_VALUE.
+        if error.error_code in {_MISSING, "INVALID_PARAMETER_VALUE"}:
             return None
         raise
 
 
+@_translated
 def get_version(client: MlflowClient, name: str, version: str) -> ModelRef:
-    """One version, or a RegistryError that says it does not exist."""
+    """One version, or a NotFoundError that says it does not exist."""
     try:
         return ModelRef.from_mlflow(client.get_model_version(name, str(version)))
     except MlflowException as error:
-        raise RegistryError(f"model {name!r} has no version {version}") from error
+        if error.error_code != _MISSING:
+            raise
+        raise NotFoundError(f"model {name!r} has no version {version}") from error
 
 
+@_translated
 def list_versions(client: MlflowClient, name: str) -> list[ModelRef]:
     """All versions of a model, newest first, with their aliases.
 
     Search results do not carry aliases in every store, so they come from the model itself.
+    A model that does not exist has no versions ([]); an unreachable MLflow is an error.
     """
     try:
         aliases = dict(client.get_registered_model(name).aliases or {})
-    except MlflowException:
+    except MlflowException as error:
+        if error.error_code != _MISSING:
+            raise
         return []
     by_version: dict[str, list[str]] = {}
     for alias, version in aliases.items():
@@ -274,6 +362,7 @@ def list_versions(client: MlflowClient, name: str) -> list[ModelRef]:
     return sorted(refs, key=lambda ref: int(ref.version), reverse=True)
 
 
+@_translated
 def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> ModelRef:
     """Point `alias` at `version`, checking the version exists first."""
     ref = get_version(client, name, version)
@@ -281,25 +370,41 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> Mode
     return get_version(client, name, version)
 
 
-def promote(client: MlflowClient, name: str, version: str) -> ModelRef | None:
-    """Make `version` the champion; the old champion keeps the `previous` alias for rollbacks."""
-    old = get_alias(client, name, CHAMPION_ALIAS)
+@_translated
+def promote(client: MlflowClient, name: str, version: str, alias: str) -> ModelRef | None:
+    """Give `version` the served alias (MODEL_ALIAS); its old holder keeps `previous`."""
+    old = get_alias(client, name, alias)
     if old is not None and old.version != str(version):
         client.set_registered_model_alias(name, PREVIOUS_ALIAS, old.version)
-    client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
+    client.set_registered_model_alias(name, alias, str(version))
     return old
 
 
+@_translated
 def run_metrics(client: MlflowClient, run_id: str | None) -> dict[str, float]:
-    """The metrics a run logged ({} when the run is unknown)."""
+    """The metrics a run logged: {} when the run is unknown, an error when MLflow is down."""
     if not run_id:
         return {}
     try:
         return dict(client.get_run(run_id).data.metrics)
-    except MlflowException:
+    except MlflowException as error:
+        if error.error_code != _MISSING:
+            raise
         return {}
 
 
+@_translated
+def record_decision(
+    client: MlflowClient, run_id: str, tags: dict[str, str], metrics: dict[str, float]
+) -> None:
+    """Tag a run with a decision taken after it ended (the promotion) and log its scores."""
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value)
+
+
+@_translated
 def load_model(ref: ModelRef) -> Any:
     """Load a registered version as a scikit-learn pipeline (by version, never by alias).
 
@@ -321,6 +426,7 @@ def _sys_path_restored() -> Iterator[None]:
         sys.path[:] = saved_path
 
 
+@_translated
 def ensure_webhook(
     client: MlflowClient,
     name: str,

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from sentiment_mlops.core.metrics import METRIC_NAMES
+
 if TYPE_CHECKING:
     from sentiment_mlops.flows.steps import TrainingResult
     from sentiment_mlops.registry import ModelRef
-
-_METRIC_ORDER = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
 
 
 def _console() -> Console:
@@ -21,7 +21,7 @@ def _console() -> Console:
 
 def _metrics_table(metrics: dict[str, float], title: str) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
-    for name in _METRIC_ORDER:
+    for name in METRIC_NAMES:
         if name in metrics:
             table.add_row(name, f"{metrics[name]:.4f}")
     return table
@@ -86,15 +86,13 @@ def print_versions(name: str, versions: Sequence[ModelRef], metric: str) -> None
 
 
 def print_predictions(texts: Sequence[str], model: Any, ref: ModelRef) -> None:
-    from sentiment_mlops.core.model import LABEL_NAMES
+    from sentiment_mlops.core.labels import LABEL_NAMES, labels_from_proba
 
-    probabilities = model.predict_proba(list(texts))
-    classes = list(model.classes_)
+    predicted, confidence = labels_from_proba(model.predict_proba(list(texts)), model.classes_)
     table = Table(title=f"{ref.name} version {ref.version}", title_justify="left")
     table.add_column("sentiment")
     table.add_column("confidence", justify="right")
     table.add_column("text")
-    for text, row in zip(texts, probabilities, strict=True):
-        best = int(row.argmax())
-        table.add_row(LABEL_NAMES[int(classes[best])], f"{row[best]:.3f}", text[:80])
+    for text, label, probability in zip(texts, predicted, confidence, strict=True):
+        table.add_row(LABEL_NAMES[int(label)], f"{probability:.3f}", text[:80])
     _console().print(table)

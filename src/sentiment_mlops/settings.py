@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ChampionMetric = Literal["f1", "accuracy", "roc_auc", "precision", "recall", "neg_log_loss"]
+from sentiment_mlops.core.metrics import check_metric
+from sentiment_mlops.errors import UserError
+
+
+class SettingsError(UserError):
+    """An environment variable (or `.env` entry) has a value the settings refuse."""
 
 
 class Settings(BaseSettings):
@@ -45,7 +49,8 @@ class Settings(BaseSettings):
     )
     model_name: str = Field(default="sentiment-classifier", validation_alias="MODEL_NAME")
     model_alias: str = Field(default="champion", validation_alias="MODEL_ALIAS")
-    champion_metric: ChampionMetric = Field(default="f1", validation_alias="CHAMPION_METRIC")
+    # A challenger must beat the champion on this metric, in its direction (`core.metrics`).
+    champion_metric: str = Field(default="f1", validation_alias="CHAMPION_METRIC")
     # Bound MLflow's own HTTP retries: its default (7 retries, backoff factor 2) blocks a caller
     # for about four minutes while a tracking server is down.
     mlflow_http_max_retries: int = Field(
@@ -123,6 +128,11 @@ class Settings(BaseSettings):
         """An empty variable (as compose writes `ADMIN_TOKEN=`) means "not configured"."""
         return None if value == "" else value
 
+    @field_validator("champion_metric")
+    @classmethod
+    def _scored_metric(cls, value: str) -> str:
+        return check_metric(value)
+
     @field_validator("prediction_log_url", mode="before")
     @classmethod
     def _off_is_unset(cls, value: object) -> object:
@@ -144,5 +154,10 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; a bad value is a `SettingsError` naming it."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        from sentiment_mlops.core.params import validation_problems  # yaml: only when needed
+
+        raise SettingsError(validation_problems(error)) from None

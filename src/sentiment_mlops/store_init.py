@@ -18,13 +18,15 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from sentiment_mlops.errors import ServiceUnavailableError
+
 logger = logging.getLogger(__name__)
 
 # A migration takes seconds; a holder this slow is stuck, and waiting longer would hide it.
 _LOCK_TIMEOUT_S = 300.0
 
 
-class StoreInitError(RuntimeError):
+class StoreInitError(ServiceUnavailableError):
     """The store could not be opened because another process holds its first-use lock."""
 
 

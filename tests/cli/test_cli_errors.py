@@ -80,7 +80,11 @@ def test_webhook_needs_a_server(migrated_store_env: dict[str, str]) -> None:
     assert_one_line_error(run("webhook", "register"), 2, "MLflow server")
 
 
-def test_unreachable_tracking_server(migrated_store_env: dict[str, str], monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "args", [("model-info",), ("models",), ("rollback",), ("set-alias", "--version", "1")]
+)
+def test_unreachable_tracking_server(migrated_store_env: dict[str, str], monkeypatch, args) -> None:
+    """A server that is down is not an empty registry: exit 2 and say so (not "no versions")."""
     from tests.support.processes import free_port
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
@@ -88,7 +92,15 @@ def test_unreachable_tracking_server(migrated_store_env: dict[str, str], monkeyp
     from sentiment_mlops.settings import get_settings
 
     get_settings.cache_clear()
-    assert_one_line_error(run("model-info"), 2, "cannot reach the MLflow tracking server")
+    assert_one_line_error(run(*args), 2, "cannot reach the MLflow tracking server")
+
+
+def test_bad_setting_is_one_line(store_env: dict[str, str], monkeypatch) -> None:
+    monkeypatch.setenv("CHAMPION_METRIC", "neg_log_loss")
+    from sentiment_mlops.settings import get_settings
+
+    get_settings.cache_clear()
+    assert_one_line_error(run("models"), 2, "CHAMPION_METRIC: unknown metric 'neg_log_loss'")
 
 
 ONE_REVIEW_OF_A_CLASS = (

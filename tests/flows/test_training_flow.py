@@ -11,7 +11,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from sentiment_mlops import registry
 from sentiment_mlops.flows.training import FLOW_NAME, training_flow
-from sentiment_mlops.settings import Settings
+from sentiment_mlops.settings import Settings, get_settings
 from tests.support.flow_spec import FLOW_NAME as SPECIFIED_FLOW_NAME
 from tests.support.flow_spec import TASK_NAMES
 
@@ -85,3 +85,32 @@ def test_registered_champion_loads_as_pyfunc_and_predicts(settings: Settings) ->
     predictions = model.predict(["A wonderful, moving film.", "Dull, awful and far too long."])
     assert list(predictions) == [1, 0]
     assert result["version"] == "1"
+
+
+def test_log_loss_champion_must_score_lower(
+    store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, write_params
+) -> None:
+    """Log loss is lower-is-better: a model with higher log loss must not take the champion."""
+    monkeypatch.setenv("CHAMPION_METRIC", "log_loss")
+    get_settings.cache_clear()
+    settings = get_settings()
+    client = registry.make_client(settings)
+    weak = write_params("weak", vectorizer={"max_features": 150})
+    crippled = write_params("crippled", vectorizer={"max_features": 3})
+
+    first = training_flow(params_path=str(weak), champion=True)
+    assert first["promotion"]["metric"] == "log_loss"
+    assert first["became_champion"] is True
+
+    worse = training_flow(params_path=str(crippled), champion=True)
+    decision = worse["promotion"]
+    assert decision["challenger_score"] > decision["champion_score"]  # higher loss: worse
+    assert worse["became_champion"] is False
+    assert decision["reason"] == "champion scores at least as low"
+
+    better = training_flow(champion=True)
+    decision = better["promotion"]
+    assert decision["challenger_score"] < decision["champion_score"]
+    assert better["became_champion"] is True
+    assert decision["reason"] == "challenger scores lower"
+    assert registry.get_alias(client, settings.model_name, "champion").version == better["version"]

@@ -49,6 +49,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Pa
         params_path=PARAMS_FILE,
         experiment="registry-test",
         model_name="registry-test-model",
+        champion_metric=settings.champion_metric,
     )
     tracker = Tracker.connect(settings, request.experiment)
     run_id, model_uri = tracker.log_run(model, reviews, split, params, evaluation, request)

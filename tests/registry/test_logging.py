@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from sentiment_mlops import registry
+from sentiment_mlops.errors import NotFoundError
 from tests.registry.conftest import LoggedModel
 
 
@@ -70,7 +71,7 @@ def test_alias_resolution_and_promotion(logged: LoggedModel) -> None:
     name = "registry-test-model"
     assert registry.get_alias(client, name, "champion") is None
     assert registry.get_alias(client, "no-such-model", "champion") is None
-    assert registry.promote(client, name, logged.version) is None
+    assert registry.promote(client, name, logged.version, "champion") is None
     assert registry.get_alias(client, name, "champion").version == logged.version
-    with pytest.raises(registry.RegistryError, match="has no version 99"):
+    with pytest.raises(NotFoundError, match="has no version 99"):
         registry.set_alias(client, name, "staging", "99")

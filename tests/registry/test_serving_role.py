@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from sentiment_mlops import registry
-from sentiment_mlops.core.model import LABEL_NAMES
+from sentiment_mlops.core.labels import LABEL_NAMES
 from tests.registry.conftest import LoggedModel
 from tests.support.processes import ServerProcess, free_port, http_ok
 from tests.support.roles import role_cli, role_site_packages
@@ -26,7 +26,7 @@ MODEL_NAME = "registry-test-model"
 def test_api_serves_the_champion_with_the_serving_extra_only(
     logged: LoggedModel, tmp_path: Path
 ) -> None:
-    registry.promote(logged.tracker.client, MODEL_NAME, logged.version)
+    registry.promote(logged.tracker.client, MODEL_NAME, logged.version, "champion")
     tracking_port, api_port = free_port(), free_port()
     tracking_url, api_url = f"http://127.0.0.1:{tracking_port}", f"http://127.0.0.1:{api_port}"
     mlflow_server = [

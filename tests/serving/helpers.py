@@ -131,7 +131,7 @@ def train_store(root: Path) -> MlflowStore:
     model = train_model(split, params)
     run_id, model_uri = log_model(client, experiment_id, model, split)
     ref = registry.register_version(client, MODEL_NAME, model_uri, run_id, {})
-    registry.promote(client, MODEL_NAME, ref.version)
+    registry.promote(client, MODEL_NAME, ref.version, "champion")
     return MlflowStore(root, model, model_uri, run_id, experiment_id)
 
 

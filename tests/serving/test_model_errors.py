@@ -25,7 +25,7 @@ def test_only_the_request_that_breaks_the_model_fails(
         client, mlflow_store.experiment_id, PoisonedModel(mlflow_store.model)
     )
     ref = registry.register_version(client, "poisoned-classifier", model_uri, run_id, {})
-    registry.promote(client, "poisoned-classifier", ref.version)
+    registry.promote(client, "poisoned-classifier", ref.version, "champion")
     env = mlflow_store.env(MODEL_NAME="poisoned-classifier", PYTHONPATH=str(REPO_ROOT))
 
     async def burst(url: str) -> list[httpx.Response]:

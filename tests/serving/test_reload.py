@@ -59,7 +59,7 @@ def test_new_champion_served_without_failures_and_broken_one_refused(
     mlflow_store: MlflowStore, tmp_path: Path
 ) -> None:
     client = mlflow_store.client()
-    registry.promote(client, RELOAD_MODEL, mlflow_store.register(RELOAD_MODEL))
+    registry.promote(client, RELOAD_MODEL, mlflow_store.register(RELOAD_MODEL), "champion")
     with run_service(mlflow_store.env(MODEL_NAME=RELOAD_MODEL), tmp_path) as service:
         http = httpx.Client(base_url=service.url, timeout=10)
         wait_until(lambda: http.get("/health").status_code == 200, timeout=60)
@@ -73,7 +73,7 @@ def test_new_champion_served_without_failures_and_broken_one_refused(
             # A new champion: served by the polling (10x the 1 s interval, for a loaded
             # machine), no restart. bench/serve.py measures how fast.
             new = mlflow_store.register(RELOAD_MODEL)
-            registry.promote(client, RELOAD_MODEL, new)
+            registry.promote(client, RELOAD_MODEL, new, "champion")
             promoted = time.monotonic()
             wait_until(lambda: new in loop.first_seen, timeout=10)
             print(f"new champion served {loop.first_seen[new] - promoted:.2f} s after promotion")
@@ -81,7 +81,7 @@ def test_new_champion_served_without_failures_and_broken_one_refused(
 
             # A champion whose artifact is broken: refused, the previous one keeps serving.
             broken = mlflow_store.register(RELOAD_MODEL, mlflow_store.log_broken_model())
-            registry.promote(client, RELOAD_MODEL, broken)
+            registry.promote(client, RELOAD_MODEL, broken, "champion")
             info = wait_until(
                 lambda: (i := http.get("/model-info").json())["refused_versions"] and i, timeout=15
             )

@@ -18,7 +18,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 def test_a_reload_error_is_resolved_by_a_later_good_version(mlflow_store: MlflowStore) -> None:
     client = mlflow_store.client()
     good = mlflow_store.register(RESOLVE_MODEL)
-    registry.promote(client, RESOLVE_MODEL, good)
+    registry.promote(client, RESOLVE_MODEL, good, "champion")
     # Checks happen only when asked for (after the first), so each step is deterministic.
     settings = mlflow_store.settings(model_name=RESOLVE_MODEL, model_reload_interval=3600)
     with TestClient(create_app(settings)) as http:
@@ -26,7 +26,7 @@ def test_a_reload_error_is_resolved_by_a_later_good_version(mlflow_store: Mlflow
         assert http.get("/model-info").json()["last_reload_error"] is None
 
         broken = mlflow_store.register(RESOLVE_MODEL, mlflow_store.log_broken_model())
-        registry.promote(client, RESOLVE_MODEL, broken)
+        registry.promote(client, RESOLVE_MODEL, broken, "champion")
         assert http.post("/admin/reload", headers=ADMIN).status_code == 502
         error = http.get("/model-info").json()["last_reload_error"]
         assert (error["stage"], error["version"]) == ("load", broken)
@@ -37,7 +37,7 @@ def test_a_reload_error_is_resolved_by_a_later_good_version(mlflow_store: Mlflow
         assert http.get("/model-info").json()["last_reload_error"]["resolved"] is False
 
         fixed = mlflow_store.register(RESOLVE_MODEL)
-        registry.promote(client, RESOLVE_MODEL, fixed)
+        registry.promote(client, RESOLVE_MODEL, fixed, "champion")
         reload = http.post("/admin/reload", headers=ADMIN)
         assert reload.status_code == 200 and reload.json()["version"] == fixed
         info = http.get("/model-info").json()

@@ -94,7 +94,7 @@ def test_unreachable_mlflow_then_server_up_then_webhook_reload(
                 run_id=mlflow_store.run_id,
                 model_id=mlflow_store.model_uri.removeprefix("models:/"),
             ).version
-            registry.promote(client, MODEL_NAME, str(version))
+            registry.promote(client, MODEL_NAME, str(version), "champion")
             promoted = time.monotonic()
             # Well within the 120 s poll interval: only the webhook explains the switch.
             # bench/webhook.py measures how fast.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from sentiment_mlops.errors import ServiceUnavailableError, UserError
 
-class AcquireError(Exception):
+
+class AcquireError(UserError):
     """The data cannot be acquired as asked; the message says what to change."""
 
 
-class SourceUnavailableError(AcquireError):
+class SourceUnavailableError(AcquireError, ServiceUnavailableError):
     """A remote source (the hub, the archive URL) cannot be reached; local sources still work."""
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from sentiment_mlops.acquire.errors import OFFLINE_HINT, AcquireError, SourceUnavailableError
+from sentiment_mlops.core.labels import LABEL_SPELLINGS
 
 if TYPE_CHECKING:
     import datasets
@@ -19,7 +20,7 @@ Split = Literal["train", "test", "all"]
 
 HF_DATASET = "stanfordnlp/imdb"
 _HF_SPLITS = {"train": "train", "test": "test", "all": "train+test"}
-_LABEL_NAMES = {"neg": 0, "negative": 0, "pos": 1, "positive": 1}
+_LABEL_NAMES = LABEL_SPELLINGS
 # aclImdb layout: [aclImdb/]{train,test}/{pos,neg}/<id>_<rating>.txt; `unsup` has no labels.
 _ACLIMDB_MEMBER = re.compile(r"(?:^|/)(?P<split>train|test)/(?P<label>pos|neg)/[^/]+\.txt$")
 

@@ -8,21 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from sentiment_mlops.core.labels import LABEL_SPELLINGS, NEGATIVE, POSITIVE
+from sentiment_mlops.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 TEXT_COLUMNS = ("text", "review")
 LABEL_COLUMNS = ("label", "sentiment")
-_LABEL_VALUES = {
-    "1": 1,
-    "0": 0,
-    "positive": 1,
-    "negative": 0,
-    "pos": 1,
-    "neg": 0,
-}
+_LABEL_VALUES = {"1": POSITIVE, "0": NEGATIVE, **LABEL_SPELLINGS}
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """The data file cannot be used for training; the message names the file and the problem."""
 
 

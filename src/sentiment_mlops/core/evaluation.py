@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,24 +18,10 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from sentiment_mlops.core.labels import NEGATIVE, POSITIVE, labels_from_proba
+from sentiment_mlops.core.metrics import Metrics
 
-@dataclass(frozen=True)
-class Metrics:
-    """Scores of one model on one set of rows (higher is better except `log_loss`)."""
-
-    accuracy: float
-    f1: float
-    precision: float
-    recall: float
-    roc_auc: float
-    log_loss: float
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-    def score(self, metric: str) -> float:
-        """The value of a named metric, for promotion decisions."""
-        return float(getattr(self, metric))
+__all__ = ["Evaluation", "Metrics", "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +34,7 @@ class Evaluation:
     positive_probability: np.ndarray
 
     def confusion(self) -> np.ndarray:
-        return confusion_matrix(self.labels, self.predicted, labels=[0, 1])
+        return confusion_matrix(self.labels, self.predicted, labels=[NEGATIVE, POSITIVE])
 
     def roc_points(self) -> pd.DataFrame:
         fpr, tpr, _ = roc_curve(self.labels, self.positive_probability)
@@ -58,9 +44,8 @@ class Evaluation:
 def evaluate(model: Any, texts: pd.Series, labels: pd.Series) -> Evaluation:
     """Score a fitted classifier with one `predict_proba` call over the rows."""
     probabilities = model.predict_proba(texts)
-    positive_column = list(model.classes_).index(1)
-    positive = probabilities[:, positive_column]
-    predicted = (positive >= 0.5).astype(int)
+    positive = probabilities[:, list(model.classes_).index(POSITIVE)]
+    predicted, _ = labels_from_proba(probabilities, model.classes_)
     truth = np.asarray(labels, dtype=int)
     metrics = Metrics(
         accuracy=float(accuracy_score(truth, predicted)),
@@ -68,7 +53,7 @@ def evaluate(model: Any, texts: pd.Series, labels: pd.Series) -> Evaluation:
         precision=float(precision_score(truth, predicted, zero_division=0)),
         recall=float(recall_score(truth, predicted, zero_division=0)),
         roc_auc=float(roc_auc_score(truth, positive)),
-        log_loss=float(log_loss(truth, positive, labels=[0, 1])),
+        log_loss=float(log_loss(truth, positive, labels=[NEGATIVE, POSITIVE])),
     )
     return Evaluation(
         metrics=metrics, labels=truth, predicted=predicted, positive_probability=positive

@@ -13,8 +13,6 @@ from sentiment_mlops.core.split import Split
 from sentiment_mlops.core.text import WordNgrams, as_text_array
 from sentiment_mlops.core.vectorizer import NgramTfidfVectorizer
 
-LABEL_NAMES = {0: "negative", 1: "positive"}
-
 
 def build_pipeline(params: TrainingParams) -> Pipeline:
     """TF-IDF over cleaned text (`WordNgrams`, `NgramTfidfVectorizer`), then logistic regression.

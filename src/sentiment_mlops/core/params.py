@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sentiment_mlops.errors import UserError
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -68,7 +70,7 @@ class TrainingParams(_Section):
         }
 
 
-class ParamsError(ValueError):
+class ParamsError(UserError, ValueError):
     """The params file is missing or invalid."""
 
 
@@ -86,11 +88,15 @@ def load_params(path: Path) -> TrainingParams:
     try:
         return TrainingParams.model_validate(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors()
-        )
-        raise ParamsError(f"{path}: {problems}") from None
+        raise ParamsError(f"{path}: {validation_problems(error)}") from None
+
+
+def validation_problems(error: ValidationError) -> str:
+    """Pydantic's errors on one line: `where: what` for each, where is the dotted key."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors()
+    )
 
 
 def _where(path: Path, error: yaml.YAMLError) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from sentiment_mlops.core.evaluation import Evaluation
+from sentiment_mlops.core.labels import NEGATIVE, POSITIVE, label_names
 
 
 def confusion_matrix_figure(evaluation: Evaluation) -> Figure:
@@ -13,7 +14,7 @@ def confusion_matrix_figure(evaluation: Evaluation) -> Figure:
     figure = Figure(figsize=(4.5, 4))
     axes = figure.subplots()
     axes.imshow(matrix, cmap="Blues")
-    names = ["negative", "positive"]
+    names = label_names((NEGATIVE, POSITIVE))
     axes.set_xticks([0, 1], labels=names)
     axes.set_yticks([0, 1], labels=names)
     axes.set_xlabel("predicted")

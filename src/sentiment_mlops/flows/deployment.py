@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sentiment_mlops.errors import SentimentError, ServiceUnavailableError
 from sentiment_mlops.flows.prefect_objects import create_if_missing
 from sentiment_mlops.flows.promotion_lock import LIMIT_NAME, ensure_limit
 
@@ -84,7 +85,9 @@ def wait_for_api(timeout: float) -> None:
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise SystemExit(f"the Prefect API at {url} did not answer within {timeout:.0f} s")
+            raise ServiceUnavailableError(
+                f"the Prefect API at {url} did not answer within {timeout:.0f} s"
+            )
         time.sleep(0.25)
 
 
@@ -104,7 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     # Loading the flow imports the training code: done before waiting for a starting server.
     training = load_training_flow(args.project_dir)
     if args.wait:
-        wait_for_api(args.wait)
+        try:
+            wait_for_api(args.wait)
+        except SentimentError as error:  # the script ends the process, not the library
+            raise SystemExit(str(error)) from None
     # A script run by the stack: what it did goes to stdout, which the stack logs (T201 noqa).
     if ensure_work_pool(args.work_pool):
         print(f"created work pool {args.work_pool!r} (type process)")  # noqa: T201

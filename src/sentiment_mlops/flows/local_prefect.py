@@ -27,6 +27,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from sentiment_mlops.errors import ServiceUnavailableError
+
 _READY_TIMEOUT_S = 90.0
 # How long the server may take to shut down on SIGTERM before its group is killed.
 _STOP_GRACE_S = 10.0
@@ -87,7 +89,7 @@ class LocalPrefectServer:
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.process is None or self.process.poll() is not None:
-                    raise RuntimeError(
+                    raise ServiceUnavailableError(
                         f"the local Prefect server exited while starting (see {self.log})"
                     )
                 try:
@@ -97,7 +99,9 @@ class LocalPrefectServer:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.1)
-        raise RuntimeError(f"the local Prefect server did not start within {timeout:.0f} s")
+        raise ServiceUnavailableError(
+            f"the local Prefect server did not start within {timeout:.0f} s"
+        )
 
     def stop(self) -> None:
         """Stop the server and whatever it started: SIGTERM to its group, SIGKILL if it hangs."""

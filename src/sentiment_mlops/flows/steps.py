@@ -42,7 +42,7 @@ class TrainingRequest:
     params_path: Path
     experiment: str
     model_name: str
-    champion_metric: str = "f1"
+    champion_metric: str  # from CHAMPION_METRIC: `default_request` fills it in
     champion: bool = False
     register: bool = True
     metrics_file: Path | None = None

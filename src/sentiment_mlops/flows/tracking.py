@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentiment_mlops import registry
 from sentiment_mlops.core.evaluation import Evaluation, evaluate
+from sentiment_mlops.core.metrics import higher_is_better, is_better
 from sentiment_mlops.core.plots import confusion_matrix_figure, roc_curve_figure
 from sentiment_mlops.settings import Settings
 
@@ -118,7 +119,9 @@ class Tracker:
         from sentiment_mlops.flows.steps import PromotionDecision
 
         challenger_score = evaluation.metrics.score(metric)
-        champion = registry.get_alias(self.client, name, registry.CHAMPION_ALIAS)
+        high = "high" if higher_is_better(metric) else "low"  # which way `metric` is better
+        alias = self.settings.model_alias  # the alias the API serves (MODEL_ALIAS)
+        champion = registry.get_alias(self.client, name, alias)
         champion_score = None
         if champion is None:
             promoted, reason = True, "no champion yet"
@@ -128,12 +131,12 @@ class Tracker:
             champion_score = self._score_on(champion, split, metric)
             if champion_score is None:
                 promoted, reason = True, f"champion v{champion.version} cannot be loaded"
-            elif challenger_score > champion_score:
-                promoted, reason = True, "challenger scores higher"
+            elif is_better(metric, challenger_score, champion_score):
+                promoted, reason = True, f"challenger scores {high}er"
             else:
-                promoted, reason = False, "champion scores at least as high"
+                promoted, reason = False, f"champion scores at least as {high}"
         if promoted:
-            registry.promote(self.client, name, version)
+            registry.promote(self.client, name, version, alias)
         return PromotionDecision(
             metric=metric,
             challenger_version=version,
@@ -155,15 +158,14 @@ class Tracker:
     def _record_decision(self, name: str, version: str, decision: PromotionDecision) -> None:
         run_id = registry.get_version(self.client, name, version).run_id
         if run_id:
-            self.client.set_tag(run_id, "promotion.decision", decision.reason)
-            self.client.set_tag(run_id, "promotion.promoted", str(decision.promoted).lower())
-            self.client.log_metric(
-                run_id, f"challenger_{decision.metric}", decision.challenger_score
-            )
+            scores = {f"challenger_{decision.metric}": decision.challenger_score}
             if decision.champion_score is not None:
-                self.client.log_metric(
-                    run_id, f"champion_{decision.metric}", decision.champion_score
-                )
+                scores[f"champion_{decision.metric}"] = decision.champion_score
+            tags = {
+                "promotion.decision": decision.reason,
+                "promotion.promoted": str(decision.promoted).lower(),
+            }
+            registry.record_decision(self.client, run_id, tags, scores)
         logger.info(
             "champion decision: %s (%s challenger v%s=%.4f, champion %s=%s)",
             "promoted" if decision.promoted else "kept champion",

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sentiment_mlops.core.labels import LABEL_NAMES, NEGATIVE, POSITIVE
 from sentiment_mlops.monitoring.prediction_log import PredictionLog
 from sentiment_mlops.serving.log_metrics import PredictionLogCollector
 from sentiment_mlops.serving.model_store import ModelStore
@@ -70,11 +71,12 @@ class ServingMetrics:
             self.registry.register(PredictionLogCollector(prediction_log, window))
 
     def count_predictions(self, results: list[dict[str, Any]]) -> None:
-        positive = sum(1 for r in results if r["sentiment"] == "positive")
+        negative_name, positive_name = LABEL_NAMES[NEGATIVE], LABEL_NAMES[POSITIVE]
+        positive = sum(1 for r in results if r["sentiment"] == positive_name)
         if positive:
-            self.predictions.labels("positive").inc(positive)
+            self.predictions.labels(positive_name).inc(positive)
         if len(results) - positive:
-            self.predictions.labels("negative").inc(len(results) - positive)
+            self.predictions.labels(negative_name).inc(len(results) - positive)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

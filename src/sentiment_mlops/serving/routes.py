@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sentiment_mlops.core.labels import LABEL_NAMES, NEGATIVE, POSITIVE
 from sentiment_mlops.monitoring.feedback import StoreUnavailableError, live_accuracy
 from sentiment_mlops.monitoring.prediction_log import Answered, PredictionLog
 from sentiment_mlops.serving import schemas, webhooks
@@ -133,8 +134,8 @@ def _log_answers(
         if log is not None and prediction_id is not None:
             probabilities = result["probabilities"]
             record = Answered(
-                prediction_id, now, name, version, text, probabilities["negative"],
-                probabilities["positive"], result["sentiment"], latency_ms, kind,
+                prediction_id, now, name, version, text, probabilities[LABEL_NAMES[NEGATIVE]],
+                probabilities[LABEL_NAMES[POSITIVE]], result["sentiment"], latency_ms, kind,
             )  # fmt: skip
             if not log.submit(record):
                 prediction_id = None

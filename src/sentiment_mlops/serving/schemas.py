@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The two classes, as predicted and as given in feedback.
-SentimentLabel = Literal["negative", "positive"]
+from sentiment_mlops.core.labels import LabelName
+
+# The two classes, as predicted and as given in feedback (defined in core.labels).
+SentimentLabel = LabelName
 
 
 class Prediction(BaseModel):

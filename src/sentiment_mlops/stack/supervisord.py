@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sentiment_mlops.stack import StackError
 from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.secrets import write_private
 from sentiment_mlops.stack.services import ServiceSpec
@@ -94,7 +95,7 @@ def _supervisord_binary() -> str:
     beside_python = Path(sys.executable).with_name("supervisord")
     found = str(beside_python) if beside_python.is_file() else shutil.which("supervisord")
     if found is None:
-        raise RuntimeError("supervisord is missing: install the project's `stack` extra")
+        raise StackError("supervisord is missing: install the project's `stack` extra")
     return found
 
 
@@ -132,7 +133,7 @@ class Supervisord:
         service gets the S3 keys it needs from its own `environment`.
         """
         if len(str(self.socket)) > _MAX_SOCKET_PATH:
-            raise RuntimeError(
+            raise StackError(
                 f"the stack folder's path is too long for supervisord's Unix socket "
                 f"({self.socket}); set STACK_DIR to a shorter one"
             )
@@ -147,11 +148,11 @@ class Supervisord:
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"supervisord did not start: {result.stderr.strip()[-2000:]}")
+            raise StackError(f"supervisord did not start: {result.stderr.strip()[-2000:]}")
         deadline = time.monotonic() + timeout
         while not self.is_running():
             if time.monotonic() > deadline:
-                raise RuntimeError(f"supervisord did not answer on {self.socket}")
+                raise StackError(f"supervisord did not answer on {self.socket}")
             time.sleep(0.1)
 
     def rpc(self) -> Any:
@@ -200,7 +201,7 @@ class Supervisord:
         deadline = time.monotonic() + timeout
         while self.is_running_or_stopping():
             if time.monotonic() > deadline:
-                raise RuntimeError(f"supervisord did not stop within {timeout:.0f} s")
+                raise StackError(f"supervisord did not stop within {timeout:.0f} s")
             time.sleep(0.2)
 
     def is_running_or_stopping(self) -> bool:
