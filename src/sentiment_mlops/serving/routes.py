@@ -117,6 +117,23 @@ async def _predict(request: Request, served: ServedModel, texts: list[str]) -> l
     return await run_in_threadpool(served.predict, texts)
 
 
+async def _answer(
+    request: Request,
+    store: ModelStore,
+    metrics: ServingMetrics,
+    log: PredictionLog | None,
+    texts: list[str],
+    kind: str,
+    started: float,
+) -> list[dict[str, Any]]:
+    """Predict with the served snapshot, log each answer and count it: what both routes do."""
+    served = _served(store)
+    results = await _predict(request, served, texts)
+    _log_answers(log, served, texts, results, kind, started)
+    metrics.count_predictions(results)
+    return results
+
+
 def _log_answers(
     log: PredictionLog | None,
     served: ServedModel,
@@ -170,10 +187,7 @@ def predict_router(limits: Limits) -> APIRouter:
         started = time.perf_counter()
         payload = await parse(request, models.predict)
         texts = [payload.text]  # type: ignore[attr-defined]
-        served = _served(store)
-        results = await _predict(request, served, texts)
-        _log_answers(log, served, texts, results, "single", started)
-        metrics.count_predictions(results)
+        results = await _answer(request, store, metrics, log, texts, "single", started)
         return _json(results[0])
 
     @predict_routes.post(
@@ -189,10 +203,7 @@ def predict_router(limits: Limits) -> APIRouter:
         started = time.perf_counter()
         payload = await parse(request, models.batch)
         texts = list(payload.texts)  # type: ignore[attr-defined]
-        served = _served(store)
-        results = await _predict(request, served, texts)
-        _log_answers(log, served, texts, results, "batch", started)
-        metrics.count_predictions(results)
+        results = await _answer(request, store, metrics, log, texts, "batch", started)
         return _json({"predictions": results, "model_version": results[0]["model_version"]})
 
     return predict_routes
