@@ -2,7 +2,7 @@
 
 Every error we raise on purpose derives from `SentimentError`; its message is the one line a user
 reads, and its class says how a command ends (`exit_code`). The CLI maps errors by class
-(`cli_errors`), the Prefect flow ends its run Failed with the same line, and the registry turns
+(`cli.errors`), the Prefect flow ends its run Failed with the same line, and the registry turns
 MLflow's exceptions into these at its boundary. Anything else is a bug and keeps its traceback.
 
 Dependency-free on purpose (the standard library only), so that `core` can raise these without

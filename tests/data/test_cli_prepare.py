@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sentiment_mlops.cli_data import data_app
+from sentiment_mlops.cli.data import data_app
 from tests.data.helpers import expected_split, project_env
 
 runner = CliRunner()
 # The lead's `sentiment` console script mounts this sub-app as `sentiment data`.
-_RUN_DATA_APP = "from sentiment_mlops.cli_data import data_app; data_app()"
+_RUN_DATA_APP = "from sentiment_mlops.cli.data import data_app; data_app()"
 
 
 def prepare(*args: str):

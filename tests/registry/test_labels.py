@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sentiment_mlops.cli.reporting import print_predictions
 from sentiment_mlops.core.data import load_reviews
 from sentiment_mlops.core.evaluation import evaluate
 from sentiment_mlops.core.labels import LABEL_NAMES, labels_from_proba
@@ -16,7 +17,6 @@ from sentiment_mlops.core.model import train_model
 from sentiment_mlops.core.params import load_params
 from sentiment_mlops.core.split import split_reviews
 from sentiment_mlops.registry import ModelRef
-from sentiment_mlops.reporting import print_predictions
 from sentiment_mlops.serving.served_model import ServedModel, labels_of
 from tests.conftest import DEMO_DATA, PARAMS_FILE
 

@@ -1,7 +1,7 @@
 """`sentiment serve` and `sentiment webhook ...`: serve the champion and tell MLflow where it is.
 
 The serving stack (FastAPI, uvicorn, the MLflow client) is imported inside the commands, so
-`sentiment --help` stays fast. Errors go through `cli_errors`, like every command's.
+`sentiment --help` stays fast. Errors go through `cli.errors`, like every command's.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from sentiment_mlops.cli_errors import fail
+from sentiment_mlops.cli.errors import fail
 from sentiment_mlops.settings import Settings, get_settings
 
 # `serve` is mounted without a group name, so it stays the top-level `sentiment serve`.

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 
 import typer
 
-from sentiment_mlops.cli_data import data_app
-from sentiment_mlops.cli_errors import EXIT_FAILURE, ErrorMappingGroup, fail, missing_extras
-from sentiment_mlops.cli_serve import serve_app, webhook_app
-from sentiment_mlops.cli_stack import stack_app
+from sentiment_mlops.cli.data import data_app
+from sentiment_mlops.cli.errors import EXIT_FAILURE, ErrorMappingGroup, fail, missing_extras
+from sentiment_mlops.cli.serve import serve_app, webhook_app
+from sentiment_mlops.cli.stack import stack_app
 from sentiment_mlops.redaction import install_log_redaction, redactor_for
 from sentiment_mlops.settings import Settings, get_settings
 
@@ -129,7 +129,7 @@ def train(
         metrics_file=metrics_file,
         plots_dir=plots_dir,
     )
-    from sentiment_mlops.reporting import print_training_result
+    from sentiment_mlops.cli.reporting import print_training_result
 
     print_training_result(result)
 
@@ -207,7 +207,7 @@ AliasOption = Annotated[str | None, typer.Option(help="Alias to use (default: MO
 def model_info(model_name: ModelNameOption = None, alias: AliasOption = None) -> None:
     """Show the version an alias points at, with its run and metrics."""
     from sentiment_mlops import registry
-    from sentiment_mlops.reporting import print_model_info
+    from sentiment_mlops.cli.reporting import print_model_info
 
     settings = get_settings()
     name, alias = model_name or settings.model_name, alias or settings.model_alias
@@ -222,7 +222,7 @@ def model_info(model_name: ModelNameOption = None, alias: AliasOption = None) ->
 def models(model_name: ModelNameOption = None) -> None:
     """List every version of the model with its aliases and main metric."""
     from sentiment_mlops import registry
-    from sentiment_mlops.reporting import print_versions
+    from sentiment_mlops.cli.reporting import print_versions
 
     settings = get_settings()
     name = model_name or settings.model_name
@@ -277,7 +277,7 @@ def predict(
 ) -> None:
     """Classify texts with the model behind an alias (a smoke test of the registry)."""
     from sentiment_mlops import registry
-    from sentiment_mlops.reporting import print_predictions
+    from sentiment_mlops.cli.reporting import print_predictions
 
     settings = get_settings()
     name, alias = model_name or settings.model_name, alias or settings.model_alias

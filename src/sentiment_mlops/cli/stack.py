@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sentiment_mlops.cli_errors import EXIT_FAILURE, fail
+from sentiment_mlops.cli.errors import EXIT_FAILURE, fail
 
 stack_app = typer.Typer(
     help="Run the full stack (S3, MLflow, Prefect, worker, API) as local processes, no Docker.",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sentiment_mlops.cli_errors import ErrorMappingGroup
+from sentiment_mlops.cli.errors import ErrorMappingGroup
 
 if TYPE_CHECKING:
     from sentiment_mlops.acquire.recipe import Recipe
