@@ -25,7 +25,7 @@ from sentiment_mlops.serving.feedback_routes import feedback_router
 from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
 from sentiment_mlops.serving.model_store import ModelStore
-from sentiment_mlops.serving.request_bodies import Limits, validation_error_body
+from sentiment_mlops.serving.request_bodies import Limits, big_body_parses, validation_error_body
 from sentiment_mlops.serving.routes import predict_router, router
 from sentiment_mlops.serving.webhooks import SeenDeliveries
 from sentiment_mlops.settings import Settings, get_settings
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.deliveries = SeenDeliveries()
     app.state.batcher = MicroBatcher()
+    app.state.big_body_parses = big_body_parses()
     app.state.prediction_log = prediction_log
     app.include_router(predict_router(Limits(settings.max_text_chars, settings.max_batch_size)))
     app.include_router(router)

@@ -15,10 +15,9 @@ from sentiment_mlops.monitoring import feedback
 from sentiment_mlops.monitoring.prediction_log import PredictionLog
 from sentiment_mlops.serving import schemas
 from sentiment_mlops.serving.request_bodies import (
-    Body,
     FeedbackBatchRequest,
     FeedbackRequest,
-    parse_body,
+    read_body,
     request_body_schema,
 )
 from sentiment_mlops.serving.routes import PredictionLogDep
@@ -44,7 +43,7 @@ feedback_router = APIRouter(tags=["feedback"])
 )
 async def post_feedback(request: Request, log: PredictionLogDep) -> schemas.Feedback:
     """Store the true label of one prediction (a second, different label is a 409)."""
-    body = await _parse(request, FeedbackRequest)
+    body = await read_body(request, FeedbackRequest)
     results = await _record(log, [(body.prediction_id, body.label)])
     return schemas.Feedback(**vars(results[0]))
 
@@ -57,14 +56,9 @@ async def post_feedback(request: Request, log: PredictionLogDep) -> schemas.Feed
 )
 async def post_feedback_batch(request: Request, log: PredictionLogDep) -> schemas.FeedbackBatch:
     """Store several true labels, all or none: one unknown id or conflict stores nothing."""
-    body = await _parse(request, FeedbackBatchRequest)
+    body = await read_body(request, FeedbackBatchRequest)
     results = await _record(log, [(item.prediction_id, item.label) for item in body.items])
     return schemas.FeedbackBatch(results=[schemas.Feedback(**vars(r)) for r in results])
-
-
-async def _parse(request: Request, schema: type[Body]) -> Body:
-    # Off the event loop: a body may be up to MAX_BODY_BYTES of anything.
-    return await run_in_threadpool(parse_body, schema, await request.body())
 
 
 async def _record(

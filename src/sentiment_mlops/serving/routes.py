@@ -11,7 +11,6 @@ import hmac
 import time
 from typing import Annotated, Any
 
-import anyio
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -24,9 +23,8 @@ from sentiment_mlops.serving import schemas, webhooks
 from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.model_store import ModelStore
 from sentiment_mlops.serving.request_bodies import (
-    Body,
     Limits,
-    parse_body,
+    read_body,
     request_body_schema,
     request_models,
 )
@@ -35,10 +33,6 @@ from sentiment_mlops.settings import Settings
 
 # Inputs up to this many characters in total are predicted on the event loop.
 INLINE_PREDICT_CHARS = 5_000
-# Bodies up to this size are parsed on the event loop (tens of microseconds); larger ones in a
-# thread, at most BIG_BODY_PARSES at a time (a 6 MB body of tiny items parses into ~300 MB).
-INLINE_PARSE_BYTES = 64 * 1024
-BIG_BODY_PARSES = 2
 
 
 # The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
@@ -162,16 +156,6 @@ def _log_answers(
 def predict_router(limits: Limits) -> APIRouter:
     """`/predict` and `/predict/batch` for one app, their bodies documented with its limits."""
     models = request_models(limits)
-    # Parsing a large body takes milliseconds to a second and memory in proportion: off the
-    # event loop, and a few at a time, so that a flood of them cannot exhaust memory.
-    big_parses = anyio.CapacityLimiter(BIG_BODY_PARSES)
-
-    async def parse(request: Request, schema: type[Body]) -> Body:
-        raw = await request.body()
-        if len(raw) <= INLINE_PARSE_BYTES:
-            return parse_body(schema, raw)
-        return await anyio.to_thread.run_sync(parse_body, schema, raw, limiter=big_parses)
-
     predict_routes = APIRouter(tags=["predict"])
 
     @predict_routes.post(
@@ -185,7 +169,7 @@ def predict_router(limits: Limits) -> APIRouter:
     ) -> Response:
         """Classify one text."""
         started = time.perf_counter()
-        payload = await parse(request, models.predict)
+        payload = await read_body(request, models.predict)
         texts = [payload.text]  # type: ignore[attr-defined]
         results = await _answer(request, store, metrics, log, texts, "single", started)
         return _json(results[0])
@@ -201,7 +185,7 @@ def predict_router(limits: Limits) -> APIRouter:
     ) -> Response:
         """Classify several texts in one vectorised call; results keep the input order."""
         started = time.perf_counter()
-        payload = await parse(request, models.batch)
+        payload = await read_body(request, models.batch)
         texts = list(payload.texts)  # type: ignore[attr-defined]
         results = await _answer(request, store, metrics, log, texts, "batch", started)
         return _json({"predictions": results, "model_version": results[0]["model_version"]})
