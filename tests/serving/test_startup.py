@@ -14,7 +14,14 @@ import pytest
 
 from sentiment_mlops import registry
 from sentiment_mlops.serving.webhooks import register_webhook
-from tests.serving.helpers import MODEL_NAME, WEBHOOK_SECRET, MlflowStore, run_service, wait_until
+from tests.serving.helpers import (
+    MODEL_NAME,
+    WEBHOOK_SECRET,
+    MlflowStore,
+    run_cli,
+    run_service,
+    wait_until,
+)
 from tests.support.processes import ServerProcess, free_port, http_ok
 
 # Any valid Fernet key; the test server's stored webhook secrets are encrypted with it.
@@ -69,7 +76,7 @@ def test_unreachable_mlflow_then_server_up_then_webhook_reload(
         assert first.status_code == 503
         assert http.get("/health/live").status_code == 200
         assert http.post("/predict", json={"text": "Good film"}).status_code == 503
-        wait_until(lambda: http.get("/model-info").json()["last_reload_error"], timeout=10)
+        wait_until(lambda: http.get("/model-info").json()["last_reload_error"], timeout=60)
         assert http.get("/model-info").json()["last_reload_error"]["stage"] == "lookup"
 
         with mlflow_server(db, tracking_port, tmp_path) as server_url:
@@ -106,3 +113,16 @@ def test_unreachable_mlflow_then_server_up_then_webhook_reload(
             latency = time.monotonic() - promoted
             print(f"alias change to served through the webhook: {latency:.2f} s")
             assert WEBHOOK_SECRET not in service.output()
+
+            # The console command reports where MLflow will call, with the URL's credentials
+            # masked: a basic-auth proxy password in WEBHOOK_URL must not reach a terminal.
+            password = "proxy-pass-77"
+            url_with_credentials = service.url.replace("://", f"://hook:{password}@")
+            command_env = mlflow_store.env(
+                MLFLOW_TRACKING_URI=server_url,
+                WEBHOOK_URL=f"{url_with_credentials}/webhooks/mlflow",
+            )
+            registered = run_cli(command_env, tmp_path, "webhook", "register")
+            assert registered.returncode == 0, registered.stderr
+            assert "[REDACTED]" in registered.stdout
+            assert password not in registered.stdout + registered.stderr

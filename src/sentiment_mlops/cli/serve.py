@@ -73,6 +73,7 @@ def webhook_register() -> None:
 
 
 def _register_webhook(settings: Settings) -> None:
+    from sentiment_mlops.redaction import redactor_for
     from sentiment_mlops.serving.webhooks import register_webhook
 
     if settings.uses_local_store:
@@ -80,4 +81,5 @@ def _register_webhook(settings: Settings) -> None:
     if settings.webhook_secret is None or not settings.webhook_url:
         fail("set WEBHOOK_SECRET and WEBHOOK_URL (where the MLflow server reaches this API)")
     webhook_id = register_webhook(settings)
-    typer.echo(f"webhook {webhook_id} -> {settings.webhook_url}")
+    # A basic-auth proxy in front of the API puts a password in WEBHOOK_URL: never print it.
+    typer.echo(f"webhook {webhook_id} -> {redactor_for(settings)(settings.webhook_url)}")
