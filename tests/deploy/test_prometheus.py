@@ -117,6 +117,8 @@ def test_prometheus_scrapes_the_api_under_the_job_the_rules_select(compose: dict
     api_port = api_command[api_command.index("--port") + 1]
     assert job["static_configs"] == [{"targets": [f"api:{api_port}"]}]
     assert job.get("metrics_path", "/metrics") == "/metrics"
+    # It must run while the API does not, to say so.
+    assert "api" not in (compose["services"]["prometheus"].get("depends_on") or {})
 
 
 def test_prometheus_and_grafana_listen_where_ports_and_healthchecks_point(compose: dict) -> None:
