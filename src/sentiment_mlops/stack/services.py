@@ -266,7 +266,8 @@ def prometheus_service(settings: StackSettings, executable: str) -> ServiceSpec:
         command=prometheus.command(settings, executable),
         env={},
         health_url=f"{base}/-/ready",
-        url=f"{base}/alerts",
+        # The root: it redirects to the UI the build has (Debian's: the classic one, /classic/).
+        url=base,
         cwd=str(prometheus.folder(settings)),
     )
 
