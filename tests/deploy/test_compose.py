@@ -35,9 +35,12 @@ SEED_PORTS: dict[str, set[tuple[int, int]]] = {
     "prefect-server": {(4200, 4200)},
     "api": {(8000, 8000)},
 }
+# Beyond the seed: Prometheus and Grafana on their usual ports (issue 12, dashboards and alerts).
+PORTS = SEED_PORTS | {"prometheus": {(9090, 9090)}, "grafana": {(3000, 3000)}}
 SEED_SERVICES = {"postgres", "minio", "minio-init", "mlflow", "prefect-server", "training", "api"}
-# Beyond the seed: the Prefect worker that runs the training deployment (as `sentiment stack` does).
-SERVICES = SEED_SERVICES | {"prefect-worker"}
+# Beyond the seed: the Prefect worker that runs the training deployment (as `sentiment stack` does),
+# and the monitoring pair.
+SERVICES = SEED_SERVICES | {"prefect-worker", "prometheus", "grafana"}
 
 # Variables the software inside each image reads itself, beyond our Settings (which only the
 # training and api images run). Kept explicit so that a typo in compose cannot hide here; the
@@ -77,6 +80,27 @@ TOOL_ENV: dict[str, set[str]] = {
     "training": set(),
     "prefect-worker": set(),
     "api": set(),
+    # prometheus: configured by flags and its mounted file only
+    "prometheus": set(),
+    # grafana image: GF_<SECTION>_<KEY> overrides that key of grafana.ini
+    "grafana": {
+        "GF_SECURITY_ADMIN_USER",
+        "GF_SECURITY_ADMIN_PASSWORD",
+        "GF_USERS_ALLOW_SIGN_UP",
+        "GF_ANALYTICS_REPORTING_ENABLED",
+        "GF_ANALYTICS_CHECK_FOR_UPDATES",
+        "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH",
+        "GF_SERVER_HTTP_PORT",
+    },
+}
+# Files of the repository that compose mounts into containers, by service.
+BIND_MOUNTS = {
+    "postgres": {"./docker/postgres/init-databases.sh"},
+    "prometheus": {
+        "./docker/prometheus/prometheus.yml",
+        "./src/sentiment_mlops/monitoring/alerts.yml",
+    },
+    "grafana": {"./docker/grafana/provisioning", "./docker/grafana/dashboards"},
 }
 SETTINGS_SERVICES = {"training", "prefect-worker", "api"}
 
@@ -108,8 +132,8 @@ def port_problems(compose: dict[str, Any]) -> list[str]:
     problems = []
     for name, service in compose["services"].items():
         ports = published_ports(service)
-        if ports != SEED_PORTS.get(name, set()):
-            problems.append(f"{name}: publishes {sorted(ports)}, seed says {SEED_PORTS.get(name)}")
+        if ports != PORTS.get(name, set()):
+            problems.append(f"{name}: publishes {sorted(ports)}, seed says {PORTS.get(name)}")
     return problems
 
 
@@ -208,7 +232,9 @@ def test_one_network_and_named_volumes(compose: dict) -> None:
         for mount in service.get("volumes") or []:
             source = mount.split(":")[0]
             if source.startswith("./"):
-                assert source == "./docker/postgres/init-databases.sh", f"{name}: bind {source}"
+                assert source in BIND_MOUNTS.get(name, set()), f"{name}: bind {source}"
+                assert (COMPOSE_FILE.parent / source).exists(), f"{name}: {source} is missing"
+                assert mount.endswith(":ro"), f"{name}: {source} is mounted writable"
             else:
                 assert source in declared, f"{name}: undeclared volume {source}"
 
@@ -220,6 +246,9 @@ def test_images_are_pinned(compose: dict) -> None:
     assert re.fullmatch(r"quay\.io/minio/mc:RELEASE\.[0-9TZ-]+", images["minio-init"])
     prefect_version = _locked_version("prefect")
     assert images["prefect-server"] == f"prefecthq/prefect:{prefect_version}-python3.12"
+    # Prometheus 2.x, the major release of the Debian promtool that validates the config.
+    assert re.fullmatch(r"prom/prometheus:v2\.\d+\.\d+", images["prometheus"])
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", images["grafana"])
 
 
 def test_mlflow_server_command_matches_the_seed(compose: dict) -> None:

@@ -31,7 +31,16 @@ from tests.deploy.tools import (
 SHELLCHECK_HINT = "apt-get install -y shellcheck"
 BROKEN_SHELL = "#!/usr/bin/env bash\nrm -rf $1/*\n"
 # Variables .env provides; removed from the environment of `docker compose config` runs.
-STACK_PREFIXES = ("POSTGRES_", "MLFLOW_", "MINIO_", "PREFECT_", "ADMIN_", "WEBHOOK_", "MODEL_")
+STACK_PREFIXES = (
+    "POSTGRES_",
+    "MLFLOW_",
+    "MINIO_",
+    "PREFECT_",
+    "ADMIN_",
+    "WEBHOOK_",
+    "MODEL_",
+    "GRAFANA_",
+)
 
 
 def test_deployment_files_exist() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -27,7 +28,11 @@ from tests.support.processes import free_port, wait_until
 from tests.support.seaweed import free_s3_port
 
 SENTIMENT = [sys.executable, "-m", "sentiment_mlops"]
-SERVICES = {"s3", "mlflow", "prefect", "worker", "api"}
+# Prometheus runs when its binary is installed (CI installs it; tests/stack/test_prometheus.py
+# fails there without it).
+SERVICES = {"s3", "mlflow", "prefect", "worker", "api"} | (
+    {"prometheus"} if shutil.which("prometheus") else set()
+)
 # Variables of the developer's shell that would point the stack or the CLI elsewhere.
 _FOREIGN_PREFIXES = ("MLFLOW_", "PREFECT_", "AWS_", "STACK_", "MODEL_", "WEBHOOK_", "ADMIN_")
 
@@ -84,6 +89,10 @@ class RunningStack:
     def s3_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['s3']}"
 
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['prometheus']}"
+
     # --- environments ---------------------------------------------------------------------
 
     def stack_env(self, pg_url: str) -> dict[str, str]:
@@ -99,6 +108,7 @@ class RunningStack:
             "STACK_MLFLOW_PORT": str(self.ports["mlflow"]),
             "STACK_PREFECT_PORT": str(self.ports["prefect"]),
             "STACK_API_PORT": str(self.ports["api"]),
+            "STACK_PROMETHEUS_PORT": str(self.ports["prometheus"]),
             "STACK_S3_ACCESS_KEY_ID": self.s3_keys[0],
             "STACK_S3_SECRET_ACCESS_KEY": self.s3_keys[1],
             "STACK_WORKER_POLL_SECONDS": "1",
@@ -248,7 +258,13 @@ class RunningStack:
 
 
 def new_ports() -> dict[str, int]:
-    return {"s3": free_s3_port(), "mlflow": free_port(), "prefect": free_port(), "api": free_port()}
+    return {
+        "s3": free_s3_port(),
+        "mlflow": free_port(),
+        "prefect": free_port(),
+        "api": free_port(),
+        "prometheus": free_port(),
+    }
 
 
 def output(result: subprocess.CompletedProcess[str] | Sequence[str]) -> str:

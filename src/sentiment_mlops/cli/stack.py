@@ -19,7 +19,8 @@ import typer
 from sentiment_mlops.cli.errors import EXIT_FAILURE, fail
 
 stack_app = typer.Typer(
-    help="Run the full stack (S3, MLflow, Prefect, worker, API) as local processes, no Docker.",
+    help="Run the full stack (S3, MLflow, Prefect, worker, API, Prometheus) as local processes, "
+    "no Docker.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -105,7 +106,7 @@ def status() -> None:
 
 @stack_app.command()
 def restart(
-    service: Annotated[str, typer.Argument(help="s3, mlflow, prefect, worker or api")],
+    service: Annotated[str, typer.Argument(help="s3, mlflow, prefect, worker, api or prometheus")],
 ) -> None:
     """Restart one service through supervisord (same command and environment), wait until
     it is healthy."""

@@ -45,6 +45,10 @@ class StackSettings(BaseSettings):
     mlflow_port: int = Field(default=5001, ge=1, le=65535, validation_alias="STACK_MLFLOW_PORT")
     prefect_port: int = Field(default=4200, ge=1, le=65535, validation_alias="STACK_PREFECT_PORT")
     api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="STACK_API_PORT")
+    # Prometheus (the Debian package's binary), scraping the API; skipped when not installed.
+    prometheus_port: int = Field(
+        default=9090, ge=1, le=65535, validation_alias="STACK_PROMETHEUS_PORT"
+    )
 
     s3_access_key: str | None = Field(default=None, validation_alias="STACK_S3_ACCESS_KEY_ID")
     s3_secret_key: SecretStr | None = Field(

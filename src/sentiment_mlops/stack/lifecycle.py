@@ -3,8 +3,9 @@
 `up`: the PostgreSQL databases; supervisord; the S3, MLflow and Prefect servers side by side
 (each takes seconds to start) with the deployment command, which waits for Prefect itself; the
 S3 buckets once S3 answers; the API (which registers its webhook) once MLflow answers; the
-worker once the deployment is made. supervisord keeps them running (a crashed one is
-restarted); `down`, `status` and `restart` ask it what runs.
+worker once the deployment is made; last Prometheus (when installed), which scrapes the API,
+with its config written then. supervisord keeps them running (a crashed one is restarted);
+`down`, `status` and `restart` ask it what runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sentiment_mlops.stack import StackError, ports, provision, services
+from sentiment_mlops.stack import StackError, ports, prometheus, provision, services
 from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.health import describe_readiness, is_healthy
 from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
@@ -113,6 +114,19 @@ class Stack:
         self.start(specs["worker"])
         self.wait_healthy(specs["api"])
         self.wait_healthy(specs["worker"])
+        self._start_prometheus(specs)
+
+    def _start_prometheus(self, specs: dict[str, ServiceSpec]) -> None:
+        """Write Prometheus's config, start it and wait (it is ready in a second or two);
+        without its binary, say so and go on: it is optional."""
+        if "prometheus" not in specs:
+            self.report(
+                f"Prometheus not started: no `prometheus` on PATH; {prometheus.INSTALL_HINT}"
+            )
+            return
+        prometheus.write_config(self.settings)
+        self.start(specs["prometheus"])
+        self.wait_healthy(specs["prometheus"])
 
     def start(self, spec: ServiceSpec) -> None:
         pid = self.supervisord.start(spec.name)
@@ -255,7 +269,7 @@ class Stack:
             "Prefect UI": self.settings.prefect_url,
             "API docs": f"{self.settings.api_url}/docs",
             "S3 endpoint": self.settings.s3_url,
-        }
+        } | ({"Prometheus": prometheus.url(self.settings)} if "prometheus" in self.specs() else {})
 
     def _write_env_file(self, stack_secrets: StackSecrets) -> None:
         """`source .stack/env` points the CLI, DVC and boto3 of a shell at this stack."""

@@ -41,6 +41,7 @@ def _message(busy: list[services.Listener], settings: StackSettings) -> str:
 def free_s3_port(settings: StackSettings) -> int | None:
     """An S3 port whose SeaweedFS ports are all free and clear of the stack's other ports."""
     others = {settings.mlflow_port, settings.prefect_port, settings.api_port}
+    others.add(settings.prometheus_port)
     for candidate in _S3_PORT_CANDIDATES:
         weed = set(services.weed_listen_ports(candidate).values())
         if not weed & others and all(port_is_free(port) for port in weed):

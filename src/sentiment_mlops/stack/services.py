@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from sentiment_mlops.stack import StackError
+from sentiment_mlops.stack import StackError, prometheus
 from sentiment_mlops.stack.config import HOST, REGION, StackSettings
 from sentiment_mlops.stack.secrets import StackSecrets
 
@@ -122,6 +122,7 @@ def all_ports(settings: StackSettings) -> list[Listener]:
         Listener("MLflow", settings.mlflow_port, setting_name("mlflow_port")),
         Listener("Prefect", settings.prefect_port, setting_name("prefect_port")),
         Listener("API", settings.api_port, setting_name("api_port")),
+        *prometheus_ports(settings),
     ]
 
 
@@ -251,7 +252,37 @@ def all_services(settings: StackSettings, stack_secrets: StackSecrets) -> list[S
         deploy_service(settings),
         api_service(settings, stack_secrets),
         worker_service(settings),
+        *prometheus_services(settings),
     ]
+
+
+def prometheus_service(settings: StackSettings, executable: str) -> ServiceSpec:
+    """Prometheus scraping the API with the packaged alert rules (see `stack.prometheus`,
+    which writes its config)."""
+    base = prometheus.url(settings)
+    return ServiceSpec(
+        name="prometheus",
+        label="Prometheus (alerts)",
+        command=prometheus.command(settings, executable),
+        env={},
+        health_url=f"{base}/-/ready",
+        # The root: it redirects to the UI the build has (Debian's: the classic one, /classic/).
+        url=base,
+        cwd=str(prometheus.folder(settings)),
+    )
+
+
+def prometheus_services(settings: StackSettings) -> list[ServiceSpec]:
+    """Prometheus's program when its binary is installed, else none (it is optional)."""
+    executable = prometheus.binary()
+    return [prometheus_service(settings, executable)] if executable else []
+
+
+def prometheus_ports(settings: StackSettings) -> list[Listener]:
+    """Prometheus's port, checked only when it will run."""
+    if prometheus.binary() is None:
+        return []
+    return [Listener("Prometheus", settings.prometheus_port, setting_name("prometheus_port"))]
 
 
 def prefect_env(settings: StackSettings) -> dict[str, str]:
