@@ -108,7 +108,7 @@ def training_job(objects: list[dict[str, Any]]) -> dict[str, Any]:
         "namespace": namespace,
         "name": "sentiment-training-run",
         "labels": {"prefect.io/flow-run-id": "0"},
-        "env": [{"name": "PREFECT__FLOW_RUN_ID", "value": "0"}],
+        "env": [],  # the worker adds the flow run's variables, none of them ours
         "command": ["prefect", "flow-run", "execute"],
     }
 
