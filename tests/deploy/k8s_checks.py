@@ -224,12 +224,13 @@ def image_problems(objects: list[Obj]) -> list[str]:
     return problems
 
 
-def api_routes() -> set[str]:
+@cache
+def api_routes() -> frozenset[str]:
     """The GET paths of the FastAPI app, from its OpenAPI document."""
     from sentiment_mlops.serving.app import create_app
 
     paths = create_app(Settings(PREDICTION_LOG_URL="off")).openapi()["paths"]
-    return {path for path, operations in paths.items() if "get" in operations}
+    return frozenset(path for path, operations in paths.items() if "get" in operations)
 
 
 def _probes(container: Obj) -> Iterator[tuple[str, Obj]]:
@@ -245,7 +246,7 @@ def _port_number(container: Obj, port: int | str) -> int | None:
     return None
 
 
-def probe_problems(objects: list[Obj], routes: set[str]) -> list[str]:
+def probe_problems(objects: list[Obj], routes: frozenset[str]) -> list[str]:
     """The API's probes ask real routes; every HTTP probe's port is one the container declares."""
     problems = []
     api = find(objects, "Deployment", "sentiment-api")
