@@ -8,8 +8,8 @@ a copy with a planted break (`broken_copy`) and is seen to fail.
 from __future__ import annotations
 
 import json
-import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -27,7 +27,6 @@ KUBERNETES_VERSION = "1.37.0"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 # The work pool the worker polls and the deployment registered on it (prefect-worker.yaml).
 WORK_POOL = "sentiment-kubernetes"
-_PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>\w+)\s*\}\}")
 
 
 def kubectl() -> str:
@@ -92,41 +91,31 @@ def work_pool_args(objects: list[dict[str, Any]]) -> list[str]:
 
 
 def training_job(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    """The Job a flow run becomes: the base job template filled in as the worker fills it.
+    """The Job a flow run becomes, built by prefect-kubernetes' own code as its worker does.
 
-    Prefect replaces each `{{ variable }}` string with the variable's value (the work pool's
-    image and namespace, then the template's defaults); the worker adds the flow run's command
-    and environment.
+    The work pool's template is base-job-template.json with the image and namespace the
+    create-work-pool step sets (its args); the worker fills in the variables' defaults
+    (`from_template_and_values` without its block and variable lookups, which need a server and
+    which the template does not use), then adds the flow run's command, labels and environment.
     """
+    from prefect.client.schemas.objects import Flow, FlowRun
+    from prefect.utilities.templating import apply_values
+    from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration as Configuration
+
     template = base_job_template(objects)
     _pool, image, namespace = work_pool_args(objects)
-    values = {
-        name: spec.get("default") for name, spec in template["variables"]["properties"].items()
-    }
-    values |= {
-        "image": image,
-        "namespace": namespace,
-        "name": "sentiment-training-run",
-        "labels": {"prefect.io/flow-run-id": "0"},
-        "env": [],  # the worker adds the flow run's variables, none of them ours
-        "command": ["prefect", "flow-run", "execute"],
-    }
-
-    def fill(node: Any) -> Any:
-        if isinstance(node, dict):
-            filled = {key: fill(value) for key, value in node.items()}
-            return {key: value for key, value in filled.items() if value is not None}
-        if isinstance(node, list):
-            return [fill(item) for item in node]
-        if isinstance(node, str):
-            whole = _PLACEHOLDER.fullmatch(node)
-            if whole:
-                return values[whole["name"]]
-            return _PLACEHOLDER.sub(lambda match: str(values[match["name"]]), node)
-        return node
-
-    job: dict[str, Any] = fill(template["job_configuration"]["job_manifest"])
+    variables = template["variables"]["properties"]
+    variables["image"]["default"], variables["namespace"]["default"] = image, namespace
+    values = Configuration._get_base_config_defaults(variables)
+    configuration = Configuration(**apply_values(template["job_configuration"], values))
+    flow = Flow(id=uuid.UUID(int=1), name="sentiment-training")
+    configuration.prepare_for_flow_run(
+        FlowRun(id=uuid.UUID(int=2), name="run", flow_id=flow.id), flow=flow
+    )
+    job: dict[str, Any] = configuration.job_manifest
     job["metadata"]["name"] = job["metadata"].pop("generateName") + "0"  # as the API server would
+    # The worker's own variables (the run's ids, its API URL): not ours to check.
+    job["spec"]["template"]["spec"]["containers"][0]["env"] = []
     return job
 
 

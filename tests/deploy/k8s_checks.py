@@ -37,8 +37,6 @@ IMAGE_ENV = {
     "quay.io/minio/minio": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
     "quay.io/minio/mc": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},  # its own `sh -c` script
 }
-# prefect-kubernetes (in the worker image, not in this environment): its observer's namespaces.
-PREFECT_KUBERNETES_ENV = {"PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES"}
 AWS_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}  # boto3
 
 
@@ -75,10 +73,27 @@ def mlflow_variables() -> frozenset[str]:
     return frozenset(re.findall(r"[\"'](MLFLOW_[A-Z0-9_]+)[\"']", text))
 
 
+@cache
+def prefect_kubernetes_variables() -> frozenset[str]:
+    """The settings of prefect-kubernetes (the worker image's), each its prefix + field name."""
+    from prefect_kubernetes.settings import KubernetesSettings
+
+    def walk(model: type[BaseModel]) -> Iterator[str]:
+        prefix = str(model.model_config.get("env_prefix", ""))
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                yield from walk(annotation)
+            else:
+                yield f"{prefix}{name}".upper()
+
+    return frozenset(walk(KubernetesSettings))
+
+
 def is_prefect_variable(name: str) -> bool:
     import prefect.settings
 
-    return hasattr(prefect.settings, name) or name in PREFECT_KUBERNETES_ENV
+    return hasattr(prefect.settings, name) or name in prefect_kubernetes_variables()
 
 
 def allowed_variable(image: str, name: str) -> bool:

@@ -44,7 +44,7 @@ def test_overlay_renders_the_whole_system(overlay: str) -> None:
         assert ("Deployment", name) in kinds
     assert ("HorizontalPodAutoscaler", "sentiment-api") in kinds
     assert ("PodDisruptionBudget", "sentiment-api") in kinds
-    assert ("Job", "sentiment-training-run-0") in kinds  # from the base job template
+    assert ("Job", "run-0") in kinds  # the training Job, from the base job template
     namespaces = {o["metadata"].get("namespace") for o in rendered(overlay)}
     assert namespaces == {None, "sentiment-mlops"}  # None: the Namespace itself
     stores = {"postgres", "minio"} & {name for _kind, name in kinds}
