@@ -1,0 +1,86 @@
+"""The rendered Kubernetes objects agree with the settings, the Dockerfiles, the API's routes
+and each other (rules in tests/deploy/k8s_checks.py), and each rule fails on a planted break.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy import k8s_checks as checks
+from tests.deploy.k8s import OVERLAYS, broken_copy, render_with_job, rendered
+
+Check = Callable[[list[dict[str, Any]]], list[str]]
+
+
+def _probes(objects: list[dict[str, Any]]) -> list[str]:
+    return checks.probe_problems(objects, checks.api_routes())
+
+
+CHECKS: dict[str, Check] = {
+    "env": checks.env_problems,
+    "references": checks.reference_problems,
+    "images": checks.image_problems,
+    "probes": _probes,
+    "ports": checks.port_problems,
+    "worker": checks.worker_problems,
+}
+# One break per rule: (file under deploy/k8s, text, replacement, overlay rendered).
+BREAKS: dict[str, tuple[str, str, str, str]] = {
+    "env": ("base/config.yaml", "MODEL_RELOAD_INTERVAL:", "MODEL_RELOAD_INTERVALS:", "prod"),
+    "references": (
+        "base/prefect-worker.yaml",
+        "name: prefect-base-job-template",
+        "name: job-template",
+        "prod",
+    ),
+    "images": (
+        "overlays/prod/kustomization.yaml",
+        'sentiment-mlops/training\n    newTag: "0.1.0"',
+        'sentiment-mlops/training\n    newTag: "0.2.0"',
+        "prod",
+    ),
+    "probes": ("base/api.yaml", "path: /health\n", "path: /healthz\n", "dev"),
+    "ports": ("base/api.yaml", "targetPort: http", "targetPort: 8080", "dev"),
+    "worker": (
+        "base/prefect-worker.yaml",
+        "--pool\n            - sentiment-kubernetes",
+        "--pool\n            - sentiment",
+        "dev",
+    ),
+}
+
+
+def test_the_api_probes_routes_that_exist() -> None:
+    assert {"/health", "/health/live"} <= checks.api_routes()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("rule", CHECKS)
+def test_rule_holds(rule: str, overlay: str) -> None:
+    assert CHECKS[rule](rendered(overlay)) == []
+
+
+@pytest.mark.parametrize("rule", CHECKS)
+def test_rule_catches_its_planted_break(rule: str, tmp_path: Path) -> None:
+    relative, old, new, overlay = BREAKS[rule]
+    copy = broken_copy(tmp_path, relative, old, new)
+    problems = CHECKS[rule](render_with_job(copy / "overlays" / overlay))
+    assert len(problems) == 1, problems
+
+
+def test_network_policy_selectors_are_checked(tmp_path: Path) -> None:
+    """A misspelt peer label would silently cut MLflow off from the API."""
+    copy = broken_copy(
+        tmp_path,
+        "base/network-policies.yaml",
+        "              app.kubernetes.io/name: sentiment-api\n",
+        "              app.kubernetes.io/name: sentiment-apis\n",
+    )
+    problems = checks.port_problems(render_with_job(copy / "overlays" / "dev"))
+    assert problems == [
+        "NetworkPolicy mlflow-ingress: {'app.kubernetes.io/name': 'sentiment-apis'} selects no pod"
+    ]
