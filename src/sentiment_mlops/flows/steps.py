@@ -105,7 +105,7 @@ def run_training(
     )
     if not request.register:
         return result
-    version = run_step(
+    registered = run_step(
         "register-model", tracker.register, request.model_name, model_uri, run_id, evaluation
     )
     promotion = None
@@ -115,9 +115,9 @@ def run_training(
             promote_if_better,
             tracker.client,
             settings,
-            version,
+            registered,
             evaluation,
             split,
             request.champion_metric,
         )
-    return replace(result, version=version.version, promotion=promotion)
+    return replace(result, version=registered.version, promotion=promotion)
