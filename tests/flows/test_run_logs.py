@@ -36,19 +36,19 @@ def test_run_log_explains_the_run(settings: Settings) -> None:
     state = training_flow(champion=True, return_state=True)
     result = state.result()
     log = "\n".join(_run_log(state.state_details.flow_run_id))
-    assert f"loaded {result['rows']} reviews" in log
-    assert f"f1={result['metrics']['f1']:.4f}" in log
-    assert f"accuracy={result['metrics']['accuracy']:.4f}" in log
-    assert f"logged MLflow run {result['run_id']}" in log
-    assert f"registered {settings.model_name} version {result['version']}" in log
+    assert f"loaded {result.rows} reviews" in log
+    assert f"f1={result.metrics['f1']:.4f}" in log
+    assert f"accuracy={result.metrics['accuracy']:.4f}" in log
+    assert f"logged MLflow run {result.run_id}" in log
+    assert f"registered {settings.model_name} version {result.version}" in log
     assert "champion decision: promoted" in log
 
     # The next run's decision shows both scores.
     state = training_flow(champion=True, return_state=True)
-    decision = state.result()["promotion"]
+    decision = state.result().promotion
     log = "\n".join(_run_log(state.state_details.flow_run_id))
-    assert f"challenger v{decision['challenger_version']}={decision['challenger_score']:.4f}" in log
-    assert f"champion v{decision['champion_version']}={decision['champion_score']:.4f}" in log
+    assert f"challenger v{decision.challenger_version}={decision.challenger_score:.4f}" in log
+    assert f"champion v{decision.champion_version}={decision.champion_score:.4f}" in log
 
 
 def test_user_error_fails_the_run_with_its_message(settings: Settings, tmp_path: Path) -> None:

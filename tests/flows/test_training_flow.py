@@ -31,10 +31,10 @@ def test_flow_runs_every_step_as_a_named_task(settings: Settings) -> None:
     tasks = asyncio.run(_task_runs(state.state_details.flow_run_id))
     assert set(tasks) == TASK_NAMES
     assert set(tasks.values()) == {"COMPLETED"}
-    assert result["version"] == "1"
-    assert result["became_champion"] is True
-    assert set(result["metrics"]) >= {"accuracy", "f1", "roc_auc", "log_loss"}
-    run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(result["run_id"])
+    assert result.version == "1"
+    assert result.became_champion is True
+    assert set(result.metrics) >= {"accuracy", "f1", "roc_auc", "log_loss"}
+    run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert training_flow.name == FLOW_NAME == SPECIFIED_FLOW_NAME
 
@@ -46,36 +46,36 @@ def test_champion_moves_only_to_a_better_model(settings: Settings, write_params)
     crippled = write_params("crippled", vectorizer={"max_features": 3})
 
     first = training_flow(params_path=str(weak), champion=True)
-    assert first["became_champion"] is True
-    assert first["promotion"]["reason"] == "no champion yet"
+    assert first.became_champion is True
+    assert first.promotion.reason == "no champion yet"
 
     worse = training_flow(params_path=str(crippled), champion=True)
-    assert worse["became_champion"] is False
-    decision = worse["promotion"]
-    assert decision["champion_version"] == first["version"]
-    assert decision["challenger_score"] < decision["champion_score"]
+    assert worse.became_champion is False
+    decision = worse.promotion
+    assert decision.champion_version == first.version
+    assert decision.challenger_score < decision.champion_score
     # The champion is re-scored on this run's test rows: the same rows as its own run here.
-    assert decision["champion_score"] == pytest.approx(first["metrics"]["f1"])
-    assert registry.get_alias(client, name, "champion").version == first["version"]
+    assert decision.champion_score == pytest.approx(first.metrics["f1"])
+    assert registry.get_alias(client, name, "champion").version == first.version
 
     better = training_flow(champion=True)
-    assert better["became_champion"] is True
-    assert better["promotion"]["challenger_score"] > better["promotion"]["champion_score"]
-    assert registry.get_alias(client, name, "champion").version == better["version"]
-    assert registry.get_alias(client, name, "previous").version == first["version"]
+    assert better.became_champion is True
+    assert better.promotion.challenger_score > better.promotion.champion_score
+    assert registry.get_alias(client, name, "champion").version == better.version
+    assert registry.get_alias(client, name, "previous").version == first.version
 
     tie = training_flow(champion=True)
-    assert tie["became_champion"] is False
-    assert tie["promotion"]["reason"] == "champion scores at least as high"
+    assert tie.became_champion is False
+    assert tie.promotion.reason == "champion scores at least as high"
 
-    run = client.get_run(worse["run_id"])
+    run = client.get_run(worse.run_id)
     assert run.data.tags["promotion.promoted"] == "false"
-    assert run.data.metrics["champion_f1"] == pytest.approx(decision["champion_score"])
+    assert run.data.metrics["champion_f1"] == pytest.approx(decision.champion_score)
 
 
 def test_no_register_logs_a_run_but_no_version(settings: Settings) -> None:
     result = training_flow(register_model=False)
-    assert result["version"] is None
+    assert result.version is None
     assert registry.list_versions(registry.make_client(settings), settings.model_name) == []
 
 
@@ -84,7 +84,7 @@ def test_registered_champion_loads_as_pyfunc_and_predicts(settings: Settings) ->
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
     predictions = model.predict(["A wonderful, moving film.", "Dull, awful and far too long."])
     assert list(predictions) == [1, 0]
-    assert result["version"] == "1"
+    assert result.version == "1"
 
 
 def test_log_loss_champion_must_score_lower(
@@ -99,18 +99,18 @@ def test_log_loss_champion_must_score_lower(
     crippled = write_params("crippled", vectorizer={"max_features": 3})
 
     first = training_flow(params_path=str(weak), champion=True)
-    assert first["promotion"]["metric"] == "log_loss"
-    assert first["became_champion"] is True
+    assert first.promotion.metric == "log_loss"
+    assert first.became_champion is True
 
     worse = training_flow(params_path=str(crippled), champion=True)
-    decision = worse["promotion"]
-    assert decision["challenger_score"] > decision["champion_score"]  # higher loss: worse
-    assert worse["became_champion"] is False
-    assert decision["reason"] == "champion scores at least as low"
+    decision = worse.promotion
+    assert decision.challenger_score > decision.champion_score  # higher loss: worse
+    assert worse.became_champion is False
+    assert decision.reason == "champion scores at least as low"
 
     better = training_flow(champion=True)
-    decision = better["promotion"]
-    assert decision["challenger_score"] < decision["champion_score"]
-    assert better["became_champion"] is True
-    assert decision["reason"] == "challenger scores lower"
-    assert registry.get_alias(client, settings.model_name, "champion").version == better["version"]
+    decision = better.promotion
+    assert decision.challenger_score < decision.champion_score
+    assert better.became_champion is True
+    assert decision.reason == "challenger scores lower"
+    assert registry.get_alias(client, settings.model_name, "champion").version == better.version

@@ -14,8 +14,8 @@ from sentiment_mlops.core.evaluation import evaluate
 from sentiment_mlops.core.model import train_model
 from sentiment_mlops.core.params import load_params
 from sentiment_mlops.core.split import Split, split_reviews
-from sentiment_mlops.flows.steps import TrainingRequest
 from sentiment_mlops.flows.tracking import Tracker
+from sentiment_mlops.flows.types import TrainingRequest
 from sentiment_mlops.settings import Settings
 from tests.conftest import DEMO_DATA, PARAMS_FILE
 
@@ -53,5 +53,5 @@ def logged(tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Pa
     )
     tracker = Tracker.connect(settings, request.experiment)
     run_id, model_uri = tracker.log_run(model, reviews, split, params, evaluation, request)
-    version = tracker.register(request.model_name, model_uri, run_id, evaluation)
-    return LoggedModel(settings, tracker, model, split, run_id, model_uri, version)
+    ref = tracker.register(request.model_name, model_uri, run_id, evaluation)
+    return LoggedModel(settings, tracker, model, split, run_id, model_uri, ref.version)

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from sentiment_mlops.errors import NotFoundError, UserError, exit_code, user_error_message
+
+if TYPE_CHECKING:
+    # The context of Typer's groups: the class of the click that Typer vendors. Typer exports
+    # only a subclass (`typer.Context`), which an override may not narrow the argument to.
+    from typer._click import Context
 
 EXIT_USAGE = UserError.exit_code  # bad input, settings or registry state: change something
 EXIT_FAILURE = NotFoundError.exit_code  # no such model, version or alias; no stack
@@ -47,7 +51,7 @@ def user_errors() -> Iterator[None]:
 class ErrorMappingGroup(TyperGroup):
     """A command group that ends any of its commands' user errors with `fail`."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Context) -> Any:
         with user_errors():
             return super().invoke(ctx)
 

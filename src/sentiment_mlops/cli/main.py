@@ -13,7 +13,7 @@ import os
 import signal
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,10 @@ from sentiment_mlops.cli.serve import serve_app, webhook_app
 from sentiment_mlops.cli.stack import stack_app
 from sentiment_mlops.redaction import install_log_redaction, redactor_for
 from sentiment_mlops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sentiment_mlops.flows.local_prefect import LocalPrefectServer
+    from sentiment_mlops.flows.types import TrainingRequest, TrainingResult
 
 app = typer.Typer(
     name="sentiment",
@@ -107,45 +111,36 @@ def train(
     ] = None,
 ) -> None:
     """Train a model, log it to MLflow, register it and optionally make it champion."""
+    from sentiment_mlops.flows.inputs import missing_input, training_request
+
     settings = get_settings()
     _configure_logging(settings)
     _exit_on_sigterm()
     if champion and no_register:
         fail("--champion needs a registered version; drop --no-register")
-    data_path, params = _training_inputs(settings, data_path, params)
-    local_server = None
-    if not no_prefect and not settings.prefect_api_url:
-        local_server = _start_local_prefect(settings)
-    result = _run_training(
+    request = training_request(
         settings,
-        no_prefect=no_prefect,
-        local_server=local_server,
         data_path=data_path,
         params_path=params,
-        champion=champion,
-        register=not no_register,
         experiment=experiment,
         model_name=model_name,
+        champion=champion,
+        register=not no_register,
         metrics_file=metrics_file,
         plots_dir=plots_dir,
     )
+    problem = missing_input(request.data_path, request.params_path)
+    if problem:  # checked before anything starts
+        fail(problem)
+    if no_prefect:
+        from sentiment_mlops.flows.steps import run_training
+
+        result = run_training(request, settings)
+    else:
+        result = _run_flow(request, settings)
     from sentiment_mlops.cli.reporting import print_training_result
 
     print_training_result(result)
-
-
-def _training_inputs(
-    settings: Settings, data_path: Path | None, params: Path | None
-) -> tuple[Path, Path]:
-    """The data and params files the run will read; checked before anything starts."""
-    from sentiment_mlops.flows.inputs import choose_data_path, choose_params_path, missing_input
-
-    data_path = data_path or choose_data_path(settings)
-    params = params or choose_params_path(settings)
-    problem = missing_input(data_path, params)
-    if problem:
-        fail(problem)
-    return data_path, params
 
 
 def _exit_on_sigterm() -> None:
@@ -158,7 +153,7 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, exit_now)
 
 
-def _start_local_prefect(settings: Settings) -> Any:
+def _start_local_prefect(settings: Settings) -> LocalPrefectServer:
     from sentiment_mlops.flows.local_prefect import LocalPrefectServer
 
     server = LocalPrefectServer(settings.prefect_home)
@@ -175,29 +170,22 @@ def _start_local_prefect(settings: Settings) -> Any:
     return server
 
 
-def _run_training(
-    settings: Settings, *, no_prefect: bool, local_server: Any, **options: Any
-) -> Any:
-    from sentiment_mlops.flows import steps
-
-    if no_prefect:
-        request = steps.default_request(settings, **options)
-        return steps.run_training(request, settings)
+def _run_flow(request: TrainingRequest, settings: Settings) -> TrainingResult:
+    """The training flow in this process, on Prefect's temporary server when none is set."""
+    local_server = None if settings.prefect_api_url else _start_local_prefect(settings)
     from sentiment_mlops.flows.tracking import Tracker
 
     # The flow connects first too, but here an unreachable store fails before Prefect is waited
     # for, in one line rather than a flow-run traceback.
-    Tracker.connect(settings, options["experiment"], check_registry=options["register"])
+    Tracker.connect(settings, request.experiment, check_registry=request.register)
     # Import the heavy libraries while the local Prefect server starts.
     import mlflow.sklearn  # noqa: F401
 
-    from sentiment_mlops.flows.training import training_flow
+    from sentiment_mlops.flows.training import requested_training
 
     if local_server is not None:
         local_server.wait_ready()
-    options["register_model"] = options.pop("register")
-    flow_options = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
-    return steps.TrainingResult.from_dict(training_flow(**flow_options))
+    return requested_training(request)
 
 
 AliasOption = Annotated[str | None, typer.Option(help="Alias to use (default: MODEL_ALIAS)")]

@@ -11,7 +11,7 @@ from rich.table import Table
 from sentiment_mlops.core.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
-    from sentiment_mlops.flows.steps import TrainingResult
+    from sentiment_mlops.flows.types import TrainingResult
     from sentiment_mlops.registry import ModelRef
 
 

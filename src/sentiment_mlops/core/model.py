@@ -27,7 +27,7 @@ def build_pipeline(params: TrainingParams) -> Pipeline:
             (
                 "tfidf",
                 NgramTfidfVectorizer(
-                    analyzer=WordNgrams(tuple(vec.ngram_range)),
+                    analyzer=WordNgrams(vec.ngram_range),
                     max_features=vec.max_features,
                     min_df=vec.min_df,
                     sublinear_tf=vec.sublinear_tf,

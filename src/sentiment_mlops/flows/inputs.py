@@ -1,4 +1,4 @@
-"""Which data set and params file a training run reads when the user names none.
+"""A training request, with the data set and params file to read when the user names none.
 
 Kept free of pandas and scikit-learn so the CLI can check its inputs in a few milliseconds,
 before it starts anything (a local Prefect server, a `.prefect/` folder) for a run that would
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sentiment_mlops.flows.types import TrainingRequest
 from sentiment_mlops.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -55,3 +56,29 @@ def missing_input(data_path: Path, params_path: Path) -> str | None:
             where = "" if path.is_absolute() else f" in {Path.cwd()}"
             return f"{path}: {kind} not found{where} (name one with {option} or {variable})"
     return None
+
+
+def training_request(
+    settings: Settings,
+    *,
+    data_path: Path | None = None,
+    params_path: Path | None = None,
+    experiment: str | None = None,
+    model_name: str | None = None,
+    champion: bool = False,
+    register: bool = True,
+    metrics_file: Path | None = None,
+    plots_dir: Path | None = None,
+) -> TrainingRequest:
+    """The request of the CLI or of a deployment run: what is not given comes from `settings`."""
+    return TrainingRequest(
+        data_path=data_path or choose_data_path(settings),
+        params_path=params_path or choose_params_path(settings),
+        experiment=experiment or settings.experiment_name,
+        model_name=model_name or settings.model_name,
+        champion_metric=settings.champion_metric,
+        champion=champion,
+        register=register,
+        metrics_file=metrics_file,
+        plots_dir=plots_dir,
+    )

@@ -1,83 +1,107 @@
 """The Prefect flow `sentiment-training`: each step of `steps.run_training` as a named task.
 
-Works unchanged in Prefect's local mode and against a Prefect server (`PREFECT_API_URL`).
-Parameters are plain values so that a deployment can set them from the UI or API. A user error
-(bad data or params, an unreachable tracking server) ends the run Failed with its one-line
-message and no traceback; a bug keeps Prefect's full report.
+Works unchanged in Prefect's local mode and against a Prefect server (`PREFECT_API_URL`). Two
+entries run it: `training_flow`, whose parameters are plain values so that a deployment can set
+them from the UI or the API, and `requested_training`, which `sentiment train` calls in-process
+with the one request it built. A user error (bad data or params, an unreachable tracking server)
+ends the run Failed with its one-line message and no traceback; a bug keeps Prefect's full
+report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
-from prefect import flow, task
+from prefect import Task, flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import Failed, State
 
 from sentiment_mlops.core.data import DataUnavailableError
 from sentiment_mlops.errors import user_error_message
-from sentiment_mlops.flows import steps
+from sentiment_mlops.flows.inputs import training_request
 from sentiment_mlops.flows.run_logs import logs_to_prefect_run
-from sentiment_mlops.settings import get_settings
+from sentiment_mlops.flows.steps import run_training
+from sentiment_mlops.flows.types import TrainingRequest, TrainingResult
+from sentiment_mlops.settings import Settings, get_settings
 
 FLOW_NAME = "sentiment-training"
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def _read_may_pass(task: Any, task_run: TaskRun, state: State) -> bool:
+
+def _read_may_pass(_task: Task[..., Any], _task_run: TaskRun, state: State[Any]) -> bool:
     """Retry reading only when the system failed to read; bad data stays bad."""
     return isinstance(state.data, DataUnavailableError)
 
 
-# Reading data may hit a network file system or an object store: worth a retry.
-_TASK_OPTIONS: dict[str, dict[str, Any]] = {
-    "load-data": {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": _read_may_pass},
-}
-
-
-def run_as_task(name: str, function: Callable[..., Any], *args: Any) -> Any:
-    """Run one step as a Prefect task named `name`.
+def run_as_task(name: str, step: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run one step as a Prefect task named `name` (a `steps.StepRunner`).
 
     Caching is off: inputs are data frames and fitted models, which are not worth hashing.
+    Reading data may hit a network file system or an object store: worth a retry.
     """
-    options = _TASK_OPTIONS.get(name, {})
-    return task(function, name=name, cache_policy=NO_CACHE, **options)(*args)
+    if name == "load-data":
+        as_task = task(
+            name=name,
+            cache_policy=NO_CACHE,
+            retries=2,
+            retry_delay_seconds=2,
+            retry_condition_fn=_read_may_pass,
+        )
+    else:
+        as_task = task(name=name, cache_policy=NO_CACHE)
+    return as_task(step)(*args, **kwargs)
 
 
 @flow(name=FLOW_NAME, validate_parameters=True)
 def training_flow(
-    data_path: str | None = None,
-    params_path: str | None = None,
+    data_path: Path | None = None,
+    params_path: Path | None = None,
     champion: bool = False,
     register_model: bool = True,
     experiment: str | None = None,
     model_name: str | None = None,
-    metrics_file: str | None = None,
-    plots_dir: str | None = None,
-) -> dict[str, Any]:
-    """Train, evaluate, log, register and optionally promote a sentiment model."""
-    from pathlib import Path
+    metrics_file: Path | None = None,
+    plots_dir: Path | None = None,
+) -> TrainingResult:
+    """Train, evaluate, log, register and optionally promote a sentiment model.
 
+    The deployment's entry: each parameter a JSON value (paths as strings), unset ones from the
+    settings.
+    """
     settings = get_settings()
+    request = training_request(
+        settings,
+        data_path=data_path,
+        params_path=params_path,
+        experiment=experiment,
+        model_name=model_name,
+        champion=champion,
+        register=register_model,
+        metrics_file=metrics_file,
+        plots_dir=plots_dir,
+    )
+    return _train(request, settings)
+
+
+@flow(name=FLOW_NAME, validate_parameters=True)
+def requested_training(request: TrainingRequest) -> TrainingResult:
+    """The same flow for a caller in this process that has already built its request."""
+    return _train(request, get_settings())
+
+
+def _train(request: TrainingRequest, settings: Settings) -> TrainingResult:
     with logs_to_prefect_run():
         try:
-            request = steps.default_request(
-                settings,
-                data_path=Path(data_path) if data_path else None,
-                params_path=Path(params_path) if params_path else None,
-                experiment=experiment,
-                model_name=model_name,
-                champion=champion,
-                register=register_model,
-                metrics_file=Path(metrics_file) if metrics_file else None,
-                plots_dir=Path(plots_dir) if plots_dir else None,
-            )
-            result = steps.run_training(request, settings, run_step=run_as_task)
+            return run_training(request, settings, run_step=run_as_task)
         except Exception as error:
             message = user_error_message(error)
             if message is None:
                 raise
-            # The run ends Failed with the user's one line; calling the flow raises `error`.
+            # Prefect makes a returned state the run's final state, and calling the flow then
+            # raises `error`; its types only know the flow's return value (`TrainingResult`).
             return Failed(message=message, data=error)  # type: ignore[return-value]
-    return result.as_dict()
