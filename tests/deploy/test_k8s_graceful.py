@@ -61,13 +61,20 @@ def test_uvicorn_finishes_a_request_in_flight_after_sigterm(tmp_path: Path) -> N
     }
     command = [require_tool("sentiment", "uv sync"), "serve", "--port", str(port)]
     body = json.dumps({"text": "A wonderful, moving film."}).encode()
-    head = b"POST /predict HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+    # `Expect: 100-continue`: uvicorn says "100 Continue" once the app reads the body, so the
+    # test knows the request is in flight (not still unread in a socket buffer) before SIGTERM.
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\n"
+    )
     with ServerProcess(command, env, tmp_path / "api.log", cwd=tmp_path) as server:
         wait_until(
             lambda: socket.create_connection(("127.0.0.1", port)), 60, "the API", ignore=(OSError,)
         )
         client = socket.create_connection(("127.0.0.1", port), timeout=20)
-        client.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+        client.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body))
+        assert client.recv(4096).startswith(b"HTTP/1.1 100 Continue")
+        client.sendall(body[:10])
 
         os.kill(server.pid, signal.SIGTERM)
 
