@@ -48,7 +48,10 @@ def sqlite_logged(
 ) -> Iterator[LoggedService]:
     """A served API whose prediction log is a SQLite file, texts as hash and length only; the
     writer gathers for 1 s (so a prediction answered a moment ago is still queued), retention:
-    1 day, checked every 0.2 s; live accuracy over the last 4 labels."""
+    1 day, checked every 0.2 s; live accuracy over the last 4 labels.
+
+    Also the real server of the quick tests that need one but no setting of their own (the
+    schema's read endpoints, hostile clients): one process started is ~4 s of CPU saved."""
     root = tmp_path_factory.mktemp("log-sqlite")
     with logged_service(
         mlflow_store,

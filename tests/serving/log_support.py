@@ -14,14 +14,16 @@ from sqlalchemy import create_engine, func, select
 
 from sentiment_mlops.monitoring import tables
 from tests.serving.helpers import MlflowStore, run_service, wait_until
+from tests.support.processes import ServerProcess
 
 
 @dataclass
 class LoggedService:
-    """A running API and the URL of its prediction log."""
+    """A running API, the URL of its prediction log, and its process when it runs in one."""
 
     http: httpx.Client
     log_url: str
+    server: ServerProcess | None = None
 
     def count(self) -> int:
         """Rows in the store's predictions table (0 while the writer has not made it)."""
@@ -70,6 +72,6 @@ def logged_service(
         http = httpx.Client(base_url=server.url, timeout=30)
         try:
             wait_until(lambda: http.get("/health").status_code == 200, timeout=120)
-            yield LoggedService(http, log_url)
+            yield LoggedService(http, log_url, server)
         finally:
             http.close()
