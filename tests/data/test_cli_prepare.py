@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli.data import data_app
+from sentiment_mlops.settings import get_settings
 from tests.data.helpers import expected_split, project_env
 
 runner = CliRunner()
@@ -25,10 +27,31 @@ def prepare(*args: str):
     return runner.invoke(data_app, ["prepare", *args])
 
 
+@pytest.fixture
+def prepare_in(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Run the command in this process as from `folder` (its working directory), with the
+    variables `env` set and the settings read afresh."""
+
+    def run(folder: Path, *args: str, **env: str) -> Result:
+        monkeypatch.chdir(folder)
+        for name in ("DATA_PATH", "PARAMS_PATH"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        try:
+            return prepare(*args)
+        finally:
+            get_settings.cache_clear()
+
+    return run
+
+
 def _prepare_process(
     tmp_path: Path, *args: str, timeout: float = 60, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run the command in a fresh interpreter, as a user would."""
+    """Run the command in a fresh interpreter, as a user would: for the Hugging Face hub's
+    variables, which its client reads once, at import."""
     return subprocess.run(
         [sys.executable, "-c", _RUN_DATA_APP, "prepare", *args],
         cwd=tmp_path,
@@ -242,16 +265,18 @@ def test_offline_mode_without_a_cached_copy_fails_with_one_line(offline_run) -> 
     _assert_offline_failure(result, folder)
 
 
-def test_default_output_is_the_configured_data_path(reviews: pd.DataFrame, tmp_path: Path) -> None:
+def test_default_output_is_the_configured_data_path(
+    reviews: pd.DataFrame, tmp_path: Path, prepare_in
+) -> None:
     source = tmp_path / "reviews.csv"
     reviews.to_csv(source, index=False)
     configured = tmp_path / "configured" / "sample.csv"
 
-    result = _prepare_process(
+    result = prepare_in(
         tmp_path, "--source", "csv", "--from", str(source), DATA_PATH=str(configured)
     )
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.output
     assert list(pd.read_csv(configured).columns) == ["text", "label"]
 
 
@@ -269,7 +294,7 @@ def pipeline_folder(tmp_path: Path) -> Path:
 
 
 def test_preparing_the_pipeline_file_records_its_options_in_params_yaml(
-    reviews: pd.DataFrame, pipeline_folder: Path
+    reviews: pd.DataFrame, pipeline_folder: Path, prepare_in
 ) -> None:
     import yaml
 
@@ -278,11 +303,11 @@ def test_preparing_the_pipeline_file_records_its_options_in_params_yaml(
     (pipeline_folder / "mine").mkdir()
     reviews.to_csv(pipeline_folder / "mine" / "reviews.csv", index=False)
 
-    result = _prepare_process(
+    result = prepare_in(
         pipeline_folder, "--source", "csv", "--from", "mine/reviews.csv", "--samples", "40"
     )
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.output
     assert "Recorded these options in params.yaml" in result.stdout
     assert yaml.safe_load(params.read_text())["prepare"] == {
         "source": "csv", "from": "mine/reviews.csv", "samples": 40, "seed": 42, "split": "train",
@@ -297,25 +322,25 @@ def test_preparing_the_pipeline_file_records_its_options_in_params_yaml(
 
     # What `dvc repro` then runs (the same options, --force) leaves params.yaml alone.
     written = params.stat().st_mtime_ns
-    again = _prepare_process(
+    again = prepare_in(
         pipeline_folder, "--source", "csv", "--from", "mine/reviews.csv", "--samples", "40",
         "--output", "data/imdb_sample.csv", "--force",
     )  # fmt: skip
-    assert again.returncode == 0, again.stderr
+    assert again.exit_code == 0, again.output
     assert "Recorded" not in again.stdout
     assert params.stat().st_mtime_ns == written
 
 
 def test_preparing_another_file_leaves_params_yaml_alone(
-    reviews: pd.DataFrame, pipeline_folder: Path
+    reviews: pd.DataFrame, pipeline_folder: Path, prepare_in
 ) -> None:
     before = (pipeline_folder / "params.yaml").read_bytes()
     reviews.to_csv(pipeline_folder / "reviews.csv", index=False)
 
-    result = _prepare_process(
+    result = prepare_in(
         pipeline_folder, "--source", "csv", "--from", "reviews.csv", "--output", "other.csv"
     )
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.output
     assert (pipeline_folder / "other.csv").is_file()
     assert (pipeline_folder / "params.yaml").read_bytes() == before
