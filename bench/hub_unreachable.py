@@ -87,13 +87,10 @@ def main() -> None:
             "download_file, closed port (in process)": lambda: download_closed_port(folder),
         }
         times = {label: [row() for _ in range(args.runs)] for label, row in rows.items()}
-    print(f"({os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f})")
-    print(f"{'case':<48} {'runs':>4} {'median s':>8} {'min s':>6} {'max s':>6}")
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; seconds per run:")
     for label, seconds in times.items():
-        print(
-            f"{label:<48} {len(seconds):>4} {statistics.median(seconds):8.2f} "
-            f"{min(seconds):6.2f} {max(seconds):6.2f}"
-        )
+        runs = ", ".join(f"{value:.2f}" for value in seconds)
+        print(f"  {label}: median {statistics.median(seconds):.2f} ({runs})")
 
 
 if __name__ == "__main__":
