@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sentiment_mlops.settings import Settings, get_settings
+from tests.support.templates import Template
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = PROJECT_ROOT / "data" / "demo_reviews.csv"
@@ -53,18 +54,22 @@ def settings(store_env: dict[str, str]) -> Settings:
     return get_settings()
 
 
-@pytest.fixture(scope="session")
-def migrated_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty SQLite MLflow store, created once: MLflow's migrations of a new database take
-    seconds, a copy of the migrated file milliseconds."""
+def _migrate_mlflow_store(folder: Path) -> None:
     from mlflow import MlflowClient
 
-    database = tmp_path_factory.mktemp("store-template") / "mlflow.db"
-    uri = f"sqlite:///{database}"
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.search_experiments()
     client.search_registered_models()
-    return database
+
+
+@pytest.fixture(scope="session")
+def migrated_store_template(request: pytest.FixtureRequest) -> Path:
+    """An empty SQLite MLflow store, migrated once per MLflow version (and kept between
+    sessions, see tests/support/templates.py): MLflow's migrations of a new database take
+    seconds, a copy of the migrated file milliseconds."""
+    template = Template(request, "mlflow-store", ("mlflow", "sqlalchemy", "alembic"))
+    return template.get(_migrate_mlflow_store) / "mlflow.db"
 
 
 @pytest.fixture

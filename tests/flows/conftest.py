@@ -10,14 +10,15 @@ import yaml
 
 from sentiment_mlops.settings import Settings, get_settings
 from tests.conftest import PARAMS_FILE
+from tests.support import prefect_server
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Prefect's API server for the session, as `prefect_test_harness` gives it (without its
+    migrations of a new database each session: see tests/support/prefect_server.py)."""
+    with prefect_server.prefect_harness(request) as api_url:
+        yield api_url
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_registered_champion_loads_as_pyfunc_and_predicts(settings: Settings) ->
 
 
 def test_log_loss_champion_must_score_lower(
-    store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, write_params
+    migrated_store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, write_params
 ) -> None:
     """Log loss is lower-is-better: a model with higher log loss must not take the champion."""
     monkeypatch.setenv("CHAMPION_METRIC", "log_loss")

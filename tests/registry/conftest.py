@@ -31,8 +31,10 @@ class LoggedModel:
     version: str
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def logged(tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path) -> LoggedModel:
+    """One training, logged and registered once for every registry test module (each adds
+    only what it reads by its own id: a run, an alias of this model)."""
     folder = tmp_path_factory.mktemp("registry")
     shutil.copyfile(migrated_store_template, folder / "mlflow.db")  # no migrations to wait for
     settings = Settings(

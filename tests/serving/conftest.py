@@ -1,5 +1,5 @@
-"""Fixtures of the serving tests: a temporary SQLite MLflow with a trained champion, and served
-APIs with a prediction log on SQLite and on PostgreSQL."""
+"""Fixtures of the serving tests: a temporary SQLite MLflow with a trained champion, a served
+API with a prediction log on SQLite, and the app in-process with its log on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.serving.helpers import MlflowStore, train_store
+from sentiment_mlops.serving.app import create_app
+from tests.serving.helpers import MlflowStore, train_store, wait_until
 from tests.serving.log_support import LoggedService, logged_service
 from tests.support.postgres import fresh_database
 
@@ -48,7 +50,10 @@ def sqlite_logged(
 ) -> Iterator[LoggedService]:
     """A served API whose prediction log is a SQLite file, texts as hash and length only; the
     writer gathers for 1 s (so a prediction answered a moment ago is still queued), retention:
-    1 day, checked every 0.2 s; live accuracy over the last 4 labels."""
+    1 day, checked every 0.2 s; live accuracy over the last 4 labels.
+
+    Also the real server of the quick tests that need one but no setting of their own (the
+    schema's read endpoints, hostile clients): one process started is ~4 s of CPU saved."""
     root = tmp_path_factory.mktemp("log-sqlite")
     with logged_service(
         mlflow_store,
@@ -63,14 +68,18 @@ def sqlite_logged(
         yield service
 
 
-@pytest.fixture(scope="session")
-def postgres_logged(
-    mlflow_store: MlflowStore, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LoggedService]:
-    """A served API logging to a fresh PostgreSQL database, texts included."""
-    root = tmp_path_factory.mktemp("log-postgres")
-    with (
-        fresh_database("predlog_test") as url,
-        logged_service(mlflow_store, root, url, PREDICTION_LOG_FLUSH_INTERVAL="0.05") as service,
-    ):
-        yield service
+@pytest.fixture(scope="module")
+def postgres_logged(mlflow_store: MlflowStore) -> Iterator[LoggedService]:
+    """The app in this process (the same writer and store as in a served one; `sqlite_logged`
+    is the served process), logging to a fresh PostgreSQL database, texts included."""
+    with fresh_database("predlog_test") as url:
+        settings = mlflow_store.settings(
+            prediction_log_url=url,
+            prediction_log_flush_interval=0.05,
+            model_reload_interval=3600,  # no test here reloads; no polling in this process
+        )
+        with TestClient(create_app(settings)) as http:
+            wait_until(lambda: http.get("/health").status_code == 200, timeout=120)
+            service = LoggedService(http, url)
+            wait_until(service.has_tables, timeout=60)
+            yield service

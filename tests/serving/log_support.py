@@ -14,14 +14,25 @@ from sqlalchemy import create_engine, func, select
 
 from sentiment_mlops.monitoring import tables
 from tests.serving.helpers import MlflowStore, run_service, wait_until
+from tests.support.processes import ServerProcess
 
 
 @dataclass
 class LoggedService:
-    """A running API and the URL of its prediction log."""
+    """A running API, the URL of its prediction log, and its process when it runs in one."""
 
     http: httpx.Client
     log_url: str
+    server: ServerProcess | None = None
+
+    def has_tables(self) -> bool:
+        """Whether the writer has made its tables (it does so in its thread, after the start)."""
+        engine = create_engine(self.log_url)
+        try:
+            with engine.connect() as connection:
+                return engine.dialect.has_table(connection, "predictions")
+        finally:
+            engine.dispose()
 
     def count(self) -> int:
         """Rows in the store's predictions table (0 while the writer has not made it)."""
@@ -70,6 +81,8 @@ def logged_service(
         http = httpx.Client(base_url=server.url, timeout=30)
         try:
             wait_until(lambda: http.get("/health").status_code == 200, timeout=120)
-            yield LoggedService(http, log_url)
+            service = LoggedService(http, log_url, server)
+            wait_until(service.has_tables, timeout=60)
+            yield service
         finally:
             http.close()

@@ -1,5 +1,6 @@
 """Hostile and broken clients against a real uvicorn process: huge invalid bodies, clients that
-leave mid-body, idle and surplus connections. No model is needed for any of them."""
+leave mid-body, idle and surplus connections. No model is needed for any of them: the slow ones
+have a server with a connection limit of their own, the others use the session's served API."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.serving.helpers import MlflowStore, run_service, wait_until
+from tests.serving.log_support import LoggedService
 from tests.support.processes import ServerProcess
 
 
@@ -27,6 +29,13 @@ def service(
     with run_service(env, tmp_path_factory.mktemp("hostile")) as server:
         wait_until(lambda: httpx.get(f"{server.url}/health/live").status_code == 200, timeout=60)
         yield server
+
+
+@pytest.fixture
+def shared(sqlite_logged: LoggedService) -> ServerProcess:
+    """The session's served API, for the tests that need no setting of their own."""
+    assert sqlite_logged.server is not None
+    return sqlite_logged.server
 
 
 def _memory_mb(pid: int) -> dict[str, float]:
@@ -51,27 +60,42 @@ def _raw_request(sock: socket.socket, path: str = "/health/live") -> bytes:
     return answer
 
 
+def _read_head(sock: socket.socket) -> bytes:
+    """Bytes from `sock` up to the end of one answer's head (30 s at most)."""
+    sock.settimeout(30)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1024)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
 @pytest.mark.slow
 def test_a_huge_batch_of_integers_is_a_small_422_without_stalling_the_server(
     service: ServerProcess,
 ) -> None:
-    """3 million integers (6 MB): one error, not 3 million; /health stays responsive."""
+    """3 million integers (6 MB): one error, not 3 million, within bounded memory; /health
+    answers meanwhile. How fast, and how slow /health gets: bench/hostile_body.py (timings
+    are not asserted here: a loaded machine would fail them)."""
     body = b'{"texts": [' + b"1," * 2_999_989 + b"1]}"
     assert len(body) < 6_000_000  # under MAX_BODY_BYTES: it reaches validation
     before = _memory_mb(service.process.pid)
-    slowest, done = [0.0], threading.Event()
+    health: list[int | str] = []  # status codes, or the error of a failed poll
+    done = threading.Event()
 
     def poll_health() -> None:
         with httpx.Client(base_url=service.url, timeout=120) as client:
             while not done.is_set():
-                started = time.monotonic()
-                assert client.get("/health/live").status_code == 200
-                slowest[0] = max(slowest[0], time.monotonic() - started)
+                try:
+                    health.append(client.get("/health/live").status_code)
+                except httpx.HTTPError as error:
+                    health.append(repr(error))
                 time.sleep(0.05)
 
     poller = threading.Thread(target=poll_health)
     poller.start()
-    started = time.monotonic()
     try:
         response = httpx.post(
             f"{service.url}/predict/batch",
@@ -82,23 +106,20 @@ def test_a_huge_batch_of_integers_is_a_small_422_without_stalling_the_server(
     finally:
         done.set()
         poller.join()
-    seconds = time.monotonic() - started
     growth = _memory_mb(service.process.pid)["VmHWM"] - before["VmRSS"]
-    print(f"422 in {seconds:.2f} s, peak RSS +{growth:.0f} MB, slowest /health {slowest[0]:.2f} s")
+    print(f"peak RSS +{growth:.0f} MB, {len(health)} /health answers meanwhile")
     assert response.status_code == 422
     assert len(response.content) < 2000
     assert "body.texts: batch has more texts than the limit of 256" in response.json()["message"]
-    # Generous bounds (about 10x what this takes here); before the fix: 25-65 s, +4.2 GB, and
-    # /health frozen for the whole time.
-    assert seconds < 20
+    assert health and set(health) == {200}, health
+    # A generous bound (about 10x what this takes here); before the fix: +4.2 GB.
     assert growth < 1500
-    assert slowest[0] < 5
 
 
-def test_many_bad_fields_report_the_first_ten_and_a_count(service: ServerProcess) -> None:
+def test_many_bad_fields_report_the_first_ten_and_a_count(shared: ServerProcess) -> None:
     extra = ",".join(f'"field{i}": 1' for i in range(50_000))
     response = httpx.post(
-        f"{service.url}/predict",
+        f"{shared.url}/predict",
         content=f'{{"text": "ok", {extra}}}',
         headers={"content-type": "application/json"},
         timeout=60,
@@ -110,21 +131,24 @@ def test_many_bad_fields_report_the_first_ten_and_a_count(service: ServerProcess
     assert body["message"].endswith("(and 49990 more errors)")
 
 
-def test_a_client_leaving_mid_body_is_a_499_not_a_500(service: ServerProcess) -> None:
-    with socket.create_connection(("127.0.0.1", int(service.url.rsplit(":", 1)[1]))) as sock:
+def test_a_client_leaving_mid_body_is_a_499_not_a_500(shared: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", int(shared.url.rsplit(":", 1)[1]))) as sock:
         sock.sendall(
             b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 1000\r\n\r\n" + b'{"text": "'
+            b"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n"
         )
-        time.sleep(0.2)  # the request reaches the app, which waits for the rest of the body
+        # uvicorn answers "100 Continue" when the app first asks for the body: the request has
+        # reached the app, which now waits for the rest of it.
+        assert _read_head(sock).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(b'{"text": "')
 
     def metrics() -> str:
-        return httpx.get(f"{service.url}/metrics").text
+        return httpx.get(f"{shared.url}/metrics").text
 
     counted = 'sentiment_http_requests_total{endpoint="/predict",method="POST",status="499"} 1.0'
     text = wait_until(lambda: counted in metrics() and metrics(), timeout=30)
     assert 'status="500"' not in text
-    log = service.output()
+    log = shared.output()
     assert "client disconnected during POST '/predict'" in log
     assert "Traceback" not in log and "Exception in ASGI application" not in log
 

@@ -1,5 +1,5 @@
-"""The prediction log on real servers: an id in every answer, rows that match the answers (on
-PostgreSQL with texts, on SQLite with hashes only), sampling, and retention."""
+"""The prediction log: an id in every answer, rows that match the answers (on PostgreSQL with
+texts, on SQLite with hashes only, from a served process), sampling, and retention."""
 
 from __future__ import annotations
 

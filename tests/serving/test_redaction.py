@@ -88,10 +88,11 @@ def test_the_settings_secrets_are_masked_anywhere(mlflow_store: MlflowStore) -> 
     ids=["authority", "at-signs", "query-name", "many-names", "plain"],
 )
 def test_redaction_is_linear_in_the_text(text: str) -> None:
-    started = time.perf_counter()
+    # CPU time of this thread, which other processes on a loaded machine do not inflate.
+    started = time.thread_time()
     Redactor(("zz",))(text)
     # About 0.1 s each here; a pattern that backtracks would take hours on a megabyte.
-    assert time.perf_counter() - started < 10
+    assert time.thread_time() - started < 10
 
 
 @pytest.fixture

@@ -1,0 +1,106 @@
+"""Prefect's test harness, on a database migrated once instead of once per session.
+
+`prefect.testing.utilities.prefect_test_harness` starts Prefect's API server in a process on a
+new SQLite database, which the server migrates and fills with Prefect's block types: ~20 s of
+the harness's ~30 s start on a busy machine. `prefect_harness` does what it does (the same server
+command and settings, the same draining of the log and event workers at the end) on a copy of a
+database that an earlier session migrated (tests/support/templates.py), with the migrations
+and the block registration off.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import ServerProcess, free_port, http_ok
+from tests.support.templates import Template
+
+DATABASE = "prefect.db"
+_STARTUP_TIMEOUT_S = 120
+
+
+@contextmanager
+def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Prefect API server on a copy of the template database; yields its API URL.
+
+    A session that finds no template lets its server migrate a new database, as the harness
+    does, and saves a snapshot of it once the server is up, before any flow runs.
+    """
+    template = Template(request, "prefect-db", ("prefect", "sqlalchemy", "alembic", "aiosqlite"))
+    tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    database = tmp_path_factory.mktemp("prefect") / DATABASE
+    found = template.find()
+    if found is not None:
+        shutil.copyfile(found / DATABASE, database)
+    with _server(database, prepared=found is not None) as api_url:
+        if found is None:
+            template.save(lambda folder: _snapshot(database, folder / DATABASE))
+        yield api_url
+
+
+def _snapshot(database: Path, copy: Path) -> None:
+    """A consistent copy of a SQLite database that a server has open (SQLite's backup API)."""
+    with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+
+
+@contextmanager
+def _server(database: Path, *, prepared: bool) -> Iterator[str]:
+    """What `prefect_test_harness` does, on `database` (`prepared`: migrated, blocks in).
+
+    The server is started as Prefect's `SubprocessASGIServer` starts it (the same uvicorn
+    command and variables), without importing Prefect's server into this process (~3 s).
+    """
+    import prefect.context
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    port = free_port()
+    env = {
+        "PREFECT_HOME": str(database.parent / "home"),  # the server's files, not ~/.prefect's
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{database}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_DATABASE_MIGRATE_ON_START": str(not prepared).lower(),
+        "PREFECT_API_BLOCKS_REGISTER_ON_START": str(not prepared).lower(),
+        "PREFECT_API_URL": None,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent)]
+    command += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    api_url = f"http://127.0.0.1:{port}/api"
+    log = database.parent / f"prefect-server-{port}.log"
+    with (
+        ServerProcess(command, env, log, cwd=database.parent) as server,
+        temporary_settings(updates={PREFECT_API_URL: api_url}),
+        # Also the process-wide settings, for contexts copied before this one (as the harness).
+        prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()),
+    ):
+        server.wait_ready(http_ok(f"{api_url}/health"), _STARTUP_TIMEOUT_S, "the Prefect server")
+        yield api_url
+
+        async def drain_workers() -> None:
+            """Send the queued logs and events before the server stops."""
+            try:
+                result = APILogWorker.instance().drain()
+                if inspect.isawaitable(result):
+                    await result
+            except RuntimeError:  # the worker never started
+                pass
+            result = EventsWorker.drain_all()
+            if inspect.isawaitable(result):
+                await result
+
+        run_coro_as_sync(drain_workers())

@@ -1,0 +1,70 @@
+"""Empty, migrated databases (an MLflow store, a Prefect database) built once and copied.
+
+Migrating a new MLflow store takes ~10 s here and a new Prefect database ~20 s; copying the
+migrated file takes milliseconds. A template depends only on the installed versions of the
+libraries that shape its schema, so it is kept in pytest's cache folder (`.pytest_cache`;
+`pytest --cache-clear` drops it) under a name made of those versions, and reused by later
+sessions. With pytest's cache plugin off (`-p no:cacheprovider`) each session builds its own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+
+class Template:
+    """A folder of prebuilt files, named after the versions of `distributions` installed."""
+
+    def __init__(
+        self,
+        request: pytest.FixtureRequest,
+        name: str,
+        distributions: Sequence[str],
+    ) -> None:
+        self.name = name
+        self.key = "-".join([name, *(f"{d}{metadata.version(d)}" for d in distributions)])
+        cache = getattr(request.config, "cache", None)
+        self._root: Path | None = cache.mkdir("templates") if cache is not None else None
+        self._tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+
+    def find(self) -> Path | None:
+        """The template a session built before, if any."""
+        if self._root is None:
+            return None
+        folder = self._root / self.key
+        return folder if folder.is_dir() else None
+
+    def save(self, build: Callable[[Path], None]) -> Path:
+        """Run `build(folder)` and keep the folder as the template; returns it.
+
+        A build is staged in a hidden folder and renamed into place when complete, so an
+        interrupted one is never reused; of two sessions building at once, the first wins.
+        """
+        if self._root is None:
+            folder = self._tmp_path_factory.mktemp(self.name)
+            build(folder)
+            return folder
+        folder = self._root / self.key
+        staging = Path(tempfile.mkdtemp(prefix=f".{self.key}-", dir=self._root))
+        try:
+            build(staging)
+            staging.rename(folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        for old in self._root.glob(f"{self.name}-*"):  # built for versions no longer installed
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    def get(self, build: Callable[[Path], None]) -> Path:
+        """The template, built by `build(folder)` if no session built it before."""
+        return self.find() or self.save(build)
