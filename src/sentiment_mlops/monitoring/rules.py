@@ -25,11 +25,15 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 Verdict = Literal["drift", "no_drift", "nothing_to_compare"]
 
 
+class WindowError(UserError, ValueError):
+    """A window that is not a positive number of minutes, hours or days."""
+
+
 def parse_window(text: str) -> timedelta:
-    """`30m`, `24h` or `7d` as a duration; anything else is a UserError naming the value."""
+    """`30m`, `24h` or `7d` as a duration; anything else is a WindowError naming the value."""
     match = _WINDOW.fullmatch(str(text).strip().lower())
     if not match or int(match.group(1)) == 0:
-        raise UserError(f"window must be a positive number of m, h or d (e.g. 24h), got {text!r}")
+        raise WindowError(f"window must be a positive number of m, h or d (e.g. 24h), got {text!r}")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
