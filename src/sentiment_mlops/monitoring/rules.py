@@ -13,10 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sentiment_mlops.core.params import ParamsError, validation_problems
+from sentiment_mlops.core.params import ParamsError, read_params_file, validation_problems
 from sentiment_mlops.errors import UserError
 
 _WINDOW = re.compile(r"(\d+)\s*(m|h|d)")
@@ -61,21 +60,21 @@ class MonitoringParams(BaseModel):
         return value
 
 
+class _ParamsFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # the training sections are not ours
+
+    monitoring: MonitoringParams
+
+
 def load_monitoring_params(path: Path) -> MonitoringParams:
     """The `monitoring:` section of a params file; errors name the file and the bad key."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: params file not found") from None
-    except yaml.YAMLError:
-        raise ParamsError(f"{path}: not valid YAML") from None
-    section = raw.get("monitoring") if isinstance(raw, dict) else None
-    if not isinstance(section, dict):
+    raw = read_params_file(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("monitoring"), dict):
         raise ParamsError(f"{path}: no `monitoring:` section (see the project's params.yaml)")
-    try:
-        return MonitoringParams.model_validate(section)
+    try:  # validated in place, so that each error names its key as `monitoring.<key>`
+        return _ParamsFile.model_validate(raw).monitoring
     except ValidationError as error:
-        raise ParamsError(f"{path}: monitoring.{validation_problems(error)}") from None
+        raise ParamsError(f"{path}: {validation_problems(error)}") from None
 
 
 @dataclass(frozen=True)
