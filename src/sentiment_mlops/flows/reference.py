@@ -62,10 +62,7 @@ def load_reference(settings: Settings, model_name: str, max_rows: int) -> Refere
     md5 = run.data.tags.get("data_dvc_md5")
     reviews = load_reviews(path)
     _check_digest(reviews.frame, path, digest, md5, champion)
-    split_params = DataParams(
-        test_size=float(run.data.params["data.test_size"]),
-        random_state=int(run.data.params["data.random_state"]),
-    )
+    split_params = _split_params(run)
     held_out = split_reviews(reviews.texts, reviews.labels, split_params).test_texts
     if len(held_out) > max_rows:
         held_out = held_out.sample(max_rows, random_state=split_params.random_state)
@@ -108,6 +105,20 @@ def _logged_data(run: Any) -> tuple[Path, str | None]:
         f"the champion's training data is not at {where} "
         f"(run {run.info.run_id}{_dvc_hint(run.data.tags.get('data_dvc_md5'))})"
     )
+
+
+def _split_params(run: Any) -> DataParams:
+    """The run's own split, so that its held-out rows are the ones it never trained on."""
+    try:
+        return DataParams(
+            test_size=float(run.data.params["data.test_size"]),
+            random_state=int(run.data.params["data.random_state"]),
+        )
+    except (KeyError, ValueError):
+        raise ReferenceDataError(
+            f"the champion's run {run.info.run_id} has no valid data.test_size and "
+            "data.random_state params: its held-out rows cannot be found again"
+        ) from None
 
 
 def _check_digest(
