@@ -16,7 +16,12 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 
 from sentiment_mlops import registry
 from sentiment_mlops.flows import steps
@@ -74,6 +79,14 @@ async def _task_names(flow_run_id) -> set[str]:
     return {run.name.rsplit("-", 1)[0] for run in runs}
 
 
+async def _artifacts(flow_run_id) -> list[str]:
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return [artifact.data for artifact in found if artifact.key == "sentiment-drift-check"]
+
+
 def _metric(client: TestClient, name: str) -> float | None:
     for line in client.get("/metrics").text.splitlines():
         if line.startswith(f"{name}{{"):
@@ -98,6 +111,9 @@ def test_in_distribution_no_drift_then_shifted_drift_retrains(
     assert calm["retrain"] is False
     assert calm["report"]["text"]["drifted"] is False
     assert asyncio.run(_task_names(state.state_details.flow_run_id)) >= TASKS
+    (table,) = asyncio.run(_artifacts(state.state_details.flow_run_id))
+    assert "| verdict | **no_drift** |" in table
+    assert f"| MLflow run | `{calm['mlflow_run_id']}` (drift_report.html) |" in table
     run = mlflow.get_run(calm["mlflow_run_id"])
     assert run.data.tags["model.version"] == "1"
     assert run.data.tags["verdict"] == "no_drift"

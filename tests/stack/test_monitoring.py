@@ -12,8 +12,11 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import create_engine, select
 
+from sentiment_mlops.monitoring import tables
 from tests.stack.helpers import RunningStack, output
+from tests.support.postgres import database_url
 
 pytestmark = pytest.mark.stack
 
@@ -50,3 +53,15 @@ def test_a_monitoring_run_through_the_worker_logs_its_check(stack: RunningStack)
     assert run.data.tags["verdict"] == "nothing_to_compare"
     assert run.data.tags["retraining"] == "no retraining needed"
     assert run.data.metrics["window_rows"] == 0
+    # The worker reads and writes the API's prediction log: the stack's PostgreSQL database.
+    engine = create_engine(database_url(stack.databases[2]))
+    try:
+        with engine.connect() as connection:
+            checks = connection.execute(
+                select(tables.drift_checks).where(tables.drift_checks.c.model_name == "monitored")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [(c.verdict, c.mlflow_run_id) for c in checks] == [
+        ("nothing_to_compare", run.info.run_id)
+    ]
