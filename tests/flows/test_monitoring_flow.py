@@ -94,6 +94,7 @@ def _metric(client: TestClient, name: str) -> float | None:
     return None
 
 
+@pytest.mark.slow  # Evidently's import and two reports: 35 to 55 s on a busy 2-core machine
 def test_in_distribution_no_drift_then_shifted_drift_retrains(
     served: tuple[Settings, TestClient, list[str]],
 ) -> None:

@@ -11,6 +11,7 @@ from sentiment_mlops.monitoring.rules import load_monitoring_params
 from tests.conftest import DEMO_DATA, PARAMS_FILE
 
 PARAMS = load_monitoring_params(PARAMS_FILE)
+pytestmark = pytest.mark.slow  # importing Evidently takes 10 to 20 s
 
 
 @pytest.fixture(scope="module")
