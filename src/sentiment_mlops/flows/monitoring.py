@@ -104,10 +104,26 @@ def run_check(
     """One drift check, each step through `run_step`; returns what it found and did."""
     params = rules.load_monitoring_params(params_path or choose_params_path(settings))
     window_text = window_text or params.window
-    since = rules.parse_window(window_text)
+    rules.parse_window(window_text)  # a bad window stops before any store is opened
     if settings.prediction_log_url is None:
         raise UserError("PREDICTION_LOG_URL is off: no served predictions to monitor")
     engine = tables.make_engine(settings.prediction_log_url)
+    try:
+        return _check(settings, engine, params, window_text, retrain_on_drift, model_name, run_step)
+    finally:
+        engine.dispose()
+
+
+def _check(
+    settings: Settings,
+    engine: Any,
+    params: rules.MonitoringParams,
+    window_text: str,
+    retrain_on_drift: bool,
+    model_name: str | None,
+    run_step: StepRunner,
+) -> CheckOutcome:
+    since = rules.parse_window(window_text)
     name = model_name or settings.model_name
     reference = run_step("load-reference", load_reference, settings, name, params.reference_rows)
     frame = run_step("load-window", _load_window, engine, reference, since, params)
@@ -143,7 +159,6 @@ def run_check(
     )
     logger.info("retraining: %s", retraining.detail)
     monitoring_log.tag_retraining(settings, run_id, retraining.detail)
-    engine.dispose()
     outcome = CheckOutcome(
         **(outcome.as_dict() | {"mlflow_run_id": run_id, "retraining": retraining.detail})
     )

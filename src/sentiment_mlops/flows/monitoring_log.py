@@ -81,7 +81,11 @@ def log_to_mlflow(settings: Settings, outcome: CheckOutcome, report: DriftReport
         "verdict": outcome.verdict,
         "retrain": str(outcome.retrain).lower(),
         "decision.reason": outcome.reason[:5000],
-    } | {f"reference.{key}": str(value) for key, value in outcome.reference.items()}
+    } | {
+        f"reference.{key}": str(value)
+        for key, value in outcome.reference.items()
+        if value is not None
+    }
     run = client.create_run(
         experiment_id,
         tags=tags,
