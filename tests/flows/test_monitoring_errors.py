@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from sentiment_mlops.flows import steps
 from sentiment_mlops.flows.promotion_lock import RETRAIN_LIMIT_NAME, try_lock
 from sentiment_mlops.flows.retrain import retrain_if_due
+from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.monitoring.rules import Decision
 from sentiment_mlops.settings import Settings, get_settings
 from tests.conftest import DEMO_DATA
@@ -58,8 +58,7 @@ def test_training_data_gone_or_changed_then_an_empty_window(
     reviews.to_csv(data, index=False)
     monkeypatch.setenv("DATA_PATH", str(data))
     get_settings.cache_clear()
-    settings = get_settings()
-    steps.run_training(steps.default_request(settings, champion=True), settings)
+    training_flow(champion=True)
 
     data.rename(tmp_path / "moved.csv")
     result = sentiment("monitor", env=cli_env, cwd=tmp_path)

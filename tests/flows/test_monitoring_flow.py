@@ -24,8 +24,8 @@ from prefect.client.schemas.filters import (
 )
 
 from sentiment_mlops import registry
-from sentiment_mlops.flows import steps
 from sentiment_mlops.flows.monitoring import FLOW_NAME, monitoring_flow
+from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.serving.app import create_app
 from sentiment_mlops.settings import Settings, get_settings
 from tests.conftest import DEMO_DATA
@@ -48,7 +48,7 @@ def served(
     monkeypatch.setenv("PREDICTION_LOG_FLUSH_INTERVAL", "0.05")
     get_settings.cache_clear()
     settings = get_settings()
-    steps.run_training(steps.default_request(settings, champion=True), settings)
+    training_flow(champion=True)
     with TestClient(create_app(settings)) as client:
         for _ in range(600):
             if client.get("/health").status_code == 200:

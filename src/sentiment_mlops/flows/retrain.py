@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from sentiment_mlops.errors import user_error_message
 from sentiment_mlops.flows.promotion_lock import RETRAIN_LIMIT_NAME, try_lock
@@ -33,7 +33,6 @@ class Retraining:
     started: bool
     detail: str
     flow_run_id: str | None = None
-    result: dict[str, Any] | None = None  # the embedded training's result
 
 
 def retrain_if_due(settings: Settings, decision: Decision, enabled: bool) -> Retraining:
@@ -101,6 +100,10 @@ def _train_here() -> Retraining:
         if message is None:
             raise
         return Retraining(False, f"retraining failed: {message}")
-    version = result.get("version")
-    promoted = "promoted" if result.get("became_champion") else "not promoted"
-    return Retraining(True, f"trained version {version} ({promoted})", result=result)
+    # A dict here; a TrainingResult once the flows' typed results (issue 11 item 5) land.
+    if isinstance(result, dict):
+        version, promoted = result.get("version"), bool(result.get("became_champion"))
+    else:
+        version, promoted = result.version, result.became_champion
+    outcome = "promoted" if promoted else "not promoted"
+    return Retraining(True, f"trained version {version} ({outcome})")
