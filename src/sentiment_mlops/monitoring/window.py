@@ -68,14 +68,13 @@ def record_check(engine: Engine, record: CheckRecord) -> None:
 
 
 def latest_checks(engine: Engine) -> list[CheckRecord]:
-    """The newest check of each model version that compared something (not an empty window).
+    """The newest check of each model that compared something (not an empty window), labelled
+    with the version it checked: an older version's last verdict does not linger in /metrics.
 
     Raises SQLAlchemyError when the store is unreachable or has no checks table yet."""
     d = tables.drift_checks
     newest = (
-        select(func.max(d.c.id))
-        .where(d.c.verdict != "nothing_to_compare")
-        .group_by(d.c.model_name, d.c.model_version)
+        select(func.max(d.c.id)).where(d.c.verdict != "nothing_to_compare").group_by(d.c.model_name)
     )
     with engine.connect() as connection:
         rows = connection.execute(select(d).where(d.c.id.in_(newest)).order_by(d.c.id)).all()
