@@ -122,6 +122,16 @@ class Settings(BaseSettings):
     # Live accuracy: the last this-many labelled predictions of each model version.
     feedback_window: int = Field(default=500, ge=1, validation_alias="FEEDBACK_WINDOW")
 
+    # --- Drift check (`sentiment monitor`, the `sentiment-monitoring` flow) -------------------
+    # One MLflow run per check goes to this experiment; thresholds live in params.yaml.
+    monitoring_experiment: str = Field(
+        default="sentiment-monitoring", validation_alias="MONITORING_EXPERIMENT_NAME"
+    )
+    # The deployment a drift check starts (champion=true) when a Prefect server is configured.
+    training_deployment: str = Field(
+        default="sentiment-training/local", validation_alias="TRAINING_DEPLOYMENT"
+    )
+
     @field_validator("admin_token", "webhook_secret", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:

@@ -20,7 +20,12 @@ from tests.deploy.tools import REPO
 BASE_IMAGE = re.compile(r"python:3\.12\.\d+-slim-bookworm")
 UV_IMAGE = re.compile(r"ghcr\.io/astral-sh/uv:(?P<version>\d+\.\d+\.\d+)")
 # Each image installs only the extras it needs (pyproject's [project.optional-dependencies]).
-EXPECTED_EXTRAS = {"training": {"training", "data"}, "api": {"serving"}, "mlflow": {"stack"}}
+# The training image also runs the worker's hourly drift check (the monitoring extra).
+EXPECTED_EXTRAS = {
+    "training": {"training", "data", "monitoring"},
+    "api": {"serving"},
+    "mlflow": {"stack"},
+}
 # What must never reach an image; checked against .dockerignore's own rules.
 KEPT_OUT = [
     ".git/HEAD",

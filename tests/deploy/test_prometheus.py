@@ -56,6 +56,14 @@ def test_the_rules_are_the_alerts_the_issue_asks_for() -> None:
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], name
 
 
+def test_the_live_accuracy_alert_uses_the_retraining_rules_threshold() -> None:
+    """One threshold: the alert fires where the drift check would start a retraining."""
+    monitoring = _yaml(REPO / "params.yaml")["monitoring"]
+    expr = alert_rules()["SentimentLiveAccuracyLow"]["expr"]
+    assert f"sentiment_live_accuracy < {monitoring['min_live_accuracy']}" in expr
+    assert f"sentiment_live_accuracy_labelled >= {monitoring['min_labelled']}" in expr
+
+
 def test_every_alert_fires_in_promtools_unit_tests() -> None:
     result = run([promtool(), "test", "rules", str(ALERT_TESTS)])
     assert result.returncode == 0, output(result)

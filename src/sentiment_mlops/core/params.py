@@ -74,15 +74,20 @@ class ParamsError(UserError, ValueError):
     """The params file is missing or invalid."""
 
 
-def load_params(path: Path) -> TrainingParams:
-    """Read and validate a params file; errors name the file and the bad key."""
+def read_params_file(path: Path) -> Any:
+    """The parsed YAML of a params file; a missing file or bad YAML is a ParamsError."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
     except yaml.YAMLError as error:
         raise ParamsError(f"{_where(path, error)}: not valid YAML ({_problem(error)})") from None
+
+
+def load_params(path: Path) -> TrainingParams:
+    """Read and validate a params file; errors name the file and the bad key."""
+    raw = read_params_file(path)
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected sections data, vectorizer and model")
     try:

@@ -1,4 +1,4 @@
-"""A Prefect deployment of the training flow, run by a process worker.
+"""Prefect deployments of the training flow and the hourly drift check, run by a process worker.
 
 `sentiment stack up` runs this module once the Prefect server is up; it can also be run by hand
 against any Prefect server:
@@ -10,13 +10,16 @@ against any Prefect server:
 The flow is loaded from the installed package (a module entrypoint), and each run works in the
 project folder, so relative paths (data/, params.yaml) mean what they mean for `sentiment train`.
 The parameters of `training_flow` are the deployment's parameters (data path, champion, ...),
-settable per run from the UI or the API.
+settable per run from the UI or the API. `sentiment-monitoring/local` runs the drift check every
+hour with `retrain_on_drift=true`: on drift it starts a run of
+`sentiment-training/local` (`flows.retrain`).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,10 @@ from sentiment_mlops.flows.prefect_objects import create_if_missing
 from sentiment_mlops.flows.promotion_lock import LIMIT_NAME, ensure_limit
 
 ENTRYPOINT = "sentiment_mlops.flows.training.training_flow"
+MONITORING_ENTRYPOINT = "sentiment_mlops.flows.monitoring.monitoring_flow"
+MONITORING_INTERVAL = timedelta(hours=1)
+# A scheduled check acts on what it finds: drift or low live accuracy starts a retraining.
+MONITORING_PARAMETERS: dict[str, Any] = {"retrain_on_drift": True}
 WORK_POOL = "sentiment-process"
 DEPLOYMENT_NAME = "local"
 # A run started from the UI is the seed's `train.py --champion`: promote if better.
@@ -43,11 +50,11 @@ def ensure_work_pool(name: str) -> bool:
         )
 
 
-def load_training_flow(project_dir: Path) -> Any:
-    """The training flow bound to its source: the installed package, run in `project_dir`."""
+def load_training_flow(project_dir: Path, entrypoint: str = ENTRYPOINT) -> Any:
+    """A flow bound to its source: the installed package, run in `project_dir`."""
     from prefect import flow
 
-    return flow.from_source(source=str(project_dir.resolve()), entrypoint=ENTRYPOINT)
+    return flow.from_source(source=str(project_dir.resolve()), entrypoint=entrypoint)
 
 
 def deploy_training(
@@ -65,6 +72,24 @@ def deploy_training(
         parameters=DEFAULT_PARAMETERS if parameters is None else parameters,
         description="Train, log to MLflow, register, and promote if better than the champion.",
         tags=["sentiment", "training"],
+        print_next_steps=False,
+        ignore_warnings=True,
+    )
+    return str(deployment_id)
+
+
+def deploy_monitoring(
+    project_dir: Path, work_pool: str = WORK_POOL, name: str = DEPLOYMENT_NAME
+) -> str:
+    """Create or update `sentiment-monitoring/<name>`, scheduled every hour; returns its id."""
+    monitoring = load_training_flow(project_dir, MONITORING_ENTRYPOINT)
+    deployment_id = monitoring.deploy(
+        name=name,
+        work_pool_name=work_pool,
+        parameters=MONITORING_PARAMETERS,
+        interval=MONITORING_INTERVAL,
+        description="Compare served texts with the champion's data; retrain on drift.",
+        tags=["sentiment", "monitoring"],
         print_next_steps=False,
         ignore_warnings=True,
     )
@@ -118,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"created global concurrency limit {LIMIT_NAME!r} (limit 1)")  # noqa: T201
     deployment_id = deploy_training(args.project_dir, args.work_pool, args.name, training=training)
     print(f"deployment {FLOW_NAME}/{args.name} ({deployment_id}) on pool {args.work_pool}")  # noqa: T201
+    deployment_id = deploy_monitoring(args.project_dir, args.work_pool, args.name)
+    print(f"deployment sentiment-monitoring/{args.name} ({deployment_id}), hourly")  # noqa: T201
 
 
 if __name__ == "__main__":

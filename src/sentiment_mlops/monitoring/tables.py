@@ -1,8 +1,8 @@
 """The prediction log's two tables and the engine that reaches them.
 
 One row per answered prediction in `predictions`, at most one true label per prediction in
-`feedback`. `create_all` makes missing tables at start; changing a column later needs a
-migration, which is out of scope for now.
+`feedback`, one row per drift check in `drift_checks`. `create_all` makes missing tables at
+start; changing a column later needs a migration, which is out of scope for now.
 """
 
 from __future__ import annotations
@@ -60,6 +60,24 @@ feedback = Table(
     ),
     Column("label", String(16), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per drift check (`sentiment monitor`, the `sentiment-monitoring` flow): the API reads
+# the latest for its gauges, so every worker exports the same numbers without asking MLflow.
+drift_checks = Table(
+    "drift_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("model_name", String(256), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("verdict", String(32), nullable=False),
+    Column("retrain", Integer, nullable=False),
+    Column("drift_score", Float, nullable=True),  # null: no texts to compare
+    Column("drifted_descriptors", Integer, nullable=False),
+    Column("positive_share", Float, nullable=True),
+    Column("window_rows", Integer, nullable=False),
+    Column("mlflow_run_id", String(64), nullable=True),
 )
 
 Index("ix_predictions_model", predictions.c.model_name, predictions.c.model_version)

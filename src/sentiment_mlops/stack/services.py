@@ -186,10 +186,13 @@ def prefect_service(settings: StackSettings) -> ServiceSpec:
 def worker_service(settings: StackSettings) -> ServiceSpec:
     command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", settings.work_pool]
     command += ["--type", "process", "--name", WORKER_NAME, "--install-policy", "never"]
-    # Flow runs inherit the worker's environment: they log to the stack's MLflow server.
+    # Flow runs inherit the worker's environment: they log to the stack's MLflow server, and
+    # the drift check reads the API's prediction log and starts this stack's training deployment.
     env = prefect_env(settings) | {
         "PREFECT_WORKER_QUERY_SECONDS": str(settings.worker_poll_seconds),
         "MLFLOW_TRACKING_URI": settings.mlflow_url,
+        "PREDICTION_LOG_URL": settings.database_url(settings.predictions_database, "psycopg"),
+        "TRAINING_DEPLOYMENT": f"sentiment-training/{settings.deployment_name}",
     }
     return ServiceSpec(
         name="worker",
