@@ -86,6 +86,7 @@ def train_champion(root: Path, data: Path) -> dict[str, str]:
     from sentiment_mlops.core.model import train_model
     from sentiment_mlops.core.params import load_params
     from sentiment_mlops.core.split import split_reviews
+    from sentiment_mlops.process import configure_process
     from sentiment_mlops.settings import Settings
 
     env = {
@@ -95,7 +96,7 @@ def train_champion(root: Path, data: Path) -> dict[str, str]:
         "MODEL_ALIAS": "champion",
     }
     settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
-    registry.configure_mlflow(settings)
+    configure_process(settings)
     client = registry.make_client(settings)
     params = load_params(PROJECT_ROOT / "params.yaml")
     reviews = load_reviews(data)

@@ -100,7 +100,8 @@ def run(root: Path, data: Path, rounds: int) -> None:
         loads = []
         for _ in range(rounds + 1):  # the first one imports and warms up: not counted
             started = time.perf_counter()
-            validate_model(registry.load_model(registry.get_alias(client, MODEL_NAME, "champion")))
+            champion = registry.get_alias(client, MODEL_NAME, "champion")
+            validate_model(registry.load_model(client, champion))
             loads.append(time.perf_counter() - started)
         loads = loads[1:]
 
@@ -110,7 +111,7 @@ def run(root: Path, data: Path, rounds: int) -> None:
                 MODEL_NAME, source=first.source, run_id=first.run_id, model_id=model_id
             ).version
             started = time.monotonic()
-            registry.promote(client, MODEL_NAME, str(version))
+            registry.promote(client, MODEL_NAME, str(version), "champion")
             while httpx.get(f"{api}/health", timeout=5).json()["model_version"] != str(version):
                 if time.monotonic() - started > 60:
                     raise SystemExit(f"version {version} not served after 60 s; see {root}")

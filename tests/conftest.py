@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,19 @@ PARAMS_FILE = PROJECT_ROOT / "params.yaml"
 def _ignore_developer_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's `.env` (copied from .env.example) must not change what tests see."""
     monkeypatch.setitem(Settings.model_config, "env_file", None)
+
+
+@pytest.fixture(autouse=True)
+def _restore_tool_environment() -> Iterator[None]:
+    """An entry point run in-process (the CLI, an app's lifespan, the flow) configures MLflow and
+    Prefect through the environment (`process.configure_process`); the next test starts afresh."""
+    prefixes = ("MLFLOW_", "PREFECT_")
+    saved = {key: value for key, value in os.environ.items() if key.startswith(prefixes)}
+    yield
+    for key in [key for key in os.environ if key.startswith(prefixes)]:
+        if key not in saved:
+            del os.environ[key]
+    os.environ.update(saved)
 
 
 @pytest.fixture

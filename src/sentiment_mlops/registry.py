@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,9 +26,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import mlflow
 import requests
 from mlflow import MlflowClient
+from mlflow.artifacts import download_artifacts
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
+from mlflow.tracking.context.registry import resolve_tags
 from mlflow.types import ColSpec, DataType, Schema
+from mlflow.utils.time import get_current_time_millis
 
 import sentiment_mlops
 from sentiment_mlops import store_init
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
     from mlflow.entities.model_registry import ModelVersion
+    from mlflow.entities.webhook import WebhookEvent, WebhookEventStr
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +86,8 @@ def _translated(function: Callable[P, R]) -> Callable[P, R]:
         except SentimentError:
             raise
         except (MlflowException, requests.exceptions.RequestException) as error:
-            client = args[0] if args and isinstance(args[0], MlflowClient) else None
+            given = (*args, *kwargs.values())
+            client = next((arg for arg in given if isinstance(arg, MlflowClient)), None)
             raise translate_error(error, client) from error
 
     return wrapper
@@ -150,29 +156,6 @@ class ModelRef:
             tags=dict(version.tags or {}),
             source=version.source,
         )
-
-
-def configure_mlflow(settings: Settings) -> None:
-    """Point MLflow at the configured stores, bound its HTTP retries, keep artifacts proxied.
-
-    MLflow reads these policies only from the environment; without a bound, a call blocks for
-    about four minutes while a tracking server is down. Called by entry points, never on import.
-    """
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow_http_max_retries))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.mlflow_http_timeout))
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # A server that proxies S3 artifacts offers MLflow 3 clients presigned URLs naming S3 as
-    # the *server* reaches it (`http://minio:9000` in compose): unreachable from the host, where
-    # a download then retries for minutes. Artifacts go through the server, as it proxies them.
-    os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
-    os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.registry_uri)
-    if settings.mlflow_registry_uri is None:
-        # MLflow exports the registry URI to os.environ, where child processes and our own
-        # settings would read a derived default as if the user had chosen it.
-        os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 @_translated
@@ -250,13 +233,18 @@ def log_training_run(
 ) -> tuple[str, str]:
     """Log params, metrics, data set, plots and the model in one run; returns (run_id, model_uri).
 
+    The run, its params, metrics, tags and plots go through `client`. The data set and the
+    model cannot: `mlflow.log_input` and `mlflow.sklearn.log_model` take no client and log to
+    the active run of the process's tracking store. So the run is made active there for them,
+    once that store is checked to be the client's (`process.configure_process` points both at
+    the same settings). Leaving the block ends the run, FAILED on an error.
+
     The signature is one string column; the pipeline's first step reads that column, so pyfunc
     and `mlflow models serve` predict row by row rather than on column names.
     """
     import pandas as pd
 
-    from sentiment_mlops.model_code import stage_model_code
-
+    _check_process_store(client)
     example = pd.DataFrame({"text": record.input_example})
     # One unnamed string column: pyfunc then accepts a plain list of texts as well as a
     # one-column DataFrame whatever its column is called.
@@ -264,34 +252,59 @@ def log_training_run(
         inputs=Schema([ColSpec(DataType.string)]),
         outputs=infer_signature(example, model.predict(example)).outputs,
     )
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.log_params(record.params)
-        mlflow.log_metrics(record.metrics)
-        mlflow.set_tags(record.tags)
-        dataset = mlflow.data.from_pandas(
+    # The tags MLflow's own runs carry (user, source) with ours.
+    run = client.create_run(experiment_id, tags=resolve_tags(record.tags))
+    run_id = run.info.run_id
+    with mlflow.start_run(run_id=run_id):
+        now = get_current_time_millis()
+        client.log_batch(
+            run_id,
+            metrics=[Metric(key, float(value), now, 0) for key, value in record.metrics.items()],
+            params=[Param(key, str(value)) for key, value in record.params.items()],
+        )
+        for file_name, figure in record.figures.items():
+            client.log_figure(run_id, figure, f"plots/{file_name}")
+        dataset = from_pandas(
             record.training_frame,
             source=record.data_source,
             name=Path(record.data_source).name,
             targets="label",
         )
         mlflow.log_input(dataset, context="training")
-        for file_name, figure in record.figures.items():
-            mlflow.log_figure(figure, f"plots/{file_name}")
-        # MLflow loads the model back to check the input example, adding its code to sys.path.
-        with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-code-") as code:
-            info = mlflow.sklearn.log_model(
-                model,
-                name=MODEL_ARTIFACT_NAME,
-                signature=signature,
-                input_example=example,
-                pip_requirements=model_requirements(),
-                # Only the modules unpickling imports, so the model loads without this package.
-                code_paths=[str(stage_model_code(model, Path(code)))],
-                # skops writes each of the 50k vocabulary entries as its own array (70 s
-                # here); cloudpickle takes well under a second. Models come from our registry.
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-            )
-    return run.info.run_id, info.model_uri
+        model_uri = _log_model(model, signature, example)
+    return run_id, model_uri
+
+
+def _check_process_store(client: MlflowClient) -> None:
+    """MLflow's fluent API must log where `client` does, or half a run lands elsewhere."""
+    if mlflow.get_tracking_uri() != client.tracking_uri:
+        redact = redactor_for(get_settings())
+        raise RuntimeError(
+            f"MLflow's process tracking store {redact(mlflow.get_tracking_uri())} is not the "
+            f"client's {redact(client.tracking_uri)}: the entry point must call "
+            "sentiment_mlops.process.configure_process with the client's settings"
+        )
+
+
+def _log_model(model: Any, signature: ModelSignature, example: pd.DataFrame) -> str:
+    """Log the model to the active run with only the code its pickle imports; its URI."""
+    from sentiment_mlops.model_code import stage_model_code
+
+    # MLflow loads the model back to check the input example, adding its code to sys.path.
+    with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-code-") as code:
+        info = mlflow.sklearn.log_model(
+            model,
+            name=MODEL_ARTIFACT_NAME,
+            signature=signature,
+            input_example=example,
+            pip_requirements=model_requirements(),
+            # Only the modules unpickling imports, so the model loads without this package.
+            code_paths=[str(stage_model_code(model, Path(code)))],
+            # skops writes each of the 50k vocabulary entries as its own array (70 s
+            # here); cloudpickle takes well under a second. Models come from our registry.
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        )
+    return info.model_uri
 
 
 @_translated
@@ -398,23 +411,30 @@ def record_decision(
     client: MlflowClient, run_id: str, tags: dict[str, str], metrics: dict[str, float]
 ) -> None:
     """Tag a run with a decision taken after it ended (the promotion) and log its scores."""
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, value)
+    for key, tag in tags.items():
+        client.set_tag(run_id, key, tag)
+    for key, score in metrics.items():
+        client.log_metric(run_id, key, score)
 
 
 @_translated
-def load_model(ref: ModelRef) -> Any:
+def load_model(client: MlflowClient, ref: ModelRef) -> Any:
     """Load a registered version as a scikit-learn pipeline (by version, never by alias).
 
-    The artifacts are downloaded to a temporary folder that is removed after loading. MLflow
-    puts the model's code folder on `sys.path` at every load (for environments without this
-    package; here the installed package is already imported, and its modules win); the path is
-    restored afterwards so that a long-running server does not accumulate stale entries.
+    The artifacts are downloaded from `client`'s stores to a temporary folder that is removed
+    after loading. MLflow puts the model's code folder on `sys.path` at every load (for environments
+    without this package; here the installed package is already imported, and its modules
+    win); the path is restored afterwards so that a long-running server does not accumulate
+    stale entries.
     """
     with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
-        return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
+        # MLflow resolves `models:/` URIs with the process's registry, whatever it is given:
+        # the client finds where the version's files are, and they come from there.
+        location = client.get_model_version_download_uri(ref.name, ref.version)
+        local = download_artifacts(
+            artifact_uri=location, dst_path=folder, tracking_uri=client.tracking_uri
+        )
+        return mlflow.sklearn.load_model(local)
 
 
 @contextmanager
@@ -431,7 +451,7 @@ def ensure_webhook(
     client: MlflowClient,
     name: str,
     url: str,
-    events: list[str],
+    events: list[WebhookEventStr | WebhookEvent],
     secret: str,
     description: str | None = None,
 ) -> str:

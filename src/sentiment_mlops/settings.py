@@ -1,21 +1,38 @@
 """The one place that reads the environment.
 
 Every configurable value of the project lives here, read from environment variables (and an
-optional `.env` file). Standard names win where a tool defines one (`MLFLOW_TRACKING_URI`,
-`PREFECT_API_URL`, `MLFLOW_EXPERIMENT_NAME`), so the same variables configure our code and the
-tools underneath it. The defaults describe the embedded mode: a SQLite tracking store and local
-artifact folder inside the project, Prefect without a server.
+optional `.env` file) by one class, `Settings`. Standard names win where a tool defines one
+(`MLFLOW_TRACKING_URI`, `PREFECT_API_URL`, `MLFLOW_EXPERIMENT_NAME`), so the same variables
+configure our code and the tools underneath it. The defaults describe the embedded mode: a
+SQLite tracking store and local artifact folder inside the project, Prefect without a server.
+The local stack's settings (`sentiment stack`) are its nested section, `Settings.stack`, read
+from their own `STACK_*` variables.
 
-Nothing here creates folders, clients or writes to `os.environ`; callers decide.
+Nothing here creates folders, clients or writes to `os.environ`: `process.configure_process`
+applies the settings to the process, once per entry point.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from sentiment_mlops.core.metrics import check_metric
 from sentiment_mlops.errors import UserError
@@ -23,6 +40,143 @@ from sentiment_mlops.errors import UserError
 
 class SettingsError(UserError):
     """An environment variable (or `.env` entry) has a value the settings refuse."""
+
+
+def _empty_is_unset(value: object) -> object:
+    """An empty variable (as compose writes `ADMIN_TOKEN=`) means "not configured"."""
+    return None if value == "" else value
+
+
+# A secret that may be unset; an empty value is unset too. No secret has a default value.
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_is_unset)]
+
+# Everything of the local stack listens on this address only.
+STACK_HOST = "127.0.0.1"
+# The Prefect work pool and deployment of the training flow (`flows.deployment`).
+WORK_POOL = "sentiment-process"
+DEPLOYMENT_NAME = "local"
+
+
+class StackSettings(BaseModel):
+    """The local stack (`sentiment stack`): where it listens, keeps its state, finds PostgreSQL.
+
+    The `stack` section of `Settings`, each field read from the `STACK_*` variable its alias
+    names. Ports are configurable so that a second stack (the tests') can run beside a
+    developer's. Credentials have no defaults here: unset ones are generated once and kept in
+    the stack folder (`stack.secrets`), so a restarted stack still reads its own S3 objects and
+    webhooks. The webhook secret is the API's own `WEBHOOK_SECRET`.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    stack_dir: Path = Field(default=Path(".stack"), validation_alias="STACK_DIR")
+    log_dir: Path | None = Field(default=None, validation_alias="STACK_LOG_DIR")
+    # The working directory of the API and of deployment runs: relative paths (data/, params)
+    # resolve there, as they do for `sentiment train` run from the project.
+    project_dir: Path = Field(default_factory=Path.cwd, validation_alias="STACK_PROJECT_DIR")
+
+    # An admin connection: the stack creates its databases through it when they are missing.
+    postgres_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        validation_alias="STACK_POSTGRES_URL",
+    )
+    mlflow_database: str = Field(default="mlflow", validation_alias="STACK_MLFLOW_DATABASE")
+    prefect_database: str = Field(default="prefect", validation_alias="STACK_PREFECT_DATABASE")
+    predictions_database: str = Field(
+        default="predictions", validation_alias="STACK_PREDICTIONS_DATABASE"
+    )
+
+    s3_port: int = Field(default=8333, ge=1024, le=40000, validation_alias="STACK_S3_PORT")
+    mlflow_port: int = Field(default=5001, ge=1, le=65535, validation_alias="STACK_MLFLOW_PORT")
+    prefect_port: int = Field(default=4200, ge=1, le=65535, validation_alias="STACK_PREFECT_PORT")
+    api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="STACK_API_PORT")
+    # Prometheus (the Debian package's binary), scraping the API; skipped when not installed.
+    prometheus_port: int = Field(
+        default=9090, ge=1, le=65535, validation_alias="STACK_PROMETHEUS_PORT"
+    )
+
+    s3_access_key: str | None = Field(default=None, validation_alias="STACK_S3_ACCESS_KEY_ID")
+    s3_secret_key: OptionalSecret = Field(
+        default=None, validation_alias="STACK_S3_SECRET_ACCESS_KEY"
+    )
+    # Fernet key with which the MLflow server encrypts stored webhook secrets (MLflow's name).
+    webhook_encryption_key: OptionalSecret = Field(
+        default=None, validation_alias="MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
+    )
+
+    artifacts_bucket: str = Field(
+        default="mlflow-artifacts", validation_alias="STACK_ARTIFACTS_BUCKET"
+    )
+    dvc_bucket: str = Field(default="dvc", validation_alias="STACK_DVC_BUCKET")
+    # uvicorn workers of the MLflow server (its default, 4, is slow to start on a laptop).
+    mlflow_workers: int = Field(default=2, ge=1, validation_alias="STACK_MLFLOW_WORKERS")
+    work_pool: str = Field(default=WORK_POOL, validation_alias="STACK_WORK_POOL")
+    deployment_name: str = Field(default=DEPLOYMENT_NAME, validation_alias="STACK_DEPLOYMENT_NAME")
+    # How often the worker asks for scheduled runs (Prefect's default is 10 s).
+    worker_poll_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="STACK_WORKER_POLL_SECONDS"
+    )
+    start_timeout: float = Field(default=180.0, gt=0, validation_alias="STACK_START_TIMEOUT")
+
+    @property
+    def logs(self) -> Path:
+        return self.log_dir or self.stack_dir / "logs"
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://{STACK_HOST}:{self.s3_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://{STACK_HOST}:{self.mlflow_port}"
+
+    @property
+    def prefect_url(self) -> str:
+        return f"http://{STACK_HOST}:{self.prefect_port}"
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"{self.prefect_url}/api"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{STACK_HOST}:{self.api_port}"
+
+    def database_url(self, database: str, driver: str) -> str:
+        """The admin URL pointed at `database` with a SQLAlchemy `driver` (psycopg, asyncpg)."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.postgres_url).set(drivername=f"postgresql+{driver}", database=database)
+        return url.render_as_string(hide_password=False)
+
+
+class _SectionSource(PydanticBaseSettingsSource):
+    """The `stack` section from its flat variables (`STACK_S3_PORT`, ...) in one source.
+
+    pydantic-settings reads a nested model from one JSON variable or from `STACK__FIELD`
+    names; the stack's variables predate the section and users set them as they are. Wrapping
+    the environment and the `.env` source one each keeps their order (the environment wins).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], source: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self.source = source
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # noqa: ARG002
+        """Unused (the base class requires it): `__call__` returns the whole section."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if not isinstance(self.source, EnvSettingsSource):  # the .env source is one too
+            return {}
+        found = self.source.env_vars
+        section = {}
+        for field in StackSettings.model_fields.values():
+            variable = str(field.validation_alias)
+            value = found.get(variable if self.source.case_sensitive else variable.lower())
+            if value is not None:
+                section[variable] = value
+        return {"stack": section} if section else {}
 
 
 class Settings(BaseSettings):
@@ -85,8 +239,9 @@ class Settings(BaseSettings):
     model_reload_interval: float = Field(
         default=10.0, gt=0, validation_alias="MODEL_RELOAD_INTERVAL"
     )
-    admin_token: SecretStr | None = Field(default=None, validation_alias="ADMIN_TOKEN")
-    webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
+    admin_token: OptionalSecret = Field(default=None, validation_alias="ADMIN_TOKEN")
+    # Shared with MLflow, which signs its webhook deliveries with it (also the stack's).
+    webhook_secret: OptionalSecret = Field(default=None, validation_alias="WEBHOOK_SECRET")
     # The URL at which an MLflow server reaches this service's webhook receiver.
     webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
     max_text_chars: int = Field(default=20_000, ge=1, validation_alias="MAX_TEXT_CHARS")
@@ -132,11 +287,27 @@ class Settings(BaseSettings):
         default="sentiment-training/local", validation_alias="TRAINING_DEPLOYMENT"
     )
 
-    @field_validator("admin_token", "webhook_secret", mode="before")
+    # --- The local stack (`sentiment stack`) -------------------------------------------------
+    stack: StackSettings = Field(default_factory=StackSettings)
+
     @classmethod
-    def _empty_secret_is_unset(cls, value: object) -> object:
-        """An empty variable (as compose writes `ADMIN_TOKEN=`) means "not configured"."""
-        return None if value == "" else value
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """pydantic-settings' sources in its order, each followed by the stack section it holds."""
+        return (
+            init_settings,
+            env_settings,
+            _SectionSource(settings_cls, env_settings),
+            dotenv_settings,
+            _SectionSource(settings_cls, dotenv_settings),
+            file_secret_settings,
+        )
 
     @field_validator("champion_metric")
     @classmethod
@@ -168,6 +339,9 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        from sentiment_mlops.core.params import validation_problems  # yaml: only when needed
-
-        raise SettingsError(validation_problems(error)) from None
+        # Each problem named by its variable (`STACK_S3_PORT`, not `stack.STACK_S3_PORT`).
+        problems = (
+            f"{problem['loc'][-1]}: {problem['msg'].removeprefix('Value error, ')}"
+            for problem in error.errors()
+        )
+        raise SettingsError("; ".join(problems)) from None

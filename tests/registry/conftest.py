@@ -16,6 +16,7 @@ from sentiment_mlops.core.params import load_params
 from sentiment_mlops.core.split import Split, split_reviews
 from sentiment_mlops.flows.tracking import Tracker
 from sentiment_mlops.flows.types import TrainingRequest
+from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
 from tests.conftest import DEMO_DATA, PARAMS_FILE
 
@@ -53,6 +54,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Pa
         model_name="registry-test-model",
         champion_metric=settings.champion_metric,
     )
+    configure_process(settings)  # as the flow's entry does (the fluent model logging needs it)
     tracker = Tracker.connect(settings, request.experiment)
     run_id, model_uri = tracker.log_run(model, reviews, split, params, evaluation, request)
     ref = tracker.register(request.model_name, model_uri, run_id, evaluation)

@@ -50,7 +50,7 @@ def test_logged_model_has_signature_and_pinned_requirements(logged: LoggedModel)
 
 def test_sklearn_flavour_loads_and_matches(logged: LoggedModel) -> None:
     ref = registry.get_version(logged.tracker.client, "registry-test-model", logged.version)
-    loaded = registry.load_model(ref)
+    loaded = registry.load_model(logged.tracker.client, ref)
     texts = logged.split.test_texts.tolist()
     assert loaded.predict(texts).tolist() == logged.model.predict(texts).tolist()
 

@@ -100,6 +100,6 @@ def test_logging_leaves_sys_path_as_it_was(logged: LoggedModel) -> None:
 def test_loading_leaves_sys_path_as_it_was(logged: LoggedModel) -> None:
     ref = registry.get_version(logged.tracker.client, "registry-test-model", logged.version)
     before = list(sys.path)
-    registry.load_model(ref)
-    registry.load_model(ref)
+    registry.load_model(logged.tracker.client, ref)
+    registry.load_model(logged.tracker.client, ref)
     assert sys.path == before

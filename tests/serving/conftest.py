@@ -3,12 +3,10 @@ API with a prediction log on SQLite, and the app in-process with its log on Post
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
 import pytest
 from fastapi.testclient import TestClient
 
@@ -26,22 +24,6 @@ def mlflow_store(
     root = tmp_path_factory.mktemp("mlflow")
     shutil.copyfile(migrated_store_template, root / "mlflow.db")  # no migrations to wait for
     return train_store(root)
-
-
-@pytest.fixture(autouse=True)
-def _restore_mlflow_uris(mlflow_store: MlflowStore) -> Iterator[None]:
-    """`configure_mlflow` sets process-wide URIs; a test pointing a store elsewhere must not
-    leave the next test talking to that place."""
-    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    saved = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    yield
-    mlflow.set_tracking_uri(saved[0])
-    mlflow.set_registry_uri(saved[1])
-    for key, value in saved_env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

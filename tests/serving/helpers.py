@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from sentiment_mlops import registry
+from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
 from tests.support import processes
 
@@ -71,8 +72,7 @@ class MlflowStore:
     def env(self, **overrides: str) -> dict[str, str | None]:
         """Environment for a service process on this store (None: not inherited)."""
         env: dict[str, str | None] = {
-            # mlflow.set_registry_uri() writes MLFLOW_REGISTRY_URI into this process's
-            # environment; a child must not inherit the session store's registry.
+            # A registry URI of this process's environment is not the store's.
             "MLFLOW_REGISTRY_URI": None,
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "ARTIFACT_LOCATION": str(self.artifacts),
@@ -88,7 +88,11 @@ class MlflowStore:
         return env
 
     def client(self) -> Any:
-        return registry.make_client(self.settings())
+        """A client of this store, the process configured for it (as an entry point does): the
+        model logging of `log_model` goes through the process's store."""
+        settings = self.settings()
+        configure_process(settings)
+        return registry.make_client(settings)
 
     def register(self, name: str, model_uri: str | None = None) -> str:
         """A new version of `name` (from the store's model unless told otherwise)."""
@@ -122,7 +126,7 @@ def train_store(root: Path) -> MlflowStore:
         mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
         artifact_location=str(root / "artifacts"),
     )
-    registry.configure_mlflow(settings)
+    configure_process(settings)
     client = registry.make_client(settings)
     experiment_id = registry.ensure_experiment(client, settings)
     params = load_params(PARAMS)

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import prometheus, services
-from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.lifecycle import Stack
 from tests.deploy.tools import output, require_tool, run
 from tests.support.monitoring import ALERT_RULES, PROMETHEUS_CONFIG, PROMTOOL_HINT, alert_rules
 
 
 def _settings(tmp_path: Path, **values: object) -> StackSettings:
-    return StackSettings(_env_file=None, stack_dir=tmp_path / ".stack", **values)
+    return StackSettings(stack_dir=tmp_path / ".stack", **values)
 
 
 def test_written_config_passes_promtool_and_loads_the_packaged_rules(tmp_path: Path) -> None:

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
+from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import provision, services
-from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.health import worker_beat_since
 from sentiment_mlops.stack.lifecycle import Stack
 from sentiment_mlops.stack.ports import PortsInUseError, port_is_free
@@ -35,7 +36,7 @@ from tests.support.processes import free_port, wait_until
 
 
 def settings_for(tmp_path: Path, **values: object) -> StackSettings:
-    return StackSettings(_env_file=None, stack_dir=tmp_path / ".stack", **values)
+    return StackSettings(stack_dir=tmp_path / ".stack", **values)
 
 
 def test_weed_ports_are_seaweedfs_defaults_shifted_with_the_s3_port() -> None:
@@ -51,7 +52,7 @@ def test_weed_ports_are_seaweedfs_defaults_shifted_with_the_s3_port() -> None:
 
 def test_database_urls_keep_the_admin_credentials_and_swap_driver_and_name() -> None:
     settings = StackSettings(
-        _env_file=None, postgres_url="postgresql://user:p%40ss@db:5433/postgres?sslmode=disable"
+        postgres_url="postgresql://user:p%40ss@db:5433/postgres?sslmode=disable"
     )
 
     assert settings.database_url("mlflow", "psycopg") == (
@@ -66,13 +67,15 @@ def test_secrets_are_generated_once_kept_private_and_configured_values_win(
     first = load_or_create_secrets(settings_for(tmp_path))
     again = load_or_create_secrets(settings_for(tmp_path))
     configured = load_or_create_secrets(
-        settings_for(tmp_path, s3_access_key="mine", s3_secret_key="my-secret")
+        settings_for(tmp_path, s3_access_key="mine", s3_secret_key="my-secret"),
+        webhook_secret=SecretStr("my-webhook-secret"),  # the API's WEBHOOK_SECRET
     )
 
     assert first == again
     path = tmp_path / ".stack" / "secrets.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert (configured.s3_access_key, configured.s3_secret_key) == ("mine", "my-secret")
+    assert configured.webhook_secret == "my-webhook-secret" != first.webhook_secret
     assert configured.webhook_encryption_key == first.webhook_encryption_key
     from cryptography.fernet import Fernet
 
@@ -251,7 +254,7 @@ def test_readme_lists_every_port_the_stack_listens_on_with_the_setting_that_move
     ports = ("s3_port", "mlflow_port", "prefect_port", "api_port")
     defaults = {name: StackSettings.model_fields[name].default for name in ports}
 
-    for listener in services.all_ports(StackSettings(_env_file=None, **defaults)):
+    for listener in services.all_ports(StackSettings(**defaults)):
         rows = [row for row in table if re.search(rf"\b{listener.port}\b", row)]
         assert rows, f"README: no table row lists port {listener.port} ({listener.what})"
         assert any(listener.setting in row for row in rows), (listener, rows)

@@ -24,9 +24,15 @@ from typing import Any
 import httpx
 import pytest
 
-from sentiment_mlops.stack.config import HOST, REGION
+from sentiment_mlops.settings import STACK_HOST
 from sentiment_mlops.stack.ports import port_is_free
-from sentiment_mlops.stack.services import weed_command, weed_env, weed_listen_ports, weed_ports
+from sentiment_mlops.stack.services import (
+    REGION,
+    weed_command,
+    weed_env,
+    weed_listen_ports,
+    weed_ports,
+)
 from tests.support.processes import ServerProcess
 
 
@@ -62,7 +68,7 @@ class SeaweedS3:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://{HOST}:{self.ports['s3']}"
+        return f"http://{STACK_HOST}:{self.ports['s3']}"
 
     @property
     def log_path(self) -> Path:

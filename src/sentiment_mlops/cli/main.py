@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import gc
 import logging
-import os
 import signal
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ from sentiment_mlops.cli.data import data_app
 from sentiment_mlops.cli.errors import EXIT_FAILURE, ErrorMappingGroup, fail, missing_extras
 from sentiment_mlops.cli.serve import serve_app, webhook_app
 from sentiment_mlops.cli.stack import stack_app
+from sentiment_mlops.process import configure_process, use_local_prefect
 from sentiment_mlops.redaction import install_log_redaction, redactor_for
 from sentiment_mlops.settings import Settings, get_settings
 
@@ -41,6 +41,13 @@ app.add_typer(serve_app)
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
 app.add_typer(webhook_app, name="webhook")
+
+
+@app.callback()
+def _configure_process() -> None:
+    # The CLI's entry: every command runs with MLflow (and Prefect) configured from the settings.
+    configure_process(get_settings())
+
 
 ModelNameOption = Annotated[
     str | None, typer.Option("--model-name", help="Registered model name (default: MODEL_NAME)")
@@ -67,8 +74,6 @@ def _configure_logging(settings: Settings) -> None:
     noisy = ("alembic", "mlflow.store.db.utils", "mlflow.store.model_registry", "mlflow.utils")
     for name in (*noisy, "httpx", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    # MLflow prints links to its UI on stdout ("View run ... at"); our summary names the run.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # Known and accepted: models are pickled (skops is 100x slower for a TF-IDF vocabulary),
     # and pip's version is unknown inside a uv environment.
     for known in ("mlflow.sklearn", "mlflow.utils.environment"):
@@ -80,7 +85,6 @@ def _configure_logging(settings: Settings) -> None:
 def _registry_client(settings: Settings) -> Any:
     from sentiment_mlops import registry
 
-    registry.configure_mlflow(settings)
     return registry.make_client(settings)
 
 
@@ -161,12 +165,7 @@ def _start_local_prefect(settings: Settings) -> LocalPrefectServer:
     # Registered before Prefect is imported, so it runs after Prefect's own exit handlers have
     # flushed the last logs and events to the server (atexit runs last-registered first).
     atexit.register(server.stop)
-    # Prefect reads its settings from the environment when it is imported, after this point.
-    os.environ["PREFECT_API_URL"] = server.api_url
-    os.environ["PREFECT_HOME"] = str(server.home)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # It serves no UI and stops with the command: no "View at" link to it.
-    os.environ["PREFECT_UI_URL"] = ""
+    use_local_prefect(server.api_url, server.home)  # before Prefect is imported
     return server
 
 
@@ -275,7 +274,7 @@ def predict(
     ref = registry.get_alias(client, name, alias)
     if ref is None:
         fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
-    print_predictions(texts, registry.load_model(ref), ref)
+    print_predictions(texts, registry.load_model(client, ref), ref)
 
 
 def main() -> None:

@@ -27,10 +27,15 @@ stack_app = typer.Typer(
 
 
 def _stack() -> Any:
-    from sentiment_mlops.stack.config import StackSettings
+    from sentiment_mlops.settings import get_settings
     from sentiment_mlops.stack.lifecycle import Stack
 
-    return Stack(StackSettings(), report=lambda line: typer.echo(line, err=True))
+    settings = get_settings()
+    return Stack(
+        settings.stack,
+        report=lambda line: typer.echo(line, err=True),
+        webhook_secret=settings.webhook_secret,  # the API's WEBHOOK_SECRET, when set
+    )
 
 
 @stack_app.command()

@@ -26,14 +26,13 @@ from typing import Any
 from sentiment_mlops.errors import SentimentError, ServiceUnavailableError
 from sentiment_mlops.flows.prefect_objects import create_if_missing
 from sentiment_mlops.flows.promotion_lock import LIMIT_NAME, ensure_limit
+from sentiment_mlops.settings import DEPLOYMENT_NAME, WORK_POOL
 
 ENTRYPOINT = "sentiment_mlops.flows.training.training_flow"
 MONITORING_ENTRYPOINT = "sentiment_mlops.flows.monitoring.monitoring_flow"
 MONITORING_INTERVAL = timedelta(hours=1)
 # A scheduled check acts on what it finds: drift or low live accuracy starts a retraining.
 MONITORING_PARAMETERS: dict[str, Any] = {"retrain_on_drift": True}
-WORK_POOL = "sentiment-process"
-DEPLOYMENT_NAME = "local"
 # A run started from the UI is the seed's `train.py --champion`: promote if better.
 DEFAULT_PARAMETERS: dict[str, Any] = {"champion": True}
 

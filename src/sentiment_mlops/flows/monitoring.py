@@ -28,6 +28,7 @@ from sentiment_mlops.flows.run_logs import logs_to_prefect_run
 from sentiment_mlops.monitoring import rules, tables, window
 from sentiment_mlops.monitoring.drift import DriftReport, compute_drift
 from sentiment_mlops.monitoring.feedback import live_accuracy
+from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings, get_settings
 
 FLOW_NAME = "sentiment-monitoring"
@@ -175,6 +176,7 @@ def monitoring_flow(
 ) -> dict[str, Any]:
     """Compare the served window with the champion's data; retrain on drift if enabled."""
     settings = get_settings()
+    configure_process(settings)  # the flow's entry: the worker runs it in a new process
     with logs_to_prefect_run():
         try:
             outcome = run_check(

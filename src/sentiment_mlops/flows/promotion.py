@@ -47,7 +47,7 @@ def promote_if_better(
         champion_version = champion.version if champion else None
         champion_score = None
         if champion is not None and champion.version != challenger.version:
-            champion_score = _score_on(champion, split, metric)
+            champion_score = _score_on(client, champion, split, metric)
         decision = decide(metric, challenger.version, score, champion_version, champion_score)
         if decision.promoted:
             registry.promote(client, challenger.name, challenger.version, settings.model_alias)
@@ -85,9 +85,11 @@ def decide(
     )
 
 
-def _score_on(champion: registry.ModelRef, split: Split, metric: str) -> float | None:
+def _score_on(
+    client: MlflowClient, champion: registry.ModelRef, split: Split, metric: str
+) -> float | None:
     try:
-        model = registry.load_model(champion)
+        model = registry.load_model(client, champion)
     except Exception as error:  # a broken artifact must not block a healthy challenger
         logger.warning("cannot load champion v%s: %s", champion.version, error)
         return None

@@ -66,7 +66,7 @@ def load_reference(settings: Settings, model_name: str, max_rows: int) -> Refere
     held_out = split_reviews(reviews.texts, reviews.labels, split_params).test_texts
     if len(held_out) > max_rows:
         held_out = held_out.sample(max_rows, random_state=split_params.random_state)
-    model = registry.load_model(champion)
+    model = registry.load_model(client, champion)
     predicted, _ = labels_from_proba(model.predict_proba(held_out), model.classes_)
     frame = pd.DataFrame(
         {"text": held_out.to_numpy(), "predicted": [LABEL_NAMES[int(c)] for c in predicted]}

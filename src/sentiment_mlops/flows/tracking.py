@@ -45,7 +45,6 @@ class Tracker:
         Cheap calls with MLflow's bounded retries: a training connects before it loads any data,
         so an unreachable store fails in seconds instead of after the training.
         """
-        registry.configure_mlflow(settings)
         client = registry.make_client(settings)
         tracker = cls(client, registry.ensure_experiment(client, settings, experiment))
         if check_registry:

@@ -25,6 +25,7 @@ from sentiment_mlops.flows.inputs import training_request
 from sentiment_mlops.flows.run_logs import logs_to_prefect_run
 from sentiment_mlops.flows.steps import run_training
 from sentiment_mlops.flows.types import TrainingRequest, TrainingResult
+from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings, get_settings
 
 FLOW_NAME = "sentiment-training"
@@ -95,6 +96,7 @@ def requested_training(request: TrainingRequest) -> TrainingResult:
 
 
 def _train(request: TrainingRequest, settings: Settings) -> TrainingResult:
+    configure_process(settings)  # the flow's entry: a worker runs it in a new process
     with logs_to_prefect_run():
         try:
             return run_training(request, settings, run_step=run_as_task)

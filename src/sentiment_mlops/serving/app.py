@@ -1,8 +1,9 @@
 """The app factory: settings, model store and metrics on `app.state`, the watcher in the lifespan.
 
-`create_app` returns at once and the port opens before any model is loaded: the store's watcher
-thread imports MLflow, configures it (bounded HTTP retries), finds the champion and loads it in
-the background, retrying with backoff while MLflow is unreachable.
+`create_app` returns at once and the port opens before any model is loaded: the lifespan
+configures the process from the settings (MLflow's bounded HTTP retries; in every uvicorn
+worker, as each builds its own app), then the store's watcher thread imports MLflow, finds the
+champion and loads it in the background, retrying with backoff while MLflow is unreachable.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi_offline import FastAPIOffline
 
 import sentiment_mlops
 from sentiment_mlops.monitoring.prediction_log import open_prediction_log
+from sentiment_mlops.process import configure_process
 from sentiment_mlops.redaction import install_log_redaction
 from sentiment_mlops.serving.batching import MicroBatcher
 from sentiment_mlops.serving.feedback_routes import feedback_router
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        configure_process(settings)  # the API's entry: before the watcher's first MLflow call
         store.start()
         if prediction_log is not None:
             prediction_log.start()

@@ -206,7 +206,7 @@ class ModelStore:
 
         started = time.perf_counter()
         try:
-            model = registry.load_model(ref)
+            model = registry.load_model(client, ref)
         except Exception as error:
             return self._refuse("load", ref, error)
         try:
@@ -240,7 +240,6 @@ class ModelStore:
         if self._client is None:
             from sentiment_mlops import registry
 
-            registry.configure_mlflow(self.settings)  # bounds MLflow's HTTP retries first
             self._client = registry.make_client(self.settings)
         return self._client
 

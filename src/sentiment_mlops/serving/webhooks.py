@@ -14,7 +14,7 @@ import hmac
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from sentiment_mlops.errors import UserError
 from sentiment_mlops.settings import Settings
@@ -22,7 +22,7 @@ from sentiment_mlops.settings import Settings
 SIGNATURE_HEADER = "x-mlflow-signature"
 DELIVERY_ID_HEADER = "x-mlflow-delivery-id"
 TIMESTAMP_HEADER = "x-mlflow-timestamp"
-ALIAS_CREATED = "model_version_alias.created"
+ALIAS_CREATED: Final = "model_version_alias.created"
 # Deliveries older (or newer) than this are refused as replays.
 TIMESTAMP_TOLERANCE_SECONDS = 300
 # `MlflowClient.test_webhook` sends this example payload.
@@ -126,7 +126,6 @@ def register_webhook(settings: Settings) -> str:
         raise WebhookConfigError("set WEBHOOK_SECRET, the secret shared with MLflow")
     from sentiment_mlops import registry
 
-    registry.configure_mlflow(settings)
     return registry.ensure_webhook(
         registry.make_client(settings),
         name=webhook_name(settings),

@@ -3,9 +3,9 @@
 It mirrors docker-compose.yml with processes on 127.0.0.1: SeaweedFS as the S3 server (the
 compose stack's MinIO), the MLflow tracking server (PostgreSQL backend store, S3 artifacts), the
 Prefect server (PostgreSQL) with a process work pool, a worker and a deployment of the training
-flow, and the API. PostgreSQL is the machine's; the stack creates its databases.
+flow, and the API. PostgreSQL is the machine's; the stack creates its databases. Its settings
+are the `stack` section of the project's one `Settings` (`STACK_*` variables).
 
-- `config`: `StackSettings`, the stack's own settings (ports, folders, the admin database URL).
 - `secrets`: credentials and keys generated once and kept in the stack folder.
 - `ports`: every port checked free before anything starts.
 - `provision`: PostgreSQL databases and S3 buckets.

@@ -19,8 +19,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
+from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import StackError, ports, prometheus, provision, services
-from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.health import describe_readiness, is_healthy
 from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
 from sentiment_mlops.stack.services import ServiceSpec
@@ -33,8 +35,14 @@ _ALIVE = {"STARTING", "RUNNING"}
 class Stack:
     """The local stack of one stack folder."""
 
-    def __init__(self, settings: StackSettings, report: Report = print) -> None:
+    def __init__(
+        self,
+        settings: StackSettings,
+        report: Report = print,
+        webhook_secret: SecretStr | None = None,
+    ) -> None:
         self.settings = settings
+        self.webhook_secret = webhook_secret  # WEBHOOK_SECRET, when the user set one
         self.report = report
         self.supervisord = Supervisord(settings)
         self.timings: dict[str, float] = {}
@@ -63,7 +71,7 @@ class Stack:
             )
         ports.check_free(self.settings)
         self.settings.stack_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        stack_secrets = load_or_create_secrets(self.settings)
+        stack_secrets = load_or_create_secrets(self.settings, self.webhook_secret)
         specs = services.all_services(self.settings, stack_secrets)
         started = time.monotonic()
         with self._timed("postgres"):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 
 from sentiment_mlops.errors import UserError
+from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import services
-from sentiment_mlops.stack.config import StackSettings
 
 # The S3 ports tried for a suggestion: every SeaweedFS port then stays below 65536.
 _S3_PORT_CANDIDATES = range(10_333, 40_001, 1000)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from sentiment_mlops.stack.config import HOST, StackSettings
+from sentiment_mlops.settings import STACK_HOST, StackSettings
 
 # The scrape job of the API: the alert rules select it (`up{job="sentiment-api"}`).
 SCRAPE_JOB = "sentiment-api"
@@ -38,7 +38,7 @@ def folder(settings: StackSettings) -> Path:
 
 
 def url(settings: StackSettings) -> str:
-    return f"http://{HOST}:{settings.prometheus_port}"
+    return f"http://{STACK_HOST}:{settings.prometheus_port}"
 
 
 def render_config(settings: StackSettings) -> str:
@@ -49,7 +49,7 @@ def render_config(settings: StackSettings) -> str:
         "scrape_configs": [
             {
                 "job_name": SCRAPE_JOB,
-                "static_configs": [{"targets": [f"{HOST}:{settings.api_port}"]}],
+                "static_configs": [{"targets": [f"{STACK_HOST}:{settings.api_port}"]}],
             }
         ],
     }
@@ -71,6 +71,6 @@ def command(settings: StackSettings, executable: str) -> list[str]:
         executable,
         f"--config.file={folder(settings) / 'prometheus.yml'}",
         f"--storage.tsdb.path={folder(settings) / 'data'}",
-        f"--web.listen-address={HOST}:{settings.prometheus_port}",
+        f"--web.listen-address={STACK_HOST}:{settings.prometheus_port}",
         "--storage.tsdb.retention.time=15d",
     ]

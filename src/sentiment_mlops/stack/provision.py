@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import StackError
-from sentiment_mlops.stack.config import REGION, StackSettings
 from sentiment_mlops.stack.secrets import StackSecrets
+from sentiment_mlops.stack.services import REGION
 
 
 class ProvisionError(StackError):

@@ -13,7 +13,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sentiment_mlops.stack.config import StackSettings
+from pydantic import SecretStr
+
+from sentiment_mlops.settings import StackSettings
 
 SECRETS_FILE = "secrets.json"
 
@@ -26,8 +28,13 @@ class StackSecrets:
     webhook_secret: str
 
 
-def load_or_create_secrets(settings: StackSettings) -> StackSecrets:
-    """Values from the settings win; the rest come from the secrets file or are generated."""
+def load_or_create_secrets(
+    settings: StackSettings, webhook_secret: SecretStr | None = None
+) -> StackSecrets:
+    """Values from the settings win; the rest come from the secrets file or are generated.
+
+    `webhook_secret` is the API's `WEBHOOK_SECRET` (`Settings.webhook_secret`), when set.
+    """
     path = settings.stack_dir / SECRETS_FILE
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     generated = {
@@ -43,7 +50,7 @@ def load_or_create_secrets(settings: StackSettings) -> StackSecrets:
         "s3_access_key": settings.s3_access_key,
         "s3_secret_key": settings.s3_secret_key,
         "webhook_encryption_key": settings.webhook_encryption_key,
-        "webhook_secret": settings.webhook_secret,
+        "webhook_secret": webhook_secret,
     }
     for name, value in configured.items():
         if value is not None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from sentiment_mlops.settings import STACK_HOST, StackSettings
 from sentiment_mlops.stack import StackError, prometheus
-from sentiment_mlops.stack.config import HOST, REGION, StackSettings
 from sentiment_mlops.stack.secrets import StackSecrets
 
 # `weed mini` runs master, volume, filer, S3 and admin components, each with an HTTP port and a
@@ -23,6 +23,8 @@ from sentiment_mlops.stack.secrets import StackSecrets
 WEED_DEFAULT_PORTS = {"master": 9333, "volume": 8080, "filer": 8888, "s3": 8333, "admin": 23646}
 WEED_GRPC_OFFSET = 10000
 WORKER_NAME = "sentiment-stack-worker"
+# The region every S3 client of the stack names (SeaweedFS accepts any).
+REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def weed_command(data_dir: Path, s3_port: int) -> list[str]:
     """The `weed mini` command line: every component on 127.0.0.1 at the ports of `weed_ports`,
     its state and Unix sockets in `data_dir` (an absolute path)."""
     command = [weed_binary(), "-logtostderr", "mini", f"-dir={data_dir}"]
-    command += [f"-ip={HOST}", f"-ip.bind={HOST}"]
+    command += [f"-ip={STACK_HOST}", f"-ip.bind={STACK_HOST}"]
     for name, port in weed_ports(s3_port).items():
         command += [f"-{name}.port={port}", f"-{name}.port.grpc={port + WEED_GRPC_OFFSET}"]
     return [
@@ -143,7 +145,7 @@ def mlflow_service(settings: StackSettings, stack_secrets: StackSecrets) -> Serv
     command = [sys.executable, "-m", "mlflow", "server"]
     command += ["--backend-store-uri", settings.database_url(settings.mlflow_database, "psycopg")]
     command += ["--artifacts-destination", f"s3://{settings.artifacts_bucket}", "--serve-artifacts"]
-    command += ["--host", HOST, "--port", str(settings.mlflow_port)]
+    command += ["--host", STACK_HOST, "--port", str(settings.mlflow_port)]
     command += ["--workers", str(settings.mlflow_workers)]
     env = s3_client_env(settings, stack_secrets) | {
         "MLFLOW_S3_ENDPOINT_URL": settings.s3_url,
@@ -166,7 +168,7 @@ def mlflow_service(settings: StackSettings, stack_secrets: StackSecrets) -> Serv
 
 def prefect_service(settings: StackSettings) -> ServiceSpec:
     command = [sys.executable, "-m", "prefect", "server", "start"]
-    command += ["--host", HOST, "--port", str(settings.prefect_port), "--analytics-off"]
+    command += ["--host", STACK_HOST, "--port", str(settings.prefect_port), "--analytics-off"]
     env = prefect_env(settings) | {
         "PREFECT_API_DATABASE_CONNECTION_URL": settings.database_url(
             settings.prefect_database, "asyncpg"
@@ -206,7 +208,7 @@ def worker_service(settings: StackSettings) -> ServiceSpec:
 
 
 def api_service(settings: StackSettings, stack_secrets: StackSecrets) -> ServiceSpec:
-    command = [sys.executable, "-m", "sentiment_mlops", "serve", "--host", HOST]
+    command = [sys.executable, "-m", "sentiment_mlops", "serve", "--host", STACK_HOST]
     command += ["--port", str(settings.api_port), "--register-webhook"]
     env = {
         "MLFLOW_TRACKING_URI": settings.mlflow_url,

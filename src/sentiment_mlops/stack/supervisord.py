@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import StackError
-from sentiment_mlops.stack.config import StackSettings
 from sentiment_mlops.stack.secrets import write_private
 from sentiment_mlops.stack.services import ServiceSpec
 
