@@ -92,11 +92,11 @@ def s3_filesystem(endpoint_url: str | None) -> pafs.FileSystem:
 
 def check_input(location: Location) -> None:
     """The input exists and is a file of a known type."""
-    location.format  # noqa: B018 - raises on an unknown suffix
     kind = location.kind()
     if kind != "file":
         what = "is a directory" if kind == "directory" else "does not exist"
         raise UserError(f"cannot read {location.uri}: it {what}")
+    location.format  # noqa: B018 - raises on an unknown suffix
 
 
 def check_output(location: Location, *, force: bool) -> None:
