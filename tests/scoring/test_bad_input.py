@@ -145,7 +145,7 @@ def test_a_failure_while_streaming_leaves_no_output_and_keeps_the_old_one(
     score, tmp_path: Path
 ) -> None:
     """A malformed row well after the first block is found mid-run, once output has begun."""
-    source = _reviews(tmp_path, rows=12_000)  # over 4 MB: several CSV blocks
+    source = _reviews(tmp_path, rows=12_000)  # ~4 MB: CSV blocks of ~500 KB at 500 rows
     with source.open("a") as file:
         file.write('99999,"a review",1,an extra field\n')
     target = tmp_path / "out.parquet"

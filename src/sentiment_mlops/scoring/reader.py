@@ -1,6 +1,7 @@
 """Read a CSV or Parquet input as a stream of record batches of bounded size.
 
-Only one batch (and pyarrow's read buffer) is in memory at a time, whatever the file's size.
+Only one batch (and pyarrow's read buffers: a few CSV blocks ahead, or a Parquet row group's
+column chunks) is in memory at a time, whatever the file's size.
 Every way an input can be unusable (empty, not CSV/Parquet, no text column, a text column that
 is not text, no rows) is a UserError naming the file, raised before any output is opened.
 """
@@ -19,8 +20,11 @@ from sentiment_mlops.scoring.request import OUTPUT_COLUMNS
 if TYPE_CHECKING:
     import pyarrow as pa
 
-# CSV is parsed in blocks of this many bytes (a batch is cut to the batch size after).
-CSV_BLOCK_BYTES = 4 << 20
+# CSV is parsed in blocks of about 1 KiB per row of a batch (a review is ~1 KB), within these
+# bounds; each block is cut into batches of the batch size. pyarrow reads a bounded number of
+# blocks ahead, so memory grows with the batch size, never with the file.
+CSV_BLOCK_BYTES_PER_ROW = 1 << 10
+CSV_BLOCK_BYTES = (1 << 16, 1 << 26)
 
 
 @dataclass
@@ -79,13 +83,15 @@ def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
 
 
-def _csv(source: Any, text_column: str, _batch_size: int) -> tuple[Any, None, Iterator[Any]]:
+def _csv(source: Any, text_column: str, batch_size: int) -> tuple[Any, None, Iterator[Any]]:
     import pyarrow as pa
     from pyarrow import csv
 
+    low, high = CSV_BLOCK_BYTES
+    block_size = min(max(batch_size * CSV_BLOCK_BYTES_PER_ROW, low), high)
     reader = csv.open_csv(
         source,
-        read_options=csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        read_options=csv.ReadOptions(block_size=block_size),
         # Reviews may hold line breaks inside their quotes.
         parse_options=csv.ParseOptions(newlines_in_values=True),
         # Text stays text even where a block holds only digits; "" stays "" (not null).
