@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sentiment_mlops.flows.scoring import FLOW_NAME, scoring_flow
-from sentiment_mlops.settings import get_settings
+from tests.scoring.helpers import store_environment
 from tests.scoring.reviews import generated_reviews, write_reviews
 from tests.serving.conftest import _restore_mlflow_uris, mlflow_store  # noqa: F401
 from tests.serving.helpers import MlflowStore
@@ -18,14 +18,8 @@ from tests.serving.helpers import MlflowStore
 @pytest.fixture
 def store_settings(mlflow_store: MlflowStore, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
     """The flow reads its settings from the environment, as on a worker."""
-    for name, value in mlflow_store.env().items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
+    with store_environment(mlflow_store, monkeypatch) as settings:
+        yield settings
 
 
 def test_the_flow_scores_a_file(store_settings, tmp_path: Path) -> None:

@@ -4,15 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 
+from sentiment_mlops.scoring.request import ScoringRequest, ScoringResult
+from sentiment_mlops.scoring.run import run_scoring
 from sentiment_mlops.serving.app import create_app
+from sentiment_mlops.settings import Settings, get_settings
+from tests.scoring.reviews import write_reviews
 from tests.serving.helpers import MlflowStore, wait_until
 
 API_BATCH = 500
+# Each engine reads CSV and writes Parquet, and reads Parquet and writes CSV.
+FILE_FORMATS = pytest.mark.parametrize(
+    "names", [("in.csv", "out.parquet"), ("in.parquet", "out.csv")], ids=["csv", "parquet"]
+)
+
+
+@contextmanager
+def store_environment(store: MlflowStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The store selected through the environment, as for the CLI or a flow on a worker."""
+    for name, value in store.env().items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        yield get_settings()
+    finally:
+        get_settings.cache_clear()
 
 
 @contextmanager
@@ -43,3 +68,12 @@ def assert_matches_api(scored: pd.DataFrame, answers: list[dict[str, Any]]) -> N
     expected = pd.Series([a["confidence"] for a in answers])
     assert (scored["confidence"].reset_index(drop=True) - expected).abs().max() <= 1e-9
     assert scored["model_version"].astype(str).tolist() == [a["model_version"] for a in answers]
+
+
+def score_as(
+    settings: Settings, reviews: pd.DataFrame, folder: Path, names: tuple[str, str], **options: Any
+) -> tuple[ScoringResult, Path]:
+    """Write `reviews` as the first name's format, score them into the second; result, output."""
+    source, target = (folder / name for name in names)
+    write_reviews(source, reviews)
+    return run_scoring(ScoringRequest(str(source), str(target), **options), settings), target

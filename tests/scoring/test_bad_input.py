@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli.main import app
-from sentiment_mlops.settings import get_settings
+from tests.scoring.helpers import store_environment
 from tests.scoring.reviews import generated_reviews, write_reviews
 from tests.serving.helpers import MlflowStore
 
@@ -18,12 +18,6 @@ from tests.serving.helpers import MlflowStore
 @pytest.fixture
 def score(mlflow_store: MlflowStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Run `sentiment score ARGS` in-process on the store; (exit code, stderr lines)."""
-    for name, value in mlflow_store.env().items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
 
     def run(*args: str) -> tuple[int, list[str]]:
         result = CliRunner().invoke(app, ["score", *args])
@@ -32,8 +26,8 @@ def score(mlflow_store: MlflowStore, monkeypatch: pytest.MonkeyPatch, tmp_path: 
         ), result.exception
         return result.exit_code, result.stderr.strip().splitlines()
 
-    yield run
-    get_settings.cache_clear()
+    with store_environment(mlflow_store, monkeypatch):
+        yield run
 
 
 def _left_behind(folder: Path) -> list[str]:

@@ -13,7 +13,13 @@ from mlflow import MlflowClient
 from sentiment_mlops.scoring.request import ScoringRequest
 from sentiment_mlops.scoring.run import run_scoring
 from sentiment_mlops.settings import Settings
-from tests.scoring.helpers import assert_matches_api, predict_batch, served_api
+from tests.scoring.helpers import (
+    FILE_FORMATS,
+    assert_matches_api,
+    predict_batch,
+    score_as,
+    served_api,
+)
 from tests.scoring.reviews import generated_reviews, read_scored, write_reviews
 from tests.serving.helpers import MlflowStore
 
@@ -37,27 +43,17 @@ def api_answers(mlflow_store: MlflowStore, reviews: pd.DataFrame) -> Iterator[li
         yield predict_batch(api, texts.tolist())
 
 
-def _score(settings: Settings, source: Path, target: Path, **options) -> pd.DataFrame:
-    result = run_scoring(ScoringRequest(str(source), str(target), **options), settings)
-    assert result.rows == ROWS
-    assert result.null_texts == len(NULLS) + 1
-    assert result.model_version == "1"
-    return read_scored(target)
-
-
-@pytest.mark.parametrize(
-    ("source_name", "target_name"), [("in.csv", "out.parquet"), ("in.parquet", "out.csv")]
-)
+@FILE_FORMATS
 def test_rows_get_the_labels_and_probabilities_of_predict_batch(
     settings: Settings,
     reviews: pd.DataFrame,
     api_answers: list[dict],
     tmp_path: Path,
-    source_name: str,
-    target_name: str,
+    names: tuple[str, str],
 ) -> None:
-    source = write_reviews(tmp_path / source_name, reviews)
-    scored = _score(settings, source, tmp_path / target_name, batch_size=128)
+    result, target = score_as(settings, reviews, tmp_path, names, batch_size=128)
+    assert (result.rows, result.null_texts, result.model_version) == (ROWS, len(NULLS) + 1, "1")
+    scored = read_scored(target)
     assert list(scored.columns) == [
         "id",
         "text",

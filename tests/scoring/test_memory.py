@@ -38,6 +38,7 @@ import json, pickle, re, sys
 from pathlib import Path
 from sentiment_mlops.scoring.files import locate
 from sentiment_mlops.scoring.local import score_file
+from sentiment_mlops.scoring.predict import Scorer
 
 def anon_mb():
     status = Path("/proc/self/status").read_text()
@@ -45,15 +46,15 @@ def anon_mb():
 
 model = pickle.loads(Path(sys.argv[1]).read_bytes())
 small, big, out = (locate(arg, None) for arg in sys.argv[2:5])
-options = dict(model=model, version="1", text_column="text", batch_size=int(sys.argv[5]))
-score_file(small, locate(sys.argv[4] + ".warm.parquet", None), **options)
+scorer = Scorer(model, "1", "text", int(sys.argv[5]))
+score_file(small, locate(sys.argv[4] + ".warm.parquet", None), scorer)
 before = peak = anon_mb()
 
 def sample(rows, total):
     global peak
     peak = max(peak, anon_mb())
 
-counts = score_file(big, out, on_rows=sample, **options)
+counts = score_file(big, out, scorer, sample)
 print(json.dumps({"rows": counts.rows, "growth": peak - before}))
 """
 

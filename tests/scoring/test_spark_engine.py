@@ -14,7 +14,13 @@ from sentiment_mlops.errors import UserError
 from sentiment_mlops.scoring.request import ScoringRequest
 from sentiment_mlops.scoring.run import run_scoring
 from sentiment_mlops.settings import Settings
-from tests.scoring.helpers import assert_matches_api, predict_batch, served_api
+from tests.scoring.helpers import (
+    FILE_FORMATS,
+    assert_matches_api,
+    predict_batch,
+    score_as,
+    served_api,
+)
 from tests.scoring.reviews import generated_reviews, read_scored, write_reviews
 from tests.serving.helpers import MlflowStore
 
@@ -56,21 +62,17 @@ def spark_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"spark_master": "local[2]"})
 
 
-@pytest.mark.parametrize(
-    ("source_name", "target_name"), [("in.csv", "out.parquet"), ("in.parquet", "out.csv")]
-)
+@FILE_FORMATS
 def test_spark_rows_get_the_labels_and_probabilities_of_predict_batch(
     spark_settings: Settings,
     reviews: pd.DataFrame,
     api_answers: list[dict],
     tmp_path: Path,
-    source_name: str,
-    target_name: str,
+    names: tuple[str, str],
 ) -> None:
-    source = write_reviews(tmp_path / source_name, reviews)
-    target = tmp_path / target_name
-    request = ScoringRequest(str(source), str(target), engine="spark", batch_size=256)
-    result = run_scoring(request, spark_settings)
+    result, target = score_as(
+        spark_settings, reviews, tmp_path, names, engine="spark", batch_size=256
+    )
     assert (result.rows, result.null_texts, result.engine) == (ROWS, len(NULLS), "spark")
     assert target.is_dir() and (target / "_SUCCESS").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left

@@ -57,16 +57,9 @@ def scoring_flow(
 
     with logs_to_prefect_run():
         try:
-            request = ScoringRequest(
-                input=input,
-                output=output,
-                engine=engine,  # type: ignore[arg-type]  # checked by ScoringRequest
-                model_uri=model_uri,
-                text_column=text_column,
-                batch_size=batch_size,
-                force=force,
-            )
-            return score_file_task(request)
+            # The parameters are the request's fields, in its order; the engine is checked there.
+            options = (engine, model_uri, text_column, batch_size, force)
+            return score_file_task(ScoringRequest(input, output, *options))  # type: ignore[arg-type]
         except Exception as error:
             message = user_error_message(error)
             if message is None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sentiment_mlops.scoring.files import Location, atomic_output
-from sentiment_mlops.scoring.predict import BatchScores, score_texts
+from sentiment_mlops.scoring.predict import BatchScores, Scorer, score_texts
 from sentiment_mlops.scoring.reader import open_input
 
 if TYPE_CHECKING:
@@ -28,21 +28,17 @@ class Counts:
 def score_file(
     source: Location,
     target: Location,
-    *,
-    model: Any,
-    version: str,
-    text_column: str,
-    batch_size: int,
+    scorer: Scorer,
     on_rows: Callable[[int, int | None], None] | None = None,
 ) -> Counts:
     """Score `source` into `target` (atomically); `on_rows(rows, total)` after each batch."""
     rows = null_texts = 0
-    with open_input(source, text_column, batch_size) as stream:
+    with open_input(source, scorer.text_column, scorer.batch_size) as stream:
         schema = output_schema(stream.schema)
         with atomic_output(target) as temporary, _writer(target, temporary, schema) as write:
             for batch in stream.batches:
-                scores = score_texts(model, batch.column(text_column).to_pylist())
-                write(with_scores(batch, scores, version, schema))
+                scores = score_texts(scorer.model, batch.column(scorer.text_column).to_pylist())
+                write(with_scores(batch, scores, scorer.version, schema))
                 rows, null_texts = rows + batch.num_rows, null_texts + scores.null_texts
                 if on_rows is not None:
                     on_rows(batch.num_rows, stream.total_rows)

@@ -20,6 +20,16 @@ from sentiment_mlops.core.labels import LABEL_NAMES, labels_from_proba
 
 
 @dataclass(frozen=True)
+class Scorer:
+    """A loaded version and how to apply it: what either engine needs to score a file."""
+
+    model: Any
+    version: str  # written to every row
+    text_column: str
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class BatchScores:
     """One batch's results, row for row; `None` / NaN where the text was null."""
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sentiment_mlops import registry
 from sentiment_mlops.errors import NotFoundError
 from sentiment_mlops.scoring.files import check_input, check_output, locate
+from sentiment_mlops.scoring.predict import Scorer
 from sentiment_mlops.scoring.reader import open_input
 from sentiment_mlops.scoring.request import ModelSpec, ScoringRequest, ScoringResult
 from sentiment_mlops.settings import Settings
@@ -42,24 +43,18 @@ def run_scoring(
     registry.configure_mlflow(settings)
     client = registry.make_client(settings)
     ref = resolve_model(client, spec)
-    model = registry.load_model(ref)
-    options: dict[str, Any] = {
-        "model": model,
-        "version": ref.version,
-        "text_column": request.text_column,
-        "batch_size": batch_size,
-    }
+    scorer = Scorer(registry.load_model(ref), ref.version, request.text_column, batch_size)
     started = time.perf_counter()
     if request.engine == "spark":
         from sentiment_mlops.scoring.spark import score_with_spark, spark_session
 
         spark = spark_session(settings.spark_master, settings.s3_endpoint_url)
         started = time.perf_counter()  # the session's start-up is not scoring
-        counts = score_with_spark(spark, source, target, **options)
+        counts = score_with_spark(spark, source, target, scorer)
     else:
         from sentiment_mlops.scoring.local import score_file
 
-        counts = score_file(source, target, on_rows=on_rows, **options)
+        counts = score_file(source, target, scorer, on_rows)
     result = ScoringResult(
         rows=counts.rows,
         null_texts=counts.null_texts,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sentiment_mlops.errors import UserError
 from sentiment_mlops.scoring.files import Location, first_line
 from sentiment_mlops.scoring.local import Counts
-from sentiment_mlops.scoring.predict import score_texts
+from sentiment_mlops.scoring.predict import Scorer, score_texts
 from sentiment_mlops.scoring.reader import check_columns
 
 if TYPE_CHECKING:
@@ -55,16 +55,13 @@ def score_with_spark(
     spark: SparkSession,
     source: Location,
     target: Location,
-    *,
-    model: Any,
-    version: str,
-    text_column: str,
-    batch_size: int,
+    scorer: Scorer,
 ) -> Counts:
     """Score `source` into the folder `target` with Spark; rows and null texts counted."""
     from pyspark.sql import types
 
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
+    text_column, version = scorer.text_column, scorer.version
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(scorer.batch_size))
     frame = _read(spark, source)
     check_columns(source.uri, frame.columns, text_column)
     schema = types.StructType(
@@ -76,7 +73,7 @@ def score_with_spark(
         ]
     )
     context = spark.sparkContext
-    shared = context.broadcast(model)
+    shared = context.broadcast(scorer.model)
     rows, null_texts = context.accumulator(0), context.accumulator(0)
 
     def score_partition(frames: Iterator[Any]) -> Iterator[Any]:
