@@ -64,6 +64,11 @@ def score_with_spark(
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(scorer.batch_size))
     frame = _read(spark, source)
     check_columns(source.uri, frame.columns, text_column)
+    parallelism = spark.sparkContext.defaultParallelism
+    if frame.rdd.getNumPartitions() < parallelism:
+        # A CSV with line breaks in values is one partition (it cannot be split): spread it
+        # over the executors. Rows then come out in another order, as Spark never promised.
+        frame = frame.repartition(parallelism)
     schema = types.StructType(
         [
             *frame.schema.fields,
