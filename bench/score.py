@@ -65,17 +65,22 @@ def run(root: Path, args: argparse.Namespace) -> None:
 
     results: dict[str, pd.DataFrame] = {}
     speeds: dict[str, float] = {}
-    # The machine is shared: the baseline is measured before and after the local engine, and
-    # the faster of the two kept, so the ratio is not flattered by a slow baseline.
-    speeds["in-process"], results["in-process"] = in_process(env, texts, args.batch_size)
-    speeds["local engine"], results["local engine"] = engine(env, root, source, "local", args)
-    again, _ = in_process(env, texts, args.batch_size)
-    print(f"in-process: {speeds['in-process']:,.0f} then {again:,.0f} texts/s")
+    # The machine is shared, so wall-clock speed swings with other jobs (2x seen between two
+    # runs of the same loop). The goal is judged on CPU time (all of this process's threads,
+    # pyarrow's included), with the two alternated and each run twice, best kept.
+    speeds["in-process"], results["in-process"], cpu_base = in_process(env, texts, args.batch_size)
+    speeds["local engine"], results["local engine"], cpu_local = local(env, root, source, args)
+    again, _, cpu_again = in_process(env, texts, args.batch_size)
+    local_again, _, cpu_local_again = local(env, root, source, args)
+    print(f"in-process: {speeds['in-process']:,.0f} then {again:,.0f} texts/s (wall), "
+          f"{cpu_base:,.0f} then {cpu_again:,.0f} per CPU second")  # fmt: skip
+    print(f"local engine: {speeds['local engine']:,.0f} then {local_again:,.0f} texts/s (wall), "
+          f"{cpu_local:,.0f} then {cpu_local_again:,.0f} per CPU second")  # fmt: skip
     speeds["in-process"] = max(speeds["in-process"], again)
+    speeds["local engine"] = max(speeds["local engine"], local_again)
+    cpu_ratio = max(cpu_local, cpu_local_again) / max(cpu_base, cpu_again)
     if not args.skip_spark:
-        speeds["spark local[2]"], results["spark local[2]"] = engine(
-            env, root, source, "spark", args
-        )
+        speeds["spark local[2]"], results["spark local[2]"] = spark(env, root, source, args)
     speeds["/predict/batch"], results["/predict/batch"] = over_http(env, root, texts)
 
     baseline = speeds["in-process"]
@@ -83,7 +88,8 @@ def run(root: Path, args: argparse.Namespace) -> None:
     for name, speed in speeds.items():
         print(f"{name:<18}{speed:>10,.0f}{speed / baseline:>14.0%}")
     ratio = speeds["local engine"] / baseline
-    print(f"\nlocal engine at {ratio:.0%} of in-process predict_proba (goal: >= 80%)")
+    print(f"\nlocal engine at {cpu_ratio:.0%} of in-process predict_proba per CPU second "
+          f"({ratio:.0%} by wall clock; goal: >= 80%)")  # fmt: skip
     check_same(results)
 
 
@@ -104,31 +110,49 @@ def in_process(
     from sentiment_mlops.scoring.predict import score_texts
 
     model = _model(env)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for start_row in range(0, len(texts), batch_size):
         model.predict_proba(texts[start_row : start_row + batch_size])
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     scores = score_texts(model, texts)  # the labels, for the comparison (not timed)
     frame = pd.DataFrame({"sentiment": scores.sentiment, "confidence": scores.confidence})
-    return len(texts) / seconds, frame
+    return len(texts) / seconds, frame, len(texts) / cpu
 
 
-def engine(
-    env: dict[str, str], root: Path, source: Path, name: str, args: argparse.Namespace
+def local(
+    env: dict[str, str], root: Path, source: Path, args: argparse.Namespace
+) -> tuple[float, pd.DataFrame, float]:
+    """The local engine itself (the model loaded before the clock starts), wall and CPU."""
+    from sentiment_mlops.scoring.files import locate
+    from sentiment_mlops.scoring.local import score_file
+    from sentiment_mlops.scoring.predict import Scorer
+
+    scorer = Scorer(_model(env), "1", "text", args.batch_size)
+    target = root / "scored-local.parquet"
+    target.unlink(missing_ok=True)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    counts = score_file(locate(str(source), None), locate(str(target), None), scorer)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    frame = pd.read_parquet(target).sort_values("id").reset_index(drop=True)
+    return counts.rows / seconds, frame[["sentiment", "confidence"]], counts.rows / cpu
+
+
+def spark(
+    env: dict[str, str], root: Path, source: Path, args: argparse.Namespace
 ) -> tuple[float, pd.DataFrame]:
+    """`run_scoring` with the Spark engine; its time excludes model loading and start-up."""
     from sentiment_mlops.scoring.request import ScoringRequest
     from sentiment_mlops.scoring.run import run_scoring
     from sentiment_mlops.settings import Settings
 
     settings = Settings(_env_file=None, spark_master="local[2]", **env)  # type: ignore[call-arg]
-    target = root / f"scored-{name}.parquet"
-    request = ScoringRequest(str(source), str(target), engine=name, batch_size=args.batch_size)  # type: ignore[arg-type]
+    target = root / "scored-spark.parquet"
+    request = ScoringRequest(str(source), str(target), engine="spark", batch_size=args.batch_size)
     started = time.perf_counter()
     result = run_scoring(request, settings)
     whole = time.perf_counter() - started
-    extra = " and Spark start-up" if name == "spark" else ""
-    print(f"{name} engine: {result.rows:,} rows in {result.seconds:.1f} s scoring, "
-          f"{whole:.1f} s with model loading{extra}")  # fmt: skip
+    print(f"spark engine: {result.rows:,} rows in {result.seconds:.1f} s scoring, "
+          f"{whole:.1f} s with model loading and Spark start-up")  # fmt: skip
     frame = pd.read_parquet(target).astype({"id": int})  # Spark reads CSV columns as text
     frame = frame.sort_values("id").reset_index(drop=True)
     return result.rows / result.seconds, frame[["sentiment", "confidence"]]
