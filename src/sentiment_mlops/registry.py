@@ -16,6 +16,7 @@ import logging
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -480,3 +481,28 @@ def ensure_webhook(
         name=name, url=url, events=events, secret=secret, description=description
     )
     return webhook.webhook_id
+
+
+@_translated
+def log_run(
+    client: MlflowClient,
+    experiment_id: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> str:
+    """Record a finished run of params, metrics and tags (no model, no artifacts); its id.
+
+    For jobs that use a model rather than make one, such as batch scoring.
+    """
+    from mlflow.entities import Metric, Param
+
+    run_id = client.create_run(experiment_id, tags=tags).info.run_id
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+        params=[Param(key, str(value)) for key, value in params.items()],
+    )
+    client.set_terminated(run_id)
+    return run_id

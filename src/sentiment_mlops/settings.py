@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -220,6 +221,21 @@ class Settings(BaseSettings):
         default=Path("data/demo_reviews.csv"), validation_alias="DEMO_DATA_PATH"
     )
     params_path: Path = Field(default=Path("params.yaml"), validation_alias="PARAMS_PATH")
+
+    # --- Batch scoring (`sentiment score`) ---------------------------------------------------
+    # Rows per vectorised prediction of the local engine; memory grows with it, not the file.
+    score_batch_size: int = Field(default=10_000, ge=1, validation_alias="SCORE_BATCH_SIZE")
+    score_experiment_name: str = Field(
+        default="sentiment-scoring", validation_alias="SCORE_EXPERIMENT_NAME"
+    )
+    # Unset: `local[*]`, or the master `spark-submit --master` gave.
+    spark_master: str | None = Field(default=None, validation_alias="SPARK_MASTER")
+    # The S3 endpoint of `s3://` inputs and outputs (the stack's SeaweedFS; unset: AWS). The
+    # keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, as for boto3.
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    )
 
     # --- Prefect ----------------------------------------------------------------------------
     # Unset: Prefect runs flows in its local mode (a temporary in-process server).

@@ -18,6 +18,7 @@ import typer
 
 from sentiment_mlops.cli.data import data_app
 from sentiment_mlops.cli.errors import EXIT_FAILURE, ErrorMappingGroup, fail, missing_extras
+from sentiment_mlops.cli.score import score_app
 from sentiment_mlops.cli.serve import serve_app, webhook_app
 from sentiment_mlops.cli.stack import stack_app
 from sentiment_mlops.process import configure_process, use_local_prefect
@@ -38,6 +39,7 @@ app = typer.Typer(
 )
 # No group name: `serve` joins the top-level commands, listed after them as before.
 app.add_typer(serve_app)
+app.add_typer(score_app)  # `sentiment score`
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
 app.add_typer(webhook_app, name="webhook")

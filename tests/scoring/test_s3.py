@@ -1,0 +1,59 @@
+"""`s3://` inputs and outputs, on a real S3 server (SeaweedFS) reached at AWS_ENDPOINT_URL with
+the AWS_* keys, as the stack's `.stack/env` sets them."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from sentiment_mlops.cli.main import app
+from tests.scoring.helpers import store_environment
+from tests.scoring.reviews import generated_reviews
+from tests.serving.helpers import MlflowStore
+from tests.support.seaweed import SeaweedS3
+
+BUCKET = "scoring"
+
+
+@pytest.fixture
+def s3(mlflow_store: MlflowStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    with SeaweedS3(tmp_path / "s3", buckets=[BUCKET]) as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        with store_environment(mlflow_store, monkeypatch):
+            yield server.client()
+
+
+def test_scores_an_s3_object_into_another(s3) -> None:
+    frame = generated_reviews(120, nulls=[4])
+    s3.put_object(Bucket=BUCKET, Key="in/reviews.csv", Body=frame.to_csv(index=False).encode())
+    arguments = ["score", "--input", f"s3://{BUCKET}/in/reviews.csv"]
+    arguments += ["--output", f"s3://{BUCKET}/out/scored.parquet", "--batch-size", "50"]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert "scored 120 rows (1 without text: left unscored)" in result.stdout
+    listed = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    keys = sorted(key for key in listed if not key.endswith("/"))  # SeaweedFS lists folders
+    assert keys == ["in/reviews.csv", "out/scored.parquet"]  # no temporary left
+    body = s3.get_object(Bucket=BUCKET, Key="out/scored.parquet")["Body"].read()
+    scored = pd.read_parquet(io.BytesIO(body))
+    assert len(scored) == 120 and scored["sentiment"].notna().sum() == 119
+
+    again = CliRunner().invoke(app, arguments)
+    assert again.exit_code == 2
+    assert again.stderr.strip() == (
+        f"error: s3://{BUCKET}/out/scored.parquet exists: use --force to replace it"
+    )
+
+
+def test_a_missing_object_is_one_line(s3) -> None:
+    arguments = ["score", "--input", f"s3://{BUCKET}/nothing.csv"]
+    result = CliRunner().invoke(app, [*arguments, "--output", f"s3://{BUCKET}/out.parquet"])
+    assert result.exit_code == 2
+    assert (
+        result.stderr.strip() == f"error: cannot read s3://{BUCKET}/nothing.csv: it does not exist"
+    )
