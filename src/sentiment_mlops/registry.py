@@ -460,3 +460,12 @@ def ensure_webhook(
         name=name, url=url, events=events, secret=secret, description=description
     )
     return webhook.webhook_id
+
+
+@_translated
+def delete_alias(client: MlflowClient, name: str, alias: str) -> bool:
+    """Remove `alias` from the model; False when it did not exist (nothing to remove)."""
+    if get_alias(client, name, alias) is None:
+        return False
+    client.delete_registered_model_alias(name, alias)
+    return True

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiment_mlops.core.metrics import check_metric
@@ -121,6 +122,24 @@ class Settings(BaseSettings):
     )
     # Live accuracy: the last this-many labelled predictions of each model version.
     feedback_window: int = Field(default=500, ge=1, validation_alias="FEEDBACK_WINDOW")
+
+    # --- Challenger rollout (README "Challenger rollout") --------------------------------------
+    # The alias of a version tried on live traffic before it becomes MODEL_ALIAS.
+    challenger_alias: str = Field(default="challenger", validation_alias="CHALLENGER_ALIAS")
+    # off: champion only; shadow: the challenger also scores every text, off the request path;
+    # canary: CANARY_PERCENT of request keys are answered by the challenger.
+    rollout_mode: Literal["off", "shadow", "canary"] = Field(
+        default="off", validation_alias="ROLLOUT_MODE"
+    )
+    canary_percent: float = Field(default=10.0, ge=0, le=100, validation_alias="CANARY_PERCENT")
+    # Texts waiting for the shadow scorer; beyond this they are dropped (and counted).
+    shadow_queue_size: int = Field(default=1000, ge=1, validation_alias="SHADOW_QUEUE_SIZE")
+
+    @model_validator(mode="after")
+    def _two_aliases(self) -> Settings:
+        if self.challenger_alias == self.model_alias:
+            raise ValueError("CHALLENGER_ALIAS must differ from MODEL_ALIAS")
+        return self
 
     @field_validator("admin_token", "webhook_secret", mode="before")
     @classmethod

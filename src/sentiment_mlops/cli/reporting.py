@@ -11,7 +11,7 @@ from rich.table import Table
 from sentiment_mlops.core.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
-    from sentiment_mlops.flows.types import TrainingResult
+    from sentiment_mlops.flows.types import ChallengerDecision, TrainingResult
     from sentiment_mlops.registry import ModelRef
 
 
@@ -37,6 +37,9 @@ def print_training_result(result: TrainingResult) -> None:
         console.print("not registered (--no-register)")
         return
     console.print(f"[bold]registered version[/bold] {result.version}")
+    if result.challenger is not None:
+        _print_challenger(console, result.challenger)
+        return
     decision = result.promotion
     if decision is None:
         console.print("champion: not considered (use --champion)")
@@ -57,6 +60,15 @@ def print_training_result(result: TrainingResult) -> None:
         f"{verdict}: {decision.reason} (challenger v{decision.challenger_version} "
         f"{decision.metric}={decision.challenger_score:.4f}; champion {champion})"
     )
+
+
+def _print_challenger(console: Console, decision: ChallengerDecision) -> None:
+    scores = f"{decision.metric}={decision.score:.4f}, floor {decision.floor:.4f}"
+    if not decision.nominated:
+        console.print(f"[yellow]not a challenger[/yellow]: below the quality floor ({scores})")
+        return
+    replaced = f"; replaces v{decision.replaced_version}" if decision.replaced_version else ""
+    console.print(f"[green]challenger[/green]: version {decision.version} ({scores}{replaced})")
 
 
 def print_model_info(ref: ModelRef, alias: str, metrics: dict[str, float]) -> None:
