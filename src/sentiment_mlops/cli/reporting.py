@@ -12,6 +12,7 @@ from sentiment_mlops.core.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
     from sentiment_mlops.flows.types import ChallengerDecision, TrainingResult
+    from sentiment_mlops.monitoring.rollout_report import Report
     from sentiment_mlops.registry import ModelRef
 
 
@@ -108,3 +109,29 @@ def print_predictions(texts: Sequence[str], model: Any, ref: ModelRef) -> None:
     for text, label, probability in zip(texts, predicted, confidence, strict=True):
         table.add_row(LABEL_NAMES[int(label)], f"{probability:.3f}", text[:80])
     _console().print(table)
+
+
+def _value(number: float | None, form: str) -> str:
+    return "-" if number is None else format(number, form)
+
+
+def print_rollout_report(name: str, report: Report) -> None:
+    table = Table(title=f"{name}: champion against challenger", title_justify="left")
+    for column in ("variant", "versions", "requests", "labelled", "live accuracy", "p50 ms"):
+        table.add_column(column)
+    table.add_column("p99 ms")
+    for stats in report.variants:
+        table.add_row(
+            stats.variant,
+            ", ".join(stats.versions) or "-",
+            str(stats.requests),
+            str(stats.labelled),
+            _value(stats.accuracy, ".3f"),
+            _value(stats.p50_ms, ".2f"),
+            _value(stats.p99_ms, ".2f"),
+        )
+    console = _console()
+    console.print(table)
+    agreement = _value(report.agreement, ".1%")
+    console.print(f"shadow agreement: {agreement} over {report.compared} texts")
+    console.print(f"recommendation: [bold]{report.recommendation}[/bold] ({report.reason})")

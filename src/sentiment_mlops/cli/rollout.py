@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from sentiment_mlops.cli.errors import EXIT_FAILURE, fail
 from sentiment_mlops.settings import Settings, get_settings
 
 ModelName = Annotated[
@@ -18,12 +19,14 @@ ModelName = Annotated[
 ]
 
 challenger_app = typer.Typer(help="The challenger alias (CHALLENGER_ALIAS).", no_args_is_help=True)
+rollout_app = typer.Typer(help="Champion against challenger on live traffic.", no_args_is_help=True)
 
 
 def register_rollout_commands(app: typer.Typer) -> None:
     """Add this module's commands to the `sentiment` app."""
     app.command()(promote)
     app.add_typer(challenger_app, name="challenger")
+    app.add_typer(rollout_app, name="rollout")
 
 
 def _client(settings: Settings) -> Any:
@@ -56,3 +59,36 @@ def clear(model_name: ModelName = None) -> None:
         typer.echo(f"{name} has no {settings.challenger_alias!r} alias: nothing to clear")
     else:
         typer.echo(f"{name}@{settings.challenger_alias} removed (was version {version})")
+
+
+@rollout_app.command("report")
+def report(
+    since_hours: Annotated[
+        float, typer.Option(help="Only predictions of the last this-many hours", min=0.001)
+    ] = 24.0,
+    do_promote: Annotated[
+        bool, typer.Option("--promote", help="Promote the challenger if the report says so")
+    ] = False,
+    model_name: ModelName = None,
+) -> None:
+    """Per variant: requests, agreement, live accuracy, latency, and a recommendation."""
+    from sentiment_mlops.cli.reporting import print_rollout_report
+    from sentiment_mlops.monitoring import rollout_report, tables
+    from sentiment_mlops.monitoring.feedback import StoreUnavailableError
+
+    settings = get_settings()
+    name = model_name or settings.model_name
+    if settings.prediction_log_url is None:
+        fail("the report reads the prediction log: set PREDICTION_LOG_URL")
+    engine = tables.make_engine(settings.prediction_log_url)
+    try:
+        found = rollout_report.build_report(engine, name, rollout_report.since_hours(since_hours))
+    except StoreUnavailableError as error:
+        fail(f"{error} (or has no predictions yet)")
+    finally:
+        engine.dispose()
+    print_rollout_report(name, found)
+    if do_promote:
+        if found.recommendation != "promote":
+            fail(f"not promoted: the recommendation is {found.recommendation}", EXIT_FAILURE)
+        promote(model_name)
