@@ -124,17 +124,10 @@ def _variant_stats(connection: Any, model_name: str, since: datetime, variant: s
     answered = select(p.c.id, p.c.label, p.c.id.label("labelled_id")).where(
         mine, p.c.request_kind != "shadow"
     )
-    champion = p.alias("champion")
+    champion, shadows = _shadowed()
     shadowed = (
         select(p.c.id, p.c.label, champion.c.id.label("labelled_id"))
-        .join(
-            champion,
-            and_(
-                champion.c.text_sha256 == p.c.text_sha256,
-                champion.c.created_at == p.c.created_at,
-                champion.c.request_kind != "shadow",
-            ),
-        )
+        .join(champion, shadows)
         .where(mine, p.c.request_kind == "shadow")
     )
     rows = answered.union_all(shadowed).subquery()
@@ -157,21 +150,26 @@ def _variant_stats(connection: Any, model_name: str, since: datetime, variant: s
 
 def _agreement(connection: Any, model_name: str, since: datetime) -> tuple[int, int]:
     p = tables.predictions
-    champion = p.alias("champion")
+    champion, shadows = _shadowed()
     row = connection.execute(
         select(func.count(), func.sum(case((champion.c.label == p.c.label, 1), else_=0)))
-        .join_from(
-            p,
-            champion,
-            and_(
-                champion.c.text_sha256 == p.c.text_sha256,
-                champion.c.created_at == p.c.created_at,
-                champion.c.request_kind != "shadow",
-            ),
-        )
+        .join_from(p, champion, shadows)
         .where(p.c.model_name == model_name, p.c.created_at >= since, p.c.request_kind == "shadow")
     ).one()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+def _shadowed() -> tuple[Any, Any]:
+    """The predictions table again, as `champion`, and the condition that pairs a shadow score
+    with the champion answer it shadows: same model, text hash and time, not a shadow itself."""
+    p = tables.predictions
+    champion = p.alias("champion")
+    return champion, and_(
+        champion.c.model_name == p.c.model_name,
+        champion.c.text_sha256 == p.c.text_sha256,
+        champion.c.created_at == p.c.created_at,
+        champion.c.request_kind != "shadow",
+    )
 
 
 def _quantile(values: list[float], q: float) -> float | None:

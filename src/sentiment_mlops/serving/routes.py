@@ -331,7 +331,7 @@ async def mlflow_webhook(request: Request, store: StoreDep, settings: SettingsDe
     decision = webhooks.decide(event, settings.model_name, settings.model_alias)
     if decision.reload:
         store.request_check()
-    elif webhooks.challenger_moved(event, settings):
+    elif request.app.state.rollout.active and webhooks.challenger_moved(event, settings):
         request.app.state.rollout.request_check()
         decision = webhooks.Decision(True, f"{settings.challenger_alias} alias changed")
     return _json({"accepted": decision.reload, "reason": decision.reason})
