@@ -7,7 +7,9 @@ two gave it.
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,7 +21,15 @@ from sqlalchemy import create_engine, select
 from sentiment_mlops import registry
 from sentiment_mlops.monitoring import tables
 from sentiment_mlops.serving.app import create_app
-from tests.serving.helpers import DEMO_CSV, PARAMS, MlflowStore, log_model, wait_until
+from sentiment_mlops.serving.webhooks import sign
+from tests.serving.helpers import (
+    DEMO_CSV,
+    PARAMS,
+    WEBHOOK_SECRET,
+    MlflowStore,
+    log_model,
+    wait_until,
+)
 
 MODEL = "rollout-model"  # its own registered model: other tests keep their aliases
 TEXTS = [
@@ -195,3 +205,41 @@ def test_removed_or_broken_challenger_leaves_the_champion_alone(
             assert answer.json()["variant"] == "champion"
             assert answer.json()["model_version"] == versions.champion
         registry.delete_alias(client, MODEL, "challenger")
+
+
+def test_challenger_webhook_checks_the_challenger_at_once(
+    mlflow_store: MlflowStore, versions: Versions
+) -> None:
+    """With a rollout on, a signed `challenger` alias event (set or deleted) wakes the
+    challenger's store; the reload interval here is an hour, so only the webhook can do it."""
+    client = mlflow_store.client()
+    with _api(mlflow_store, "canary", canary_percent=100, model_reload_interval=3600) as http:
+        wait_until(lambda: http.get("/health").status_code == 200, timeout=60)
+        registry.set_alias(client, MODEL, "challenger", versions.challenger)
+        accepted = http.post("/webhooks/mlflow", **_delivery("created", versions.challenger))
+        assert accepted.json()["accepted"] is True, accepted.text
+        wait_until(lambda: _serving_challenger(http, versions.challenger), timeout=60)
+
+        registry.delete_alias(client, MODEL, "challenger")
+        accepted = http.post("/webhooks/mlflow", **_delivery("deleted", versions.challenger))
+        assert accepted.json()["accepted"] is True, accepted.text
+        wait_until(lambda: _serving_challenger(http, None), timeout=60)
+        assert http.post("/predict", json={"text": TEXTS[0]}).json()["variant"] == "champion"
+
+
+def _delivery(action: str, version: str) -> dict[str, Any]:
+    event = {
+        "entity": "model_version_alias",
+        "action": action,
+        "timestamp": "2025-01-01T00:00:00+00:00",
+        "data": {"name": MODEL, "alias": "challenger", "version": version},
+    }
+    body = json.dumps(event).encode()
+    delivery_id, timestamp = f"d-{time.time_ns()}", str(int(time.time()))
+    headers = {
+        "content-type": "application/json",
+        "X-MLflow-Delivery-Id": delivery_id,
+        "X-MLflow-Timestamp": timestamp,
+        "X-MLflow-Signature": sign(WEBHOOK_SECRET, delivery_id, timestamp, body),
+    }
+    return {"content": body, "headers": headers}
