@@ -16,6 +16,7 @@ store must equal the predictions answered minus the drops the service counted.
 
     uv run python bench/serve.py [--duration 20] [--soak 60] [--log-url URL] [--data PATH]
     uv run python bench/serve.py --logging-only       # the logging runs only, no mlflow
+    uv run python bench/serve.py --rollout            # challenger shadow/canary cost only
 """
 
 from __future__ import annotations
@@ -192,11 +193,16 @@ def main() -> None:
     )
     parser.add_argument("--logging-only", action="store_true", help="skip the mlflow comparison")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--rollout", action="store_true", help="the rollout's cost only")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     root = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     try:
+        if args.rollout:  # bench/rollout_cost.py: challenger shadow and canary against off
+            from rollout_cost import run_rollout
+
+            return run_rollout(root, args.data, args.duration)
         env, bodies, script = prepare(root, args.data)
         log_url = args.log_url or f"sqlite:///{root / 'predictions.db'}"
         if not args.logging_only:

@@ -506,3 +506,11 @@ def log_run(
     )
     client.set_terminated(run_id)
     return run_id
+
+
+def delete_alias(client: MlflowClient, name: str, alias: str) -> bool:
+    """Remove `alias` from the model; False when it did not exist (nothing to remove)."""
+    if get_alias(client, name, alias) is None:
+        return False
+    client.delete_registered_model_alias(name, alias)
+    return True

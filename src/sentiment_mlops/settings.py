@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -27,6 +27,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -305,6 +306,24 @@ class Settings(BaseSettings):
 
     # --- The local stack (`sentiment stack`) -------------------------------------------------
     stack: StackSettings = Field(default_factory=StackSettings)
+
+    # --- Challenger rollout (README "Challenger rollout") --------------------------------------
+    # The alias of a version tried on live traffic before it becomes MODEL_ALIAS.
+    challenger_alias: str = Field(default="challenger", validation_alias="CHALLENGER_ALIAS")
+    # off: champion only; shadow: the challenger also scores every text, off the request path;
+    # canary: CANARY_PERCENT of request keys are answered by the challenger.
+    rollout_mode: Literal["off", "shadow", "canary"] = Field(
+        default="off", validation_alias="ROLLOUT_MODE"
+    )
+    canary_percent: float = Field(default=10.0, ge=0, le=100, validation_alias="CANARY_PERCENT")
+    # Texts waiting for the shadow scorer; beyond this they are dropped (and counted).
+    shadow_queue_size: int = Field(default=1000, ge=1, validation_alias="SHADOW_QUEUE_SIZE")
+
+    @model_validator(mode="after")
+    def _two_aliases(self) -> Settings:
+        if self.challenger_alias == self.model_alias:
+            raise ValueError("CHALLENGER_ALIAS must differ from MODEL_ALIAS")
+        return self
 
     @classmethod
     def settings_customise_sources(

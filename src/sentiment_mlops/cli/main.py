@@ -18,6 +18,7 @@ import typer
 
 from sentiment_mlops.cli.data import data_app
 from sentiment_mlops.cli.errors import EXIT_FAILURE, ErrorMappingGroup, fail, missing_extras
+from sentiment_mlops.cli.rollout import register_rollout_commands
 from sentiment_mlops.cli.score import score_app
 from sentiment_mlops.cli.serve import serve_app, webhook_app
 from sentiment_mlops.cli.stack import stack_app
@@ -43,6 +44,7 @@ app.add_typer(score_app)  # `sentiment score`
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
 app.add_typer(webhook_app, name="webhook")
+register_rollout_commands(app)  # promote, challenger clear, rollout report
 
 
 @app.callback()
@@ -99,6 +101,12 @@ def train(
     champion: Annotated[
         bool, typer.Option("--champion", help="Promote to champion if it beats the current one")
     ] = False,
+    challenger: Annotated[
+        bool,
+        typer.Option(
+            "--challenger", help="Make it the challenger if it meets the params' quality floor"
+        ),
+    ] = False,
     no_register: Annotated[
         bool, typer.Option("--no-register", help="Log the run but register no version")
     ] = False,
@@ -124,6 +132,8 @@ def train(
     _exit_on_sigterm()
     if champion and no_register:
         fail("--champion needs a registered version; drop --no-register")
+    if challenger and (champion or no_register):
+        fail("--challenger goes alone: drop --champion and --no-register")
     request = training_request(
         settings,
         data_path=data_path,
@@ -131,6 +141,7 @@ def train(
         experiment=experiment,
         model_name=model_name,
         champion=champion,
+        challenger=challenger,
         register=not no_register,
         metrics_file=metrics_file,
         plots_dir=plots_dir,
@@ -205,6 +216,10 @@ def model_info(model_name: ModelNameOption = None, alias: AliasOption = None) ->
     if ref is None:
         fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
     print_model_info(ref, alias, registry.run_metrics(client, ref.run_id))
+    if alias == settings.model_alias:
+        challenger = registry.get_alias(client, name, settings.challenger_alias)
+        if challenger is not None:
+            typer.echo(f"{settings.challenger_alias}: version {challenger.version}")
 
 
 @app.command()

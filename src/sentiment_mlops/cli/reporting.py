@@ -11,7 +11,8 @@ from rich.table import Table
 from sentiment_mlops.core.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
-    from sentiment_mlops.flows.types import TrainingResult
+    from sentiment_mlops.flows.types import ChallengerDecision, TrainingResult
+    from sentiment_mlops.monitoring.rollout_report import Report
     from sentiment_mlops.registry import ModelRef
 
 
@@ -37,6 +38,9 @@ def print_training_result(result: TrainingResult) -> None:
         console.print("not registered (--no-register)")
         return
     console.print(f"[bold]registered version[/bold] {result.version}")
+    if result.challenger is not None:
+        _print_challenger(console, result.challenger)
+        return
     decision = result.promotion
     if decision is None:
         console.print("champion: not considered (use --champion)")
@@ -57,6 +61,15 @@ def print_training_result(result: TrainingResult) -> None:
         f"{verdict}: {decision.reason} (challenger v{decision.challenger_version} "
         f"{decision.metric}={decision.challenger_score:.4f}; champion {champion})"
     )
+
+
+def _print_challenger(console: Console, decision: ChallengerDecision) -> None:
+    scores = f"{decision.metric}={decision.score:.4f}, floor {decision.floor:.4f}"
+    if not decision.nominated:
+        console.print(f"[yellow]not a challenger[/yellow]: below the quality floor ({scores})")
+        return
+    replaced = f"; replaces v{decision.replaced_version}" if decision.replaced_version else ""
+    console.print(f"[green]challenger[/green]: version {decision.version} ({scores}{replaced})")
 
 
 def print_model_info(ref: ModelRef, alias: str, metrics: dict[str, float]) -> None:
@@ -96,3 +109,29 @@ def print_predictions(texts: Sequence[str], model: Any, ref: ModelRef) -> None:
     for text, label, probability in zip(texts, predicted, confidence, strict=True):
         table.add_row(LABEL_NAMES[int(label)], f"{probability:.3f}", text[:80])
     _console().print(table)
+
+
+def _value(number: float | None, form: str) -> str:
+    return "-" if number is None else format(number, form)
+
+
+def print_rollout_report(name: str, report: Report) -> None:
+    table = Table(title=f"{name}: champion against challenger", title_justify="left")
+    for column in ("variant", "versions", "requests", "labelled", "live accuracy", "p50 ms"):
+        table.add_column(column)
+    table.add_column("p99 ms")
+    for stats in report.variants:
+        table.add_row(
+            stats.variant,
+            ", ".join(stats.versions) or "-",
+            str(stats.requests),
+            str(stats.labelled),
+            _value(stats.accuracy, ".3f"),
+            _value(stats.p50_ms, ".2f"),
+            _value(stats.p99_ms, ".2f"),
+        )
+    console = _console()
+    console.print(table)
+    agreement = _value(report.agreement, ".1%")
+    console.print(f"shadow agreement: {agreement} over {report.compared} texts")
+    console.print(f"recommendation: [bold]{report.recommendation}[/bold] ({report.reason})")

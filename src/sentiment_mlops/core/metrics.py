@@ -54,3 +54,8 @@ def is_better(metric: str, challenger: float, champion: float) -> bool:
     if higher_is_better(metric):
         return challenger > champion
     return challenger < champion
+
+
+def meets_floor(metric: str, score: float, floor: float) -> bool:
+    """True when `score` is at least as good as `floor` on `metric` (a floor is inclusive)."""
+    return not is_better(metric, floor, score)

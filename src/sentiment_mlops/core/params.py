@@ -52,6 +52,12 @@ class ModelParams(_Section):
     class_weight: Literal["balanced"] | None
 
 
+class ChallengerParams(_Section):
+    # A version trained with `--challenger` gets the challenger alias only if its held-out
+    # CHAMPION_METRIC is at least this good (in that metric's direction: `core.metrics`).
+    quality_floor: float = Field(ge=0, allow_inf_nan=False)
+
+
 class TrainingParams(_Section):
     """All hyperparameters of a training run; `params.yaml` is their only source."""
 
@@ -60,6 +66,7 @@ class TrainingParams(_Section):
     data: DataParams
     vectorizer: VectorizerParams
     model: ModelParams
+    challenger: ChallengerParams
 
     def flat(self) -> dict[str, Any]:
         """`section.key` -> value, as MLflow logs parameters."""

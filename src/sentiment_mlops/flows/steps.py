@@ -18,6 +18,7 @@ from sentiment_mlops.core.evaluation import Evaluation, evaluate
 from sentiment_mlops.core.model import train_model
 from sentiment_mlops.core.params import TrainingParams, load_params
 from sentiment_mlops.core.split import Split, split_reviews
+from sentiment_mlops.flows.challenger import nominate_challenger
 from sentiment_mlops.flows.promotion import promote_if_better
 from sentiment_mlops.flows.tracking import Tracker
 from sentiment_mlops.flows.types import TrainingRequest, TrainingResult
@@ -82,7 +83,7 @@ def write_dvc_outputs(
 def run_training(
     request: TrainingRequest, settings: Settings, run_step: StepRunner = call_directly
 ) -> TrainingResult:
-    """Load, split, train, evaluate, log, register and (optionally) promote.
+    """Load, split, train, evaluate, log, register and (optionally) promote or nominate.
 
     Each step goes through `run_step`, which is a direct call or a Prefect task.
     """
@@ -120,4 +121,16 @@ def run_training(
             split,
             request.champion_metric,
         )
-    return replace(result, version=registered.version, promotion=promotion)
+    challenger = None
+    if request.challenger:
+        challenger = run_step(
+            "set-challenger-alias",
+            nominate_challenger,
+            tracker.client,
+            settings,
+            registered,
+            evaluation,
+            request.champion_metric,
+            params.challenger.quality_floor,
+        )
+    return replace(result, version=registered.version, promotion=promotion, challenger=challenger)

@@ -64,6 +64,7 @@ def training_flow(
     params_path: Path | None = None,
     champion: bool = False,
     register_model: bool = True,
+    challenger: bool = False,
     experiment: str | None = None,
     model_name: str | None = None,
     metrics_file: Path | None = None,
@@ -72,7 +73,8 @@ def training_flow(
     """Train, evaluate, log, register and optionally promote a sentiment model.
 
     The deployment's entry: each parameter a JSON value (paths as strings), unset ones from the
-    settings.
+    settings. `challenger=true` nominates the version as challenger instead of comparing it
+    with the champion, whatever `champion` says (the deployment's default is `champion=true`).
     """
     settings = get_settings()
     request = training_request(
@@ -81,7 +83,8 @@ def training_flow(
         params_path=params_path,
         experiment=experiment,
         model_name=model_name,
-        champion=champion,
+        champion=champion and not challenger,
+        challenger=challenger,
         register=register_model,
         metrics_file=metrics_file,
         plots_dir=plots_dir,

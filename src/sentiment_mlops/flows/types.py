@@ -20,6 +20,7 @@ class TrainingRequest:
     model_name: str
     champion_metric: str  # CHAMPION_METRIC, validated by the settings
     champion: bool = False
+    challenger: bool = False  # give the version the challenger alias (if over the floor)
     register: bool = True
     metrics_file: Path | None = None
     plots_dir: Path | None = None
@@ -39,6 +40,18 @@ class PromotionDecision:
 
 
 @dataclass(frozen=True)
+class ChallengerDecision:
+    """Whether a new version took the challenger alias: its score against the params' floor."""
+
+    version: str
+    metric: str
+    score: float
+    floor: float
+    nominated: bool
+    replaced_version: str | None  # the challenger it displaced, if any
+
+
+@dataclass(frozen=True)
 class TrainingResult:
     """What a training run produced: its MLflow run, scores, version and champion decision."""
 
@@ -48,6 +61,7 @@ class TrainingResult:
     rows: int
     version: str | None = None
     promotion: PromotionDecision | None = None
+    challenger: ChallengerDecision | None = None
 
     @property
     def became_champion(self) -> bool:

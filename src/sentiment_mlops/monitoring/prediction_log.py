@@ -64,6 +64,7 @@ class Answered(NamedTuple):
     label: str
     latency_ms: float
     request_kind: str
+    variant: str = "champion"  # or "challenger" (a canary answer, or a shadow score)
 
 
 @dataclass
@@ -313,6 +314,7 @@ def _row(record: Answered, log_texts: bool) -> dict[str, Any]:
         "label": record.label,
         "latency_ms": record.latency_ms,
         "request_kind": record.request_kind,
+        "variant": record.variant,
     }
 
 

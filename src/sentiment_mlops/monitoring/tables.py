@@ -2,7 +2,10 @@
 
 One row per answered prediction in `predictions`, at most one true label per prediction in
 `feedback`, one row per drift check in `drift_checks`. `create_all` makes missing tables at
-start; changing a column later needs a migration, which is out of scope for now.
+start but never changes an existing one, so a column added later is added by `create_tables`
+itself (`_ADDED_COLUMNS`): nullable, with no default, which SQLite and PostgreSQL add without
+rewriting the table. Anything more (a type change, a new index on a big table) would need a real
+migration tool.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
+    text,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 metadata = MetaData()
 
@@ -43,8 +49,14 @@ predictions = Table(
     Column("p_positive", Float, nullable=False),
     Column("label", String(16), nullable=False),
     Column("latency_ms", Float, nullable=False),
-    Column("request_kind", String(16), nullable=False),  # "single" or "batch"
+    Column("request_kind", String(16), nullable=False),  # "single", "batch" or "shadow"
+    # "champion" or "challenger" (issue 13); null in rows written before the column existed,
+    # which were all the champion's.
+    Column("variant", String(16), nullable=True),
 )
+
+# Columns added after the first release: (table, column), each nullable without a default.
+_ADDED_COLUMNS = (("predictions", "variant"),)
 
 feedback = Table(
     "feedback",
@@ -112,3 +124,22 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 def create_tables(engine: Engine) -> None:
     """Create the tables that do not exist yet (idempotent, safe for several workers)."""
     metadata.create_all(engine, checkfirst=True)
+    for table_name, column_name in _ADDED_COLUMNS:
+        _add_column(engine, metadata.tables[table_name].c[column_name])
+
+
+def _add_column(engine: Engine, column: Column[Any]) -> None:
+    """`ALTER TABLE ... ADD COLUMN` when a table made by an older release lacks `column`.
+
+    Several workers may start together: one adds it, the others find it there afterwards.
+    """
+    table = column.table.name
+    if any(c["name"] == column.name for c in inspect(engine).get_columns(table)):
+        return
+    kind = column.type.compile(dialect=engine.dialect)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {kind}'))
+    except SQLAlchemyError:
+        if not any(c["name"] == column.name for c in inspect(engine).get_columns(table)):
+            raise

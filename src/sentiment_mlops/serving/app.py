@@ -28,6 +28,7 @@ from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMet
 from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
 from sentiment_mlops.serving.model_store import ModelStore
 from sentiment_mlops.serving.request_bodies import Limits, big_body_parses, validation_error_body
+from sentiment_mlops.serving.rollout import Rollout
 from sentiment_mlops.serving.routes import predict_router, router
 from sentiment_mlops.serving.webhooks import SeenDeliveries
 from sentiment_mlops.settings import Settings, get_settings
@@ -49,15 +50,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_log_redaction(store.redact)
     prediction_log = open_prediction_log(settings)
     metrics = ServingMetrics(store, prediction_log)
+    rollout = Rollout(settings, metrics.registry, prediction_log)  # ROLLOUT_MODE
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_process(settings)  # the API's entry: before the watcher's first MLflow call
         store.start()
+        rollout.start()
         if prediction_log is not None:
             prediction_log.start()
         yield
         await run_in_threadpool(store.stop)
+        await run_in_threadpool(rollout.stop)
         if prediction_log is not None:
             await run_in_threadpool(prediction_log.stop)
 
@@ -76,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.batcher = MicroBatcher()
     app.state.big_body_parses = big_body_parses()
     app.state.prediction_log = prediction_log
+    app.state.rollout = rollout
     app.include_router(predict_router(Limits(settings.max_text_chars, settings.max_batch_size)))
     app.include_router(router)
     app.include_router(feedback_router)

@@ -98,8 +98,17 @@ def _now() -> datetime:
 class ModelStore:
     """Holds the served snapshot and replaces it when the alias moves to a good version."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        alias: str | None = None,
+    ) -> None:
         self.settings = settings
+        # The alias followed: MODEL_ALIAS, or CHALLENGER_ALIAS for a rollout's second store
+        # (`serving.rollout`). Only the champion keeps being served once its alias is gone.
+        self.alias = alias or settings.model_alias
+        self._drop_when_gone = self.alias != settings.model_alias
         # Cleans credentials (URI passwords, tokens) out of every error message it reports.
         self.redact = redactor_for(settings)
         self.stats = StoreStats()
@@ -125,7 +134,9 @@ class ModelStore:
     def start(self) -> None:
         """Start the watcher thread; its first check runs at once, in the background."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
+            self._thread = threading.Thread(
+                target=self._watch, name=f"model-watcher-{self.alias}", daemon=True
+            )
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -189,10 +200,14 @@ class ModelStore:
             from sentiment_mlops import registry
 
             client = self._get_client()
-            ref = registry.get_alias(client, settings.model_name, settings.model_alias)
+            ref = registry.get_alias(client, settings.model_name, self.alias)
         except Exception as error:
             return self._fail("lookup", None, error)
         if ref is None:
+            if self._drop_when_gone and served is not None:
+                self._current = None  # the challenger was withdrawn: serve it no more
+                logger.info("alias %r removed: version %s no longer served", self.alias, previous)
+                return CheckResult("no_champion", None, previous)
             return CheckResult("no_champion", previous, previous)
         if ref.version == previous:
             return CheckResult("unchanged", previous, previous)
@@ -257,7 +272,7 @@ class ModelStore:
         self.stats.failures[stage] += 1
         self.stats.last_failure = ReloadFailure(stage, version, message, _now())
         served = self._current
-        what = f"version {version}" if version else f"alias {self.settings.model_alias!r}"
+        what = f"version {version}" if version else f"alias {self.alias!r}"
         logger.warning("model %s failed at %s: %s", what, stage, message)
         previous = served.version if served else None
         return CheckResult("lookup_failed", version, previous, message)

@@ -28,6 +28,7 @@ from sentiment_mlops.serving.request_bodies import (
     request_body_schema,
     request_models,
 )
+from sentiment_mlops.serving.rollout import Rollout
 from sentiment_mlops.serving.served_model import ServedModel
 from sentiment_mlops.settings import Settings
 
@@ -120,11 +121,16 @@ async def _answer(
     kind: str,
     started: float,
 ) -> list[dict[str, Any]]:
-    """Predict with the served snapshot, log each answer and count it: what both routes do."""
-    served = _served(store)
+    """Predict with the served snapshot, log each answer and count it: what both routes do.
+
+    The rollout (`serving.rollout`) picks the variant that answers and sees every answer."""
+    rollout: Rollout = request.app.state.rollout
+    served, variant = rollout.choose(_served(store), request.headers, texts)
     results = await _predict(request, served, texts)
-    _log_answers(log, served, texts, results, kind, started)
+    now = time.time()
+    _log_answers(log, served, texts, results, kind, started, now, variant)
     metrics.count_predictions(results)
+    rollout.observe(variant, texts, results, started, now)
     return results
 
 
@@ -135,18 +141,22 @@ def _log_answers(
     results: list[dict[str, Any]],
     kind: str,
     started: float,
+    now: float,
+    variant: str,
 ) -> None:
-    """Give each result its `prediction_id` and hand it to the log (never waits: see
-    `PredictionLog.submit`); the id is null for a result that is not logged."""
+    """Give each result its `prediction_id` and variant and hand it to the log (never waits:
+    see `PredictionLog.submit`); the id is null for a result that is not logged."""
     latency_ms = (time.perf_counter() - started) * 1000  # arrival to prediction, no logging
-    now, name, version = time.time(), served.ref.name, served.version
+    name, version = served.ref.name, served.version
     for text, result in zip(texts, results, strict=True):
+        result["variant"] = variant
         prediction_id = log.new_id() if log is not None else None
         if log is not None and prediction_id is not None:
             probabilities = result["probabilities"]
             record = Answered(
                 prediction_id, now, name, version, text, probabilities[LABEL_NAMES[NEGATIVE]],
                 probabilities[LABEL_NAMES[POSITIVE]], result["sentiment"], latency_ms, kind,
+                variant,
             )  # fmt: skip
             if not log.submit(record):
                 prediction_id = None
@@ -188,7 +198,9 @@ def predict_router(limits: Limits) -> APIRouter:
         payload = await read_body(request, models.batch)
         texts = list(payload.texts)  # type: ignore[attr-defined]
         results = await _answer(request, store, metrics, log, texts, "batch", started)
-        return _json({"predictions": results, "model_version": results[0]["model_version"]})
+        first = results[0]
+        body = {"predictions": results, "model_version": first["model_version"]}
+        return _json(body | {"variant": first["variant"]})
 
     return predict_routes
 
@@ -319,6 +331,9 @@ async def mlflow_webhook(request: Request, store: StoreDep, settings: SettingsDe
     decision = webhooks.decide(event, settings.model_name, settings.model_alias)
     if decision.reload:
         store.request_check()
+    elif request.app.state.rollout.active and webhooks.challenger_moved(event, settings):
+        request.app.state.rollout.request_check()
+        decision = webhooks.Decision(True, f"{settings.challenger_alias} alias changed")
     return _json({"accepted": decision.reload, "reason": decision.reason})
 
 

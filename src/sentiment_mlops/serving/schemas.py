@@ -24,6 +24,7 @@ class Prediction(BaseModel):
                     "confidence": 0.93,
                     "probabilities": {"negative": 0.07, "positive": 0.93},
                     "model_version": "3",
+                    "variant": "champion",
                     "prediction_id": "0f8e2c8d5b7a4e61a3c4b9d2e7f01a55",
                 }
             ]
@@ -34,6 +35,10 @@ class Prediction(BaseModel):
     confidence: float = Field(ge=0, le=1)
     probabilities: dict[str, float]
     model_version: str
+    variant: str = Field(
+        default="champion",
+        description="`champion`, or `challenger` when a canary rollout (ROLLOUT_MODE) chose it",
+    )
     prediction_id: str | None = Field(
         description="The id to send feedback for; null when this prediction is not logged "
         "(PREDICTION_LOG_URL off, left out by PREDICTION_LOG_SAMPLE_RATE, or the log's queue "
@@ -46,6 +51,7 @@ class BatchPrediction(BaseModel):
 
     predictions: list[Prediction]
     model_version: str
+    variant: str = "champion"  # the batch's one variant (one key per request)
 
 
 class Health(BaseModel):

@@ -23,6 +23,7 @@ SIGNATURE_HEADER = "x-mlflow-signature"
 DELIVERY_ID_HEADER = "x-mlflow-delivery-id"
 TIMESTAMP_HEADER = "x-mlflow-timestamp"
 ALIAS_CREATED: Final = "model_version_alias.created"
+ALIAS_DELETED: Final = "model_version_alias.deleted"
 # Deliveries older (or newer) than this are refused as replays.
 TIMESTAMP_TOLERANCE_SECONDS = 300
 # `MlflowClient.test_webhook` sends this example payload.
@@ -93,6 +94,18 @@ def decide(event: Any, model_name: str, alias: str) -> Decision:
     return Decision(True, f"{model_name}@{alias} now points at version {data.get('version')}")
 
 
+def challenger_moved(event: Any, settings: Settings) -> bool:
+    """True for a CHALLENGER_ALIAS of our model set or removed (a rollout's store checks it)."""
+    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+        return False
+    data, kind = event["data"], f"{event.get('entity')}.{event.get('action')}"
+    return (
+        kind in {ALIAS_CREATED, ALIAS_DELETED}
+        and data.get("name") == settings.model_name
+        and data.get("alias") == settings.challenger_alias
+    )
+
+
 class SeenDeliveries:
     """The most recent delivery ids, so that a replayed delivery is ignored."""
 
@@ -130,7 +143,7 @@ def register_webhook(settings: Settings) -> str:
         registry.make_client(settings),
         name=webhook_name(settings),
         url=settings.webhook_url,
-        events=[ALIAS_CREATED],
+        events=[ALIAS_CREATED, ALIAS_DELETED],
         secret=settings.webhook_secret.get_secret_value(),
         description=f"Reload {settings.model_name}@{settings.model_alias} in the serving API",
     )

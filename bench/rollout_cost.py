@@ -1,0 +1,154 @@
+"""The cost of a challenger rollout to the champion's traffic (issue 13 part 4).
+
+Benchmark, not a test; run through `bench/serve.py --rollout` (or directly). Trains a champion
+on real reviews (as bench/serve.py does), registers the same model again as version 2 with the
+`challenger` alias (the same cost per prediction as the champion: the worst case for shadow),
+and starts three services, one worker each, prediction log off so that only the rollout
+differs: ROLLOUT_MODE=off (the baseline, measured in the same run), shadow, and canary at
+CANARY_PERCENT=10. `/predict` at concurrency 8 with wrk on each, alternating for ROUNDS rounds
+so that drift of the machine's load hits all alike; prints requests/s, p50, p99, server CPU per
+request and each mode's ratio to the baseline (the goals: canary about free; shadow p99 at most
++10%), the shadow texts scored and dropped, and checks that shadow answers equal the baseline's.
+
+    uv run python bench/serve.py --rollout [--duration 20] [--data PATH]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from serve import (
+    MODEL_NAME,
+    RUN_SERVER,
+    Load,
+    cpu_seconds,
+    free_port,
+    prepare,
+    scrape,
+    start,
+    wrk,
+)
+
+MODES = ("off", "shadow", "canary")
+CONCURRENCY = 8
+ROUNDS = 3
+
+
+def add_challenger(env: dict[str, str]) -> str:
+    """Version 2 of the champion's model as the challenger; returns its version."""
+    from sentiment_mlops import registry
+    from sentiment_mlops.settings import Settings
+
+    uri = env["MLFLOW_TRACKING_URI"]
+    settings = Settings(_env_file=None, mlflow_tracking_uri=uri)  # type: ignore[call-arg]
+    client = registry.make_client(settings)
+    champion = registry.get_alias(client, MODEL_NAME, "champion")
+    assert champion is not None and champion.source and champion.run_id
+    version = registry.register_version(
+        client, MODEL_NAME, champion.source, champion.run_id, {}
+    ).version
+    registry.set_alias(client, MODEL_NAME, "challenger", version)
+    return version
+
+
+def run_rollout(root: Path, data: Path, duration: float) -> None:
+    load_before = f"{os.getloadavg()[0]:.2f}"
+    env, bodies, script = prepare(root, data)
+    print(f"challenger: version {add_challenger(env)} (the champion's model again)")
+    servers, urls, pids = [], {}, {}
+    try:
+        for mode in MODES:
+            port = free_port()
+            server_env = {
+                **env, "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_WORKERS": "1",
+                "PREDICTION_LOG_URL": "off", "ROLLOUT_MODE": mode, "CANARY_PERCENT": "10",
+            }  # fmt: skip
+            urls[mode] = f"http://127.0.0.1:{port}"
+            process, _ = start(
+                [sys.executable, "-c", RUN_SERVER], server_env, root / f"rollout-{mode}.log",
+                f"{urls[mode]}/health",
+            )  # fmt: skip
+            servers.append(process)
+            pids[mode] = process.pid
+        for mode in MODES:  # the challenger loads in the background: wait for it
+            _wait_for_challenger(urls[mode], mode)
+            wrk(f"{urls[mode]}/predict", bodies["ours"], script, CONCURRENCY, 2)  # warm up
+        same = _same_answers(urls["off"], urls["shadow"], bodies["ours"])
+        runs: dict[str, list[Load]] = {mode: [] for mode in MODES}
+        cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
+        for _ in range(ROUNDS):
+            for mode in MODES:
+                before = cpu_seconds(pids[mode])
+                load = wrk(f"{urls[mode]}/predict", bodies["ours"], script, CONCURRENCY, duration)
+                used = cpu_seconds(pids[mode]) - before
+                runs[mode].append(load)
+                cpu[mode].append(1000 * used / (load.requests_per_s * round(duration)))
+        shadow = scrape(urls["shadow"])
+    finally:
+        for process in servers:
+            process.terminate()
+            process.wait(20)
+    _report(runs, cpu, shadow, same)
+    print(f"load average at start {load_before}, at end {os.getloadavg()[0]:.2f}")
+
+
+def _wait_for_challenger(url: str, mode: str) -> None:
+    deadline = time.monotonic() + 120
+    while mode != "off" and time.monotonic() < deadline:
+        if scrape(url).get("sentiment_challenger_version", 0) > 0:
+            return
+        time.sleep(0.2)
+    if mode != "off":
+        raise SystemExit(f"{mode}: the challenger did not load")
+
+
+def _same_answers(baseline: str, shadow: str, bodies: Path) -> int:
+    """Post the first 200 bodies to both; every answer must be equal but for its id."""
+    texts = [json.loads(line) for line in bodies.read_text().splitlines()[:200]]
+    with httpx.Client(timeout=10) as client:
+        for body in texts:
+            answers = []
+            for url in (baseline, shadow):
+                answer = client.post(f"{url}/predict", json=body).json()
+                answer.pop("prediction_id", None)
+                answers.append(answer)
+            if answers[0] != answers[1]:
+                raise SystemExit(f"shadow changed an answer: {answers}")
+    return len(texts)
+
+
+def _report(
+    runs: dict[str, list[Load]], cpu: dict[str, list[float]], shadow: dict[str, float], same: int
+) -> None:
+    print(f"\n/predict at c={CONCURRENCY}, median of {ROUNDS} alternating runs, one worker")
+    print(f"{'mode':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11} {'errors':>7}")
+    median = {}
+    for mode in MODES:
+        loads = runs[mode]
+        median[mode] = (
+            statistics.median(x.requests_per_s for x in loads),
+            statistics.median(x.p50_ms for x in loads),
+            statistics.median(x.p99_ms for x in loads),
+            statistics.median(cpu[mode]),
+        )
+        rps, p50, p99, ms = median[mode]
+        errors = sum(x.errors for x in loads)
+        print(f"{mode:8} {rps:8.0f} {p50:8.2f} {p99:8.2f} {ms:11.3f} {errors:7d}")
+    base = median["off"]
+    for mode in ("shadow", "canary"):
+        rps, _, p99, ms = median[mode]
+        print(
+            f"{mode}/off: throughput {rps / base[0]:.2f}x, p99 {p99 / base[2]:.2f}x "
+            f"({100 * (p99 / base[2] - 1):+.0f}%), CPU per request {ms / base[3]:.2f}x"
+        )
+    scored = shadow.get("sentiment_shadow_comparisons_total", 0)
+    dropped = shadow.get("sentiment_shadow_dropped_total", 0)
+    print(f"shadow: {scored:.0f} texts scored, {dropped:.0f} dropped (queue full)")
+    print(f"shadow answers identical to the baseline's on {same} texts")

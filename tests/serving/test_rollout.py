@@ -1,0 +1,245 @@
+"""Challenger rollout in a real app on a real SQLite MLflow (issue 13 part 2).
+
+Two distinguishable versions: the champion trained on the demo reviews, and a challenger
+trained on the same reviews with flipped labels, so that nearly every answer tells which of the
+two gave it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select
+
+from sentiment_mlops import registry
+from sentiment_mlops.monitoring import tables
+from sentiment_mlops.serving.app import create_app
+from sentiment_mlops.serving.webhooks import sign
+from tests.serving.helpers import (
+    DEMO_CSV,
+    PARAMS,
+    WEBHOOK_SECRET,
+    MlflowStore,
+    log_model,
+    wait_until,
+)
+
+MODEL = "rollout-model"  # its own registered model: other tests keep their aliases
+TEXTS = [
+    "A wonderful, moving film. I loved every minute.",
+    "Dull, predictable and far too long.",
+    "Brilliant acting and a clever story.",
+    "The worst film I have seen this year.",
+]
+
+
+@dataclass(frozen=True)
+class Versions:
+    champion: str
+    challenger: str  # trained on flipped labels
+    challenger_uri: str
+
+
+@pytest.fixture(scope="module")
+def versions(mlflow_store: MlflowStore) -> Versions:
+    from sentiment_mlops.core.data import load_reviews
+    from sentiment_mlops.core.model import train_model
+    from sentiment_mlops.core.params import load_params
+    from sentiment_mlops.core.split import split_reviews
+
+    params = load_params(PARAMS)
+    reviews = load_reviews(DEMO_CSV)
+    split = split_reviews(reviews.texts, reviews.labels, params.data)
+    flipped = train_model(replace(split, train_labels=1 - split.train_labels), params)
+    client = mlflow_store.client()
+    _, flipped_uri = log_model(client, mlflow_store.experiment_id, flipped)
+    champion = mlflow_store.register(MODEL)
+    registry.promote(client, MODEL, champion, "champion")
+    return Versions(champion, mlflow_store.register(MODEL, flipped_uri), flipped_uri)
+
+
+def _api(store: MlflowStore, mode: str, **overrides: Any) -> TestClient:
+    settings = store.settings(model_name=MODEL, rollout_mode=mode, **overrides)
+    return TestClient(create_app(settings))
+
+
+def _metric(http: TestClient, sample: str) -> float:
+    match = re.search(rf"^{re.escape(sample)} (\S+)$", http.get("/metrics").text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def _serving_challenger(http: TestClient, version: str | None) -> bool:
+    if http.get("/health").status_code != 200:
+        return False
+    return _metric(http, "sentiment_challenger_version") == float(version or 0)
+
+
+@pytest.fixture
+def challenger(mlflow_store: MlflowStore, versions: Versions) -> Iterator[str]:
+    client = mlflow_store.client()
+    registry.set_alias(client, MODEL, "challenger", versions.challenger)
+    yield versions.challenger
+    registry.delete_alias(client, MODEL, "challenger")
+
+
+def test_canary_split_is_sticky_and_near_the_percentage(
+    mlflow_store: MlflowStore, versions: Versions, challenger: str
+) -> None:
+    with _api(mlflow_store, "canary", canary_percent=30) as http:
+        wait_until(lambda: _serving_challenger(http, challenger), timeout=60)
+        variants = {}
+        for key in range(2000):
+            answer = http.post(
+                "/predict", json={"text": TEXTS[0]}, headers={"X-Request-Key": str(key)}
+            )
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            expected_version = {"champion": versions.champion, "challenger": challenger}
+            assert body["model_version"] == expected_version[body["variant"]]
+            variants[key] = body["variant"]
+        share = sum(v == "challenger" for v in variants.values()) / len(variants)
+        assert 0.27 <= share <= 0.33, share
+        for key in range(0, 2000, 50):  # the same key, the same variant
+            again = http.post(
+                "/predict", json={"text": TEXTS[1]}, headers={"X-Request-Key": str(key)}
+            )
+            assert again.json()["variant"] == variants[key]
+        # Without a key, the text decides, and the batch endpoint names its variant too.
+        firsts = {http.post("/predict", json={"text": t}).json()["variant"] for t in TEXTS}
+        for text in TEXTS:
+            assert http.post("/predict", json={"text": text}).json()["variant"] in firsts
+        batch = http.post("/predict/batch", json={"texts": TEXTS}).json()
+        assert batch["variant"] in {"champion", "challenger"}
+        assert {p["variant"] for p in batch["predictions"]} == {batch["variant"]}
+
+
+def _answers(http: TestClient) -> list[dict[str, Any]]:
+    found = []
+    for text in TEXTS:
+        body = http.post("/predict", json={"text": text}).json()
+        body.pop("prediction_id")
+        found.append(body)
+    batch = http.post("/predict/batch", json={"texts": TEXTS}).json()
+    for body in batch["predictions"]:
+        body.pop("prediction_id")
+    return [*found, batch]
+
+
+def test_shadow_answers_are_the_champions_and_agreement_is_measured(
+    mlflow_store: MlflowStore, versions: Versions, challenger: str
+) -> None:
+    with _api(mlflow_store, "off") as http:
+        wait_until(lambda: http.get("/health").status_code == 200, timeout=60)
+        champion_only = _answers(http)
+    with _api(mlflow_store, "shadow", prediction_log_flush_interval=0.05) as http:
+        wait_until(lambda: _serving_challenger(http, challenger), timeout=60)
+        assert _answers(http) == champion_only
+        scored = 2 * len(TEXTS)
+
+        def compared() -> float:
+            return sum(
+                _metric(http, f'sentiment_shadow_comparisons_total{{agreement="{a}"}}')
+                for a in ("agree", "disagree")
+            )
+
+        wait_until(lambda: compared() == scored, timeout=30)
+        # The flipped model disagrees with the champion on most texts.
+        assert _metric(http, 'sentiment_shadow_comparisons_total{agreement="disagree"}') >= 4
+        assert _metric(http, "sentiment_shadow_dropped_total") == 0
+        assert _metric(http, 'sentiment_rollout_prediction_seconds_count{variant="challenger"}')
+        http.app.state.prediction_log.flush()  # type: ignore[attr-defined]
+        wait_until(lambda: len(_shadow_rows(mlflow_store)) >= scored, timeout=30)
+        rows = _shadow_rows(mlflow_store)
+        assert {(r.model_version, r.variant) for r in rows} == {(challenger, "challenger")}
+
+
+def _shadow_rows(store: MlflowStore) -> list[Any]:
+    engine = create_engine(store.prediction_log_url)
+    try:
+        with engine.connect() as connection:
+            query = select(tables.predictions).where(
+                tables.predictions.c.request_kind == "shadow",
+                tables.predictions.c.model_name == MODEL,
+            )
+            return list(connection.execute(query))
+    finally:
+        engine.dispose()
+
+
+def test_removed_or_broken_challenger_leaves_the_champion_alone(
+    mlflow_store: MlflowStore, versions: Versions
+) -> None:
+    client = mlflow_store.client()
+    registry.set_alias(client, MODEL, "challenger", versions.challenger)
+    with _api(mlflow_store, "canary", canary_percent=100) as http:
+        wait_until(lambda: _serving_challenger(http, versions.challenger), timeout=60)
+        assert http.post("/predict", json={"text": TEXTS[0]}).json()["variant"] == "challenger"
+
+        registry.delete_alias(client, MODEL, "challenger")
+        seen = []
+
+        def champion_only() -> bool:
+            answer = http.post("/predict", json={"text": TEXTS[0]})
+            seen.append(answer.status_code)
+            return answer.json()["variant"] == "champion"
+
+        wait_until(champion_only, timeout=30)  # within the 1 s reload interval, on a busy box
+        assert set(seen) == {200}
+
+        broken = mlflow_store.register(MODEL, mlflow_store.log_broken_model())
+        registry.set_alias(client, MODEL, "challenger", broken)
+        wait_until(
+            lambda: _metric(http, 'sentiment_challenger_reload_failures_total{stage="load"}') >= 1,
+            timeout=30,
+        )
+        for text in TEXTS:
+            answer = http.post("/predict", json={"text": text})
+            assert answer.status_code == 200
+            assert answer.json()["variant"] == "champion"
+            assert answer.json()["model_version"] == versions.champion
+        registry.delete_alias(client, MODEL, "challenger")
+
+
+def test_challenger_webhook_checks_the_challenger_at_once(
+    mlflow_store: MlflowStore, versions: Versions
+) -> None:
+    """With a rollout on, a signed `challenger` alias event (set or deleted) wakes the
+    challenger's store; the reload interval here is an hour, so only the webhook can do it."""
+    client = mlflow_store.client()
+    with _api(mlflow_store, "canary", canary_percent=100, model_reload_interval=3600) as http:
+        wait_until(lambda: http.get("/health").status_code == 200, timeout=60)
+        registry.set_alias(client, MODEL, "challenger", versions.challenger)
+        accepted = http.post("/webhooks/mlflow", **_delivery("created", versions.challenger))
+        assert accepted.json()["accepted"] is True, accepted.text
+        wait_until(lambda: _serving_challenger(http, versions.challenger), timeout=60)
+
+        registry.delete_alias(client, MODEL, "challenger")
+        accepted = http.post("/webhooks/mlflow", **_delivery("deleted", versions.challenger))
+        assert accepted.json()["accepted"] is True, accepted.text
+        wait_until(lambda: _serving_challenger(http, None), timeout=60)
+        assert http.post("/predict", json={"text": TEXTS[0]}).json()["variant"] == "champion"
+
+
+def _delivery(action: str, version: str) -> dict[str, Any]:
+    event = {
+        "entity": "model_version_alias",
+        "action": action,
+        "timestamp": "2025-01-01T00:00:00+00:00",
+        "data": {"name": MODEL, "alias": "challenger", "version": version},
+    }
+    body = json.dumps(event).encode()
+    delivery_id, timestamp = f"d-{time.time_ns()}", str(int(time.time()))
+    headers = {
+        "content-type": "application/json",
+        "X-MLflow-Delivery-Id": delivery_id,
+        "X-MLflow-Timestamp": timestamp,
+        "X-MLflow-Signature": sign(WEBHOOK_SECRET, delivery_id, timestamp, body),
+    }
+    return {"content": body, "headers": headers}
