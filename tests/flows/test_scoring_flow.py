@@ -11,7 +11,7 @@ import pytest
 from sentiment_mlops.flows.scoring import FLOW_NAME, scoring_flow
 from tests.scoring.helpers import store_environment
 from tests.scoring.reviews import generated_reviews, write_reviews
-from tests.serving.conftest import _restore_mlflow_uris, mlflow_store  # noqa: F401
+from tests.serving.conftest import mlflow_store  # noqa: F401
 from tests.serving.helpers import MlflowStore
 
 

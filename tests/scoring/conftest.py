@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sentiment_mlops.settings import Settings
-from tests.serving.conftest import _restore_mlflow_uris, mlflow_store  # noqa: F401
+from tests.serving.conftest import mlflow_store  # noqa: F401
 from tests.serving.helpers import MlflowStore
 
 
