@@ -21,6 +21,7 @@ from sentiment_mlops.cli.data import data_app
 from sentiment_mlops.cli.errors import EXIT_FAILURE, ErrorMappingGroup, fail, missing_extras
 from sentiment_mlops.cli.serve import serve_app, webhook_app
 from sentiment_mlops.cli.stack import stack_app
+from sentiment_mlops.cli.tune import tune_app
 from sentiment_mlops.redaction import install_log_redaction, redactor_for
 from sentiment_mlops.settings import Settings, get_settings
 
@@ -37,6 +38,7 @@ app.add_typer(serve_app)
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(tune_app)
 
 ModelNameOption = Annotated[
     str | None, typer.Option("--model-name", help="Registered model name (default: MODEL_NAME)")
