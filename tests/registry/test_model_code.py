@@ -25,6 +25,7 @@ from tests.support.roles import role_python, role_site_packages
 MODEL_CODE = {
     "sentiment_mlops/__init__.py",
     "sentiment_mlops/core/__init__.py",
+    "sentiment_mlops/core/nb.py",
     "sentiment_mlops/core/text.py",
     "sentiment_mlops/core/vectorizer.py",
 }

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from sentiment_mlops.cli.errors import fail
+
 # Mounted without a group name: `tune` is a top-level command.
 tune_app = typer.Typer()
 
@@ -44,13 +46,20 @@ def tune(
 ) -> None:
     """Tune the feature and model params by cross-validation on the training split only."""
     from sentiment_mlops.cli.main import _configure_logging, _start_local_prefect, _training_inputs
+    from sentiment_mlops.core.data import load_reviews
     from sentiment_mlops.core.params import load_params
+    from sentiment_mlops.core.split import split_reviews
     from sentiment_mlops.settings import get_settings
 
     settings = get_settings()
     _configure_logging(settings)
     data_path, params = _training_inputs(settings, data_path, params)
-    load_params(params)  # a bad params file ends here, in one line, before Prefect starts
+    # Bad params or data end here, in one line (exit 2), before Prefect starts; the flow reads
+    # them again, as a deployment's run gets only their paths.
+    reviews = load_reviews(data_path)
+    split = split_reviews(reviews.texts, reviews.labels, load_params(params).data)
+    if split.train_labels.value_counts().min() < folds:
+        fail(f"--folds {folds} needs at least {folds} training reviews of each label")
     local_server = None if settings.prefect_api_url else _start_local_prefect(settings)
 
     from sentiment_mlops.flows.tuning import tuning_flow
