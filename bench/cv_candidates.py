@@ -22,7 +22,7 @@ import numpy as np
 
 from sentiment_mlops.core.cross_validation import fold_scores
 from sentiment_mlops.core.data import load_reviews
-from sentiment_mlops.core.params import TrainingParams, load_params
+from sentiment_mlops.core.params import load_params
 from sentiment_mlops.core.split import split_reviews
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -60,14 +60,6 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def candidate_params(base: TrainingParams, overrides: dict[str, dict[str, Any]]) -> TrainingParams:
-    values = base.model_dump()
-    values["vectorizer"] = dict(WORD_12)
-    for section, changes in overrides.items():
-        values[section] = values[section] | changes
-    return TrainingParams.model_validate(values)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -91,7 +83,7 @@ def main() -> None:
     print("| candidate | CV accuracy | CV ROC AUC | worst fold acc | s/fold |")
     print("|---|---|---|---|---|")
     for name in names:
-        params = candidate_params(base, CANDIDATES[name])
+        params = base.updated({"vectorizer": WORD_12} | CANDIDATES[name])
         started = time.perf_counter()
         scores = list(
             fold_scores(

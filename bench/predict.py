@@ -21,7 +21,7 @@ from typing import Any
 
 from sentiment_mlops.core.data import load_reviews
 from sentiment_mlops.core.model import train_model
-from sentiment_mlops.core.params import TrainingParams, load_params
+from sentiment_mlops.core.params import load_params
 from sentiment_mlops.core.split import split_reviews
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -32,13 +32,6 @@ OLD_DEFAULT: dict[str, dict[str, Any]] = {
     "vectorizer": {"ngram_range": (1, 2), "max_features": 100_000, "min_df": 1},
     "model": {"C": 16.0},
 }
-
-
-def variant(base: TrainingParams, overrides: dict[str, dict[str, Any]]) -> TrainingParams:
-    values = base.model_dump()
-    for section, changes in overrides.items():
-        values[section] = values[section] | changes
-    return TrainingParams.model_validate(values)
 
 
 def main() -> None:
@@ -53,11 +46,11 @@ def main() -> None:
     reviews = load_reviews(args.data)
     split = split_reviews(reviews.texts, reviews.labels, base.data)
     candidates = {
-        "old default (word 1-2, C=16)": variant(base, OLD_DEFAULT),
+        "old default (word 1-2, C=16)": base.updated(OLD_DEFAULT),
         "params.yaml": base,
-        "word + NB": variant(base, {"features": {"set": "word", "nb_alpha": 1.0}}),
-        "char_wb (scikit-learn)": variant(base, {"features": {"set": "char_wb"}}),
-        "word + char_wb (union)": variant(base, {"features": {"set": "word+char_wb"}}),
+        "word + NB": base.updated({"features": {"set": "word", "nb_alpha": 1.0}}),
+        "char_wb (scikit-learn)": base.updated({"features": {"set": "char_wb"}}),
+        "word + char_wb (union)": base.updated({"features": {"set": "word+char_wb"}}),
     }
     models = {name: train_model(split, params) for name, params in candidates.items()}
     texts = [split.test_texts.iloc[i % len(split.test_texts)] for i in range(args.texts)]

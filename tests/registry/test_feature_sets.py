@@ -3,9 +3,7 @@ predicts each row, also where our package is not installed (the model ships its 
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import mlflow
@@ -21,8 +19,7 @@ from sentiment_mlops.flows.steps import TrainingRequest
 from sentiment_mlops.flows.tracking import Tracker
 from sentiment_mlops.settings import Settings
 from tests.conftest import DEMO_DATA, PARAMS_FILE
-from tests.registry.test_model_code import CLEAN_LOAD
-from tests.support.roles import role_python, role_site_packages
+from tests.registry.test_model_code import load_in_clean_environment
 
 FEATURE_SETS = [
     ("word", None),
@@ -33,9 +30,9 @@ FEATURE_SETS = [
 
 
 def _params(feature_set: str, nb_alpha: float | None) -> TrainingParams:
-    base = load_params(PARAMS_FILE)
-    features = base.features.model_copy(update={"set": feature_set, "nb_alpha": nb_alpha})
-    return base.model_copy(update={"features": features})
+    return load_params(PARAMS_FILE).updated(
+        {"features": {"set": feature_set, "nb_alpha": nb_alpha}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +87,4 @@ def test_feature_set_trains_logs_registers_and_predicts_per_row(
         )
         shipped = {p.name for p in (folder / "code").rglob("*.py")}
         assert {"nb.py", "text.py", "vectorizer.py"} <= shipped
-        site = role_site_packages(tmp_path / "site-packages", project=False)
-        result = subprocess.run(
-            [*role_python(site, CLEAN_LOAD, project=False), str(folder), json.dumps(texts)],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert json.loads(result.stdout.strip().splitlines()[-1])["predictions"] == expected
+        assert load_in_clean_environment(folder, texts, tmp_path)["predictions"] == expected

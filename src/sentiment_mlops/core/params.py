@@ -95,6 +95,13 @@ class TrainingParams(_Section):
     char_vectorizer: CharVectorizerParams
     model: ModelParams
 
+    def updated(self, sections: dict[str, dict[str, Any]]) -> TrainingParams:
+        """A copy with some values of some sections replaced, validated like the file."""
+        values = self.model_dump()
+        for section, changes in sections.items():
+            values[section] = values[section] | changes
+        return TrainingParams.model_validate(values)
+
     def flat(self) -> dict[str, Any]:
         """`section.key` -> value, as MLflow logs parameters."""
         return {

@@ -25,20 +25,19 @@ def suggest_params(
     trial: optuna.Trial | optuna.trial.FixedTrial, base: TrainingParams
 ) -> TrainingParams:
     """`base` with the feature and model settings this trial chooses."""
-    values = base.model_dump()
     feature_set = trial.suggest_categorical("features.set", FEATURE_SETS)
     nb_alpha = None
     if trial.suggest_categorical("features.nb_weighting", [True, False]):
         nb_alpha = _rounded(trial.suggest_float("features.nb_alpha", 0.1, 2.0, log=True), 2)
-    values["features"] = {"set": feature_set, "nb_alpha": nb_alpha}
+    changes: dict[str, dict[str, Any]] = {"features": {"set": feature_set, "nb_alpha": nb_alpha}}
     if feature_set in ("word", "word+char_wb"):
-        values["vectorizer"] |= _ngram_settings(trial, "vectorizer", 1, 3, _WORD_MAX_FEATURES)
+        changes["vectorizer"] = _ngram_settings(trial, "vectorizer", 1, 3, _WORD_MAX_FEATURES)
     if feature_set in ("char_wb", "word+char_wb"):
-        values["char_vectorizer"] |= _ngram_settings(
+        changes["char_vectorizer"] = _ngram_settings(
             trial, "char_vectorizer", 4, 6, _CHAR_MAX_FEATURES, low=2
         )
-    values["model"]["C"] = _rounded(trial.suggest_float("model.C", 0.25, 64.0, log=True), 3)
-    return TrainingParams.model_validate(values)
+    changes["model"] = {"C": _rounded(trial.suggest_float("model.C", 0.25, 64.0, log=True), 3)}
+    return base.updated(changes)
 
 
 def _ngram_settings(
