@@ -41,6 +41,7 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     "word 1-2 + NB, C=2": {"features": {"set": "word", "nb_alpha": 1.0}, "model": {"C": 2.0}},
     "word 1-2 + NB, C=4": {"features": {"set": "word", "nb_alpha": 1.0}, "model": {"C": 4.0}},
     "word 1-2 + NB, C=8": {"features": {"set": "word", "nb_alpha": 1.0}, "model": {"C": 8.0}},
+    "word 1-2 + NB, C=16": {"features": {"set": "word", "nb_alpha": 1.0}, "model": {"C": 16.0}},
     "word 1-2 + NB(0.5), C=4": {"features": {"set": "word", "nb_alpha": 0.5}, "model": {"C": 4.0}},
     "word 1-2 all + NB, C=4": {
         "features": {"set": "word", "nb_alpha": 1.0},
