@@ -28,7 +28,8 @@ def assert_one_line_error(result, code: int, fragment: str) -> None:
 def test_help_lists_every_command() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("train", "model-info", "models", "set-alias", "rollback", "predict", "serve"):
+    commands = ("train", "tune", "model-info", "models", "set-alias", "rollback", "predict", "serve")
+    for command in commands:
         assert command in result.stdout
 
 
