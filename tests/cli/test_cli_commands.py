@@ -23,7 +23,7 @@ def test_train_champion_with_local_prefect_then_manage_aliases(
 ) -> None:
     weak = workdir / "weak.yaml"
     params = yaml.safe_load(PARAMS_FILE.read_text())
-    params["vectorizer"]["max_features"] = 150
+    params["vectorizer"]["max_features"] = 50
     weak.write_text(yaml.safe_dump(params))
 
     first = sentiment("train", "--champion", "--params", str(weak), env=store_env, cwd=workdir)

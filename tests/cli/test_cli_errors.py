@@ -28,7 +28,17 @@ def assert_one_line_error(result, code: int, fragment: str) -> None:
 def test_help_lists_every_command() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("train", "model-info", "models", "set-alias", "rollback", "predict", "serve"):
+    commands = (
+        "train",
+        "tune",
+        "model-info",
+        "models",
+        "set-alias",
+        "rollback",
+        "predict",
+        "serve",
+    )
+    for command in commands:
         assert command in result.stdout
 
 
@@ -116,7 +126,7 @@ NO_WORDS = "text,label\n" + "".join(f"{'!?' if i % 2 else 'a .'},{i % 2}\n" for 
         (NO_WORDS, None, "contain no words after cleaning"),
         (None, ("min_df: 1", "min_df: 1000"), "vectorizer.min_df=1000 keeps no words"),
         (None, ("min_df: 1", "min_df: 2.5"), "vectorizer.min_df: min_df must be a whole number"),
-        (None, ("C: 16.0", "C: .inf"), "model.C: Input should be a finite number"),
+        (None, ("C: 8.0", "C: .inf"), "model.C: Input should be a finite number"),
         (None, ("random_state: 42", "random_state: -1"), "data.random_state"),
         (None, ("data:\n", "data:\n   oops: [\n"), "params.yaml:5:15: not valid YAML (expected"),
     ],

@@ -38,7 +38,7 @@ def _data(tmp_path: Path, text: str) -> str:
 # name -> (arguments for `sentiment train` made in a folder, the error's expected fragment)
 CASES = {
     "bad params": (
-        lambda tmp: ["--params", _params(tmp, "C: 16.0", "C: .inf")],
+        lambda tmp: ["--params", _params(tmp, "C: 8.0", "C: .inf")],
         "model.C: Input should be a finite number",
     ),
     "missing column": (

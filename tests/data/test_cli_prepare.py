@@ -344,3 +344,21 @@ def test_preparing_another_file_leaves_params_yaml_alone(
     assert result.exit_code == 0, result.output
     assert (pipeline_folder / "other.csv").is_file()
     assert (pipeline_folder / "params.yaml").read_bytes() == before
+
+
+def test_default_sample_is_the_whole_split(tmp_path: Path) -> None:
+    """Without --samples the command keeps every review (a whole IMDb split is 25,000), not a
+    2,000-review sample."""
+    rows = 2_400
+    source = tmp_path / "many.csv"
+    pd.DataFrame(
+        {"text": [f"review number {i} was {'good' if i % 2 else 'bad'}" for i in range(rows)],
+         "label": [i % 2 for i in range(rows)]}
+    ).to_csv(source, index=False)  # fmt: skip
+    out = tmp_path / "sample.csv"
+
+    result = prepare("--source", "csv", "--from", str(source), "--output", str(out))
+
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == rows
+    assert f"Wrote {rows:,} rows" in result.output

@@ -42,7 +42,7 @@ def test_flow_runs_every_step_as_a_named_task(settings: Settings) -> None:
 def test_champion_moves_only_to_a_better_model(settings: Settings, write_params) -> None:
     client = registry.make_client(settings)
     name = settings.model_name
-    weak = write_params("weak", vectorizer={"max_features": 150})
+    weak = write_params("weak", vectorizer={"max_features": 50})
     crippled = write_params("crippled", vectorizer={"max_features": 3})
 
     first = training_flow(params_path=str(weak), champion=True)
@@ -95,7 +95,7 @@ def test_log_loss_champion_must_score_lower(
     get_settings.cache_clear()
     settings = get_settings()
     client = registry.make_client(settings)
-    weak = write_params("weak", vectorizer={"max_features": 150})
+    weak = write_params("weak", vectorizer={"max_features": 50})
     crippled = write_params("crippled", vectorizer={"max_features": 3})
 
     first = training_flow(params_path=str(weak), champion=True)

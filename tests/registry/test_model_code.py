@@ -25,6 +25,7 @@ from tests.support.roles import role_python, role_site_packages
 MODEL_CODE = {
     "sentiment_mlops/__init__.py",
     "sentiment_mlops/core/__init__.py",
+    "sentiment_mlops/core/nb.py",
     "sentiment_mlops/core/text.py",
     "sentiment_mlops/core/vectorizer.py",
 }
@@ -41,6 +42,17 @@ predictions = [int(p) for p in model.predict(json.loads(sys.argv[2]))]
 ours = {n: m.__file__ for n, m in sys.modules.items() if n.split(".")[0] == "sentiment_mlops"}
 print(json.dumps({"predictions": predictions, "modules": ours}))
 """
+
+
+def load_in_clean_environment(model_folder: Path, texts: list[str], tmp_path: Path) -> dict:
+    """Load the model with pyfunc where only the base install's libraries are, and predict."""
+    site = role_site_packages(tmp_path / "site-packages", project=False)
+    result = subprocess.run(
+        [*role_python(site, CLEAN_LOAD, project=False), str(model_folder), json.dumps(texts)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +77,7 @@ def test_model_loads_with_pyfunc_in_a_clean_environment(
     texts = logged.split.test_texts.tolist()
     expected = logged.model.predict(texts).tolist()
     assert len(set(expected)) == 2
-    site = role_site_packages(tmp_path / "site-packages", project=False)
-    result = subprocess.run(
-        [*role_python(site, CLEAN_LOAD, project=False), str(model_folder), json.dumps(texts)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded = load_in_clean_environment(model_folder, texts, tmp_path)
     assert loaded["predictions"] == expected
     code = (model_folder / "code").resolve()
     assert loaded["modules"], "the model imported none of our modules"

@@ -77,7 +77,9 @@ def test_yaml_error_is_one_line_with_line_and_column(tmp_path: Path) -> None:
 def test_params_must_be_sections(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text("- just\n- a list\n")
-    with pytest.raises(ParamsError, match="expected sections data, vectorizer and model"):
+    with pytest.raises(
+        ParamsError, match="expected sections data, features, vectorizer, char_vectorizer, model"
+    ):
         load_params(path)
 
 

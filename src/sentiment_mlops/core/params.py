@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,7 +20,9 @@ class DataParams(_Section):
     random_state: int = Field(ge=0, lt=2**32)  # numpy's seed range
 
 
-class VectorizerParams(_Section):
+class _NgramParams(_Section):
+    """Settings shared by both TF-IDF vectorizers (scikit-learn's meanings)."""
+
     max_features: int | None = Field(gt=0)
     ngram_range: tuple[int, int]
     min_df: int | float = Field(gt=0)
@@ -46,6 +48,36 @@ class VectorizerParams(_Section):
         return value
 
 
+class VectorizerParams(_NgramParams):
+    """Word n-grams: the served fast path (`core/vectorizer.py`)."""
+
+
+class CharVectorizerParams(_NgramParams):
+    """Character n-grams inside word boundaries (scikit-learn's `char_wb`)."""
+
+
+# Which TF-IDF features the model reads: word n-grams, char_wb n-grams, or both side by side.
+FeatureSet = Literal["word", "char_wb", "word+char_wb"]
+FEATURE_SETS: tuple[FeatureSet, ...] = get_args(FeatureSet)
+
+
+class FeaturesParams(_Section):
+    """The feature set, and whether it is weighted by naive Bayes log-count ratios (NB-LR)."""
+
+    set: FeatureSet
+    # None: plain TF-IDF. A number: each feature scaled by its NB log-count ratio, with this
+    # additive smoothing (Wang & Manning 2012).
+    nb_alpha: float | None = Field(gt=0, allow_inf_nan=False)
+
+    @property
+    def uses_words(self) -> bool:
+        return self.set in ("word", "word+char_wb")
+
+    @property
+    def uses_chars(self) -> bool:
+        return self.set in ("char_wb", "word+char_wb")
+
+
 class ModelParams(_Section):
     C: float = Field(gt=0, allow_inf_nan=False)
     max_iter: int = Field(gt=0)
@@ -64,9 +96,18 @@ class TrainingParams(_Section):
     model_config = ConfigDict(extra="ignore", frozen=True)  # other tools' sections may live there
 
     data: DataParams
+    features: FeaturesParams
     vectorizer: VectorizerParams
+    char_vectorizer: CharVectorizerParams
     model: ModelParams
     challenger: ChallengerParams
+
+    def updated(self, sections: dict[str, dict[str, Any]]) -> TrainingParams:
+        """A copy with some values of some sections replaced, validated like the file."""
+        values = self.model_dump()
+        for section, changes in sections.items():
+            values[section] = values[section] | changes
+        return TrainingParams.model_validate(values)
 
     def flat(self) -> dict[str, Any]:
         """`section.key` -> value, as MLflow logs parameters."""
@@ -96,7 +137,7 @@ def load_params(path: Path) -> TrainingParams:
     """Read and validate a params file; errors name the file and the bad key."""
     raw = read_params_file(path)
     if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected sections data, vectorizer and model")
+        raise ParamsError(f"{path}: expected sections {', '.join(TrainingParams.model_fields)}")
     try:
         return TrainingParams.model_validate(raw)
     except ValidationError as error:

@@ -1,0 +1,90 @@
+"""Every feature set of params.yaml trains, logs, registers, loads through `mlflow.pyfunc` and
+predicts each row, also where our package is not installed (the model ships its code)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from sentiment_mlops.core.data import load_reviews
+from sentiment_mlops.core.evaluation import evaluate
+from sentiment_mlops.core.model import train_model
+from sentiment_mlops.core.params import TrainingParams, load_params
+from sentiment_mlops.core.split import split_reviews
+from sentiment_mlops.flows.steps import TrainingRequest
+from sentiment_mlops.flows.tracking import Tracker
+from sentiment_mlops.settings import Settings
+from tests.conftest import DEMO_DATA, PARAMS_FILE
+from tests.registry.test_model_code import load_in_clean_environment
+
+FEATURE_SETS = [
+    ("word", None),
+    ("word", 1.0),
+    ("char_wb", None),
+    ("word+char_wb", 0.5),
+]
+
+
+def _params(feature_set: str, nb_alpha: float | None) -> TrainingParams:
+    return load_params(PARAMS_FILE).updated(
+        {"features": {"set": feature_set, "nb_alpha": nb_alpha}}
+    )
+
+
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path) -> Tracker:
+    folder = tmp_path_factory.mktemp("feature-sets")
+    shutil.copyfile(migrated_store_template, folder / "mlflow.db")
+    settings = Settings(
+        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        artifact_location=str(folder / "mlartifacts"),
+    )
+    return Tracker.connect(settings, "feature-sets")
+
+
+@pytest.mark.parametrize(("feature_set", "nb_alpha"), FEATURE_SETS)
+def test_feature_set_trains_logs_registers_and_predicts_per_row(
+    tracker: Tracker, tmp_path: Path, feature_set: str, nb_alpha: float | None
+) -> None:
+    params = _params(feature_set, nb_alpha)
+    reviews = load_reviews(DEMO_DATA)
+    split = split_reviews(reviews.texts, reviews.labels, params.data)
+    model = train_model(split, params)
+    assert ("nb" in model.named_steps) == (nb_alpha is not None)
+    evaluation = evaluate(model, split.test_texts, split.test_labels)
+    assert evaluation.metrics.accuracy > 0.6
+    name = f"features-{feature_set.replace('+', '-')}-{nb_alpha}"
+    request = TrainingRequest(
+        data_path=Path(DEMO_DATA),
+        params_path=PARAMS_FILE,
+        experiment="feature-sets",
+        model_name=name,
+        champion_metric=tracker.settings.champion_metric,
+    )
+    run_id, model_uri = tracker.log_run(model, reviews, split, params, evaluation, request)
+    version = tracker.register(name, model_uri, run_id, evaluation)
+    run = tracker.client.get_run(run_id)
+    assert run.data.params["features.set"] == feature_set
+    assert run.data.params["features.nb_alpha"] == str(nb_alpha)
+
+    texts = split.test_texts.tolist()
+    expected = model.predict(texts).tolist()
+    assert len(set(expected)) == 2
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    assert list(pyfunc.predict(texts)) == expected
+    assert list(pyfunc.predict(pd.DataFrame({"text": texts}))) == expected
+    assert [int(pyfunc.predict([text])[0]) for text in texts[:5]] == expected[:5]
+
+    if feature_set == "word+char_wb":  # the model that needs the most of our code
+        folder = Path(
+            mlflow.artifacts.download_artifacts(
+                f"models:/{name}/{version}", dst_path=str(tmp_path / "model")
+            )
+        )
+        shipped = {p.name for p in (folder / "code").rglob("*.py")}
+        assert {"nb.py", "text.py", "vectorizer.py"} <= shipped
+        assert load_in_clean_environment(folder, texts, tmp_path)["predictions"] == expected
