@@ -117,7 +117,7 @@ def train_champion(root: Path, data: Path) -> dict[str, str]:
         client, registry.ensure_experiment(client, settings), model, record
     )
     version = registry.register_version(client, MODEL_NAME, uri, run_id, {}).version
-    registry.promote(client, MODEL_NAME, version)
+    registry.promote(client, MODEL_NAME, version, "champion")
     print(f"champion: version {version}, f1 {metrics.f1:.3f} on {len(split.test_texts)} reviews")
     return env
 

@@ -110,7 +110,7 @@ def run(root: Path, data: Path, rounds: int) -> None:
                 MODEL_NAME, source=first.source, run_id=first.run_id, model_id=model_id
             ).version
             started = time.monotonic()
-            registry.promote(client, MODEL_NAME, str(version))
+            registry.promote(client, MODEL_NAME, str(version), "champion")
             while httpx.get(f"{api}/health", timeout=5).json()["model_version"] != str(version):
                 if time.monotonic() - started > 60:
                     raise SystemExit(f"version {version} not served after 60 s; see {root}")

@@ -414,7 +414,27 @@ def load_model(ref: ModelRef) -> Any:
     restored afterwards so that a long-running server does not accumulate stale entries.
     """
     with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
-        return mlflow.sklearn.load_model(ref.uri, dst_path=folder)
+        return mlflow.sklearn.load_model(_download_loadable_files(ref, folder))
+
+
+# --- fetch only what loading reads (issue 15) -----------------------------------------------
+def _download_loadable_files(ref: ModelRef, folder: str) -> str:
+    """Download the version's `MLmodel` and the pickle it names into `folder`; returns it.
+
+    Loading reads nothing else: the environment files and input examples are for other
+    runtimes, and the code folder is shadowed by the installed package. Against a tracking
+    server every artifact file is its own request (plus a listing per folder), so fetching two
+    files instead of the whole tree is most of a reload's registry time.
+    """
+    from mlflow.models import Model
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+    repository = ModelsArtifactRepository(ref.uri)  # resolves the version's location once
+    flavors = Model.load(repository.download_artifacts("MLmodel", folder)).flavors
+    pickled = flavors.get(mlflow.sklearn.FLAVOR_NAME, {}).get("pickled_model")
+    if pickled is not None:  # otherwise mlflow.sklearn.load_model says what is missing
+        repository.download_artifacts(pickled, folder)
+    return folder
 
 
 @contextmanager
