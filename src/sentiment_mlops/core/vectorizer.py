@@ -38,6 +38,8 @@ _FEWEST_TEXTS = 3
 
 # An odd 64-bit constant (the golden ratio's): the n-gram key is a polynomial in it.
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+# Separates terms when they are split all at once; a term never contains it (`_term_keys`).
+_MARKER = "\x00"
 
 
 class NgramTfidfVectorizer(TfidfVectorizer):
@@ -139,10 +141,21 @@ class _VocabularyTable:
 
 
 def _term_keys(terms: list[str]) -> np.ndarray:
-    """The key of each term (`_combine` over its tokens' hashes), as `count` forms them."""
-    lengths = np.fromiter((term.count(" ") + 1 for term in terms), np.int64, count=len(terms))
-    hashes = _hashes(" ".join(terms).split(" "), int(lengths.sum()))
-    starts = np.cumsum(lengths) - lengths
+    """The key of each term (`_combine` over its tokens' hashes), as `count` forms them.
+
+    The terms are split in one call, with a marker token between them that no term contains
+    (terms are runs of word characters joined by single spaces); the markers' positions give
+    each term's first token and length without a Python call per term.
+    """
+    pieces = f" {_MARKER} ".join(terms).split(" ")
+    hashes = _hashes(pieces, len(pieces))
+    markers = np.flatnonzero(hashes == np.int64(hash(_MARKER)).view(np.uint64))
+    if len(markers) != len(terms) - 1:  # a token whose hash is the marker's: count per term
+        lengths = np.fromiter((t.count(" ") + 1 for t in terms), np.int64, count=len(terms))
+        markers = np.cumsum(lengths + 1)[:-1] - 1
+    ends = np.append(markers, len(pieces))
+    starts = np.append(0, ends[:-1] + 1)
+    lengths = ends - starts
     keys = hashes[starts]
     for offset in range(1, int(lengths.max(initial=1))):
         longer = lengths > offset
