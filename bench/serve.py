@@ -17,6 +17,8 @@ store must equal the predictions answered minus the drops the service counted.
     uv run python bench/serve.py [--duration 20] [--soak 60] [--log-url URL] [--data PATH]
     uv run python bench/serve.py --logging-only       # the logging runs only, no mlflow
     uv run python bench/serve.py --rollout            # challenger shadow/canary cost only
+    uv run python bench/serve.py --limits [--before-src DIR] [--webhook-rounds 20]
+                                                       # issue 15's table (bench/limits.py)
 """
 
 from __future__ import annotations
@@ -194,6 +196,14 @@ def main() -> None:
     parser.add_argument("--logging-only", action="store_true", help="skip the mlflow comparison")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--rollout", action="store_true", help="the rollout's cost only")
+    parser.add_argument(
+        "--limits", action="store_true", help="issue 15's table only (bench/limits.py)"
+    )
+    parser.add_argument("--before-src", help="with --limits: also serve from this src folder")
+    parser.add_argument("--reloads", type=int, default=5, help="with --limits: forced reloads")
+    parser.add_argument(
+        "--webhook-rounds", type=int, default=0, help="with --limits: webhook moves (0: none)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -204,6 +214,16 @@ def main() -> None:
 
             return run_rollout(root, args.data, args.duration)
         env, bodies, script = prepare(root, args.data)
+        if args.limits:
+            from limits import report_limits, run_limits, webhook_rounds
+
+            rows = run_limits(
+                root, env, bodies, script, args.duration, args.before_src, args.reloads
+            )
+            report_limits(rows, args.before_src is not None)
+            if args.webhook_rounds:
+                webhook_rounds(args.data, args.webhook_rounds)
+            return
         log_url = args.log_url or f"sqlite:///{root / 'predictions.db'}"
         if not args.logging_only:
             run(root, env, bodies, script, args.duration, log_url)

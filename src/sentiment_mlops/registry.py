@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import mlflow
 import requests
 from mlflow import MlflowClient
-from mlflow.artifacts import download_artifacts
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
@@ -429,13 +428,30 @@ def load_model(client: MlflowClient, ref: ModelRef) -> Any:
     stale entries.
     """
     with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-model-") as folder:
-        # MLflow resolves `models:/` URIs with the process's registry, whatever it is given:
-        # the client finds where the version's files are, and they come from there.
-        location = client.get_model_version_download_uri(ref.name, ref.version)
-        local = download_artifacts(
-            artifact_uri=location, dst_path=folder, tracking_uri=client.tracking_uri
-        )
-        return mlflow.sklearn.load_model(local)
+        return mlflow.sklearn.load_model(_download_loadable_files(client, ref, folder))
+
+
+# --- fetch only what loading reads (issue 15) -----------------------------------------------
+def _download_loadable_files(client: MlflowClient, ref: ModelRef, folder: str) -> str:
+    """Download the version's `MLmodel` and the pickle it names into `folder`; returns it.
+
+    Loading reads nothing else: the environment files and input examples are for other
+    runtimes, and the code folder is shadowed by the installed package. Against a tracking
+    server every artifact file is its own request (plus a listing per folder), so fetching two
+    files instead of the whole tree is most of a reload's registry time. MLflow resolves
+    `models:/` URIs with the process's registry, whatever it is given, so the client finds
+    where the version's files are and they come from there.
+    """
+    from mlflow.models import Model
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    location = client.get_model_version_download_uri(ref.name, ref.version)
+    repository = get_artifact_repository(location, tracking_uri=client.tracking_uri)
+    flavors = Model.load(repository.download_artifacts("MLmodel", folder)).flavors
+    pickled = flavors.get(mlflow.sklearn.FLAVOR_NAME, {}).get("pickled_model")
+    if pickled is not None:  # otherwise mlflow.sklearn.load_model says what is missing
+        repository.download_artifacts(pickled, folder)
+    return folder
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -9,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 
 from sentiment_mlops.serving.model_store import ModelStore
 from sentiment_mlops.serving.served_model import ModelValidationError, validate_model
-from tests.serving.helpers import MlflowStore
+from tests.serving.helpers import MODEL_NAME, MlflowStore
 
 
 def test_check_loads_then_reports_unchanged(mlflow_store: MlflowStore) -> None:
@@ -36,6 +38,16 @@ def test_an_unreadable_store_is_a_lookup_failure(mlflow_store: MlflowStore, tmp_
     assert result.outcome == "lookup_failed" and result.error
     assert store.stats.failures["lookup"] == 1
     assert store.stats.last_failure is not None and store.stats.last_failure.stage == "lookup"
+
+
+@pytest.mark.parametrize("model_name", [MODEL_NAME, "nothing-here"])
+def test_the_collector_runs_again_after_the_first_check(
+    mlflow_store: MlflowStore, model_name: str
+) -> None:
+    # The first check pauses the cyclic collector while it imports and loads (issue 15).
+    store = ModelStore(mlflow_store.settings(model_name=model_name))
+    store.check()
+    assert gc.isenabled()
 
 
 def test_the_trained_pipeline_passes_validation(mlflow_store: MlflowStore) -> None:

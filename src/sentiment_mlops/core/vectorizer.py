@@ -21,6 +21,7 @@ vectorizer uses scikit-learn's exact path instead.
 
 from __future__ import annotations
 
+import gc
 from itertools import chain
 from typing import Any
 
@@ -37,6 +38,8 @@ _FEWEST_TEXTS = 3
 
 # An odd 64-bit constant (the golden ratio's): the n-gram key is a polynomial in it.
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+# Separates terms when they are split all at once; a term never contains it (`_term_keys`).
+_MARKER = "\x00"
 
 
 class NgramTfidfVectorizer(TfidfVectorizer):
@@ -91,18 +94,20 @@ class _VocabularyTable:
     def build(
         cls, vocabulary: dict[str, int], analyzer: WordNgrams, dtype: Any
     ) -> _VocabularyTable:
-        keys = np.empty(len(vocabulary), dtype=np.uint64)
-        by_length: dict[int, list[int]] = {}
-        split_terms = [term.split(" ") for term in vocabulary]
-        for position, tokens in enumerate(split_terms):
-            by_length.setdefault(len(tokens), []).append(position)
-        for length, positions in by_length.items():
-            flat = chain.from_iterable(split_terms[p] for p in positions)
-            hashes = _hashes(flat, len(positions) * length).reshape(len(positions), length)
-            key = hashes[:, 0]
-            for column in range(1, length):
-                key = _combine(key, hashes[:, column])
-            keys[positions] = key
+        """Hash every term's tokens in one pass and combine them per n-gram length with numpy.
+
+        Built once per loaded model (a server builds it when validating a new version, before
+        the swap), so its cost is part of every reload: one join and one split of all terms
+        instead of a list per term, and the collector paused, which otherwise walks the whole
+        heap (MLflow, scikit-learn, the model) several times while 100,000 terms are split.
+        """
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            keys = _term_keys(list(vocabulary))
+        finally:
+            if paused:
+                gc.enable()
         return cls(vocabulary, analyzer, dtype, keys)
 
     def count(self, documents: list[Any]) -> sp.csr_array:
@@ -133,6 +138,29 @@ class _VocabularyTable:
         )
         matrix.sum_duplicates()  # sorted indices, one entry per term, as scikit-learn's
         return matrix
+
+
+def _term_keys(terms: list[str]) -> np.ndarray:
+    """The key of each term (`_combine` over its tokens' hashes), as `count` forms them.
+
+    The terms are split in one call, with a marker token between them that no term contains
+    (terms are runs of word characters joined by single spaces); the markers' positions give
+    each term's first token and length without a Python call per term.
+    """
+    pieces = f" {_MARKER} ".join(terms).split(" ")
+    hashes = _hashes(pieces, len(pieces))
+    markers = np.flatnonzero(hashes == np.int64(hash(_MARKER)).view(np.uint64))
+    if len(markers) != len(terms) - 1:  # a token whose hash is the marker's: count per term
+        lengths = np.fromiter((t.count(" ") + 1 for t in terms), np.int64, count=len(terms))
+        markers = np.cumsum(lengths + 1)[:-1] - 1
+    ends = np.append(markers, len(pieces))
+    starts = np.append(0, ends[:-1] + 1)
+    lengths = ends - starts
+    keys = hashes[starts]
+    for offset in range(1, int(lengths.max(initial=1))):
+        longer = lengths > offset
+        keys[longer] = _combine(keys[longer], hashes[starts[longer] + offset])
+    return keys
 
 
 def _hashes(strings: Any, count: int) -> np.ndarray:
