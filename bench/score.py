@@ -95,12 +95,15 @@ def run(root: Path, args: argparse.Namespace) -> None:
 
 def _model(env: dict[str, str]):
     from sentiment_mlops import registry
+    from sentiment_mlops.process import configure_process
     from sentiment_mlops.settings import Settings
 
     settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
-    registry.configure_mlflow(settings)
+    configure_process(settings)
     client = registry.make_client(settings)
-    return registry.load_model(registry.get_alias(client, MODEL_NAME, "champion"))
+    champion = registry.get_alias(client, MODEL_NAME, "champion")
+    assert champion is not None, "no champion to score with"
+    return registry.load_model(client, champion)
 
 
 def in_process(
