@@ -26,7 +26,7 @@ def test_loading_reads_only_mlmodel_and_the_pickle(logged: LoggedModel) -> None:
         path.unlink()
         path.symlink_to(path.with_name(path.name + ".missing"))  # a download would fail here
 
-    model = registry.load_model(ref)
+    model = registry.load_model(client, ref)
 
     texts = logged.split.test_texts[:5].tolist()
     assert model.predict_proba(texts).tolist() == logged.model.predict_proba(texts).tolist()
