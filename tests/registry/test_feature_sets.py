@@ -15,8 +15,9 @@ from sentiment_mlops.core.evaluation import evaluate
 from sentiment_mlops.core.model import train_model
 from sentiment_mlops.core.params import TrainingParams, load_params
 from sentiment_mlops.core.split import split_reviews
-from sentiment_mlops.flows.steps import TrainingRequest
 from sentiment_mlops.flows.tracking import Tracker
+from sentiment_mlops.flows.types import TrainingRequest
+from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
 from tests.conftest import DEMO_DATA, PARAMS_FILE
 from tests.registry.test_model_code import load_in_clean_environment
@@ -36,20 +37,23 @@ def _params(feature_set: str, nb_alpha: float | None) -> TrainingParams:
 
 
 @pytest.fixture(scope="module")
-def tracker(tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path) -> Tracker:
+def store(tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path) -> Settings:
+    """Settings of one migrated SQLite store shared by the module's models."""
     folder = tmp_path_factory.mktemp("feature-sets")
     shutil.copyfile(migrated_store_template, folder / "mlflow.db")
     settings = Settings(
         mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
         artifact_location=str(folder / "mlartifacts"),
     )
-    return Tracker.connect(settings, "feature-sets")
+    return settings
 
 
 @pytest.mark.parametrize(("feature_set", "nb_alpha"), FEATURE_SETS)
 def test_feature_set_trains_logs_registers_and_predicts_per_row(
-    tracker: Tracker, tmp_path: Path, feature_set: str, nb_alpha: float | None
+    store: Settings, tmp_path: Path, feature_set: str, nb_alpha: float | None
 ) -> None:
+    configure_process(store)  # as the flow's entry does (the fluent model logging needs it)
+    tracker = Tracker.connect(store, "feature-sets")
     params = _params(feature_set, nb_alpha)
     reviews = load_reviews(DEMO_DATA)
     split = split_reviews(reviews.texts, reviews.labels, params.data)
@@ -63,10 +67,10 @@ def test_feature_set_trains_logs_registers_and_predicts_per_row(
         params_path=PARAMS_FILE,
         experiment="feature-sets",
         model_name=name,
-        champion_metric=tracker.settings.champion_metric,
+        champion_metric=store.champion_metric,
     )
     run_id, model_uri = tracker.log_run(model, reviews, split, params, evaluation, request)
-    version = tracker.register(name, model_uri, run_id, evaluation)
+    version = tracker.register(name, model_uri, run_id, evaluation).version
     run = tracker.client.get_run(run_id)
     assert run.data.params["features.set"] == feature_set
     assert run.data.params["features.nb_alpha"] == str(nb_alpha)

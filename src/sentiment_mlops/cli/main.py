@@ -22,7 +22,6 @@ from sentiment_mlops.cli.rollout import register_rollout_commands
 from sentiment_mlops.cli.score import score_app
 from sentiment_mlops.cli.serve import serve_app, webhook_app
 from sentiment_mlops.cli.stack import stack_app
-from sentiment_mlops.cli.tune import tune_app
 from sentiment_mlops.process import configure_process, use_local_prefect
 from sentiment_mlops.redaction import install_log_redaction, redactor_for
 from sentiment_mlops.settings import Settings, get_settings
@@ -45,7 +44,6 @@ app.add_typer(score_app)  # `sentiment score`
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
 app.add_typer(webhook_app, name="webhook")
-app.add_typer(tune_app)
 register_rollout_commands(app)  # promote, challenger clear, rollout report
 
 

@@ -1,4 +1,4 @@
-"""Prefect deployments of the training flow and the hourly drift check, run by a process worker.
+"""Prefect deployments of training, the hourly drift check, scoring and tuning, on a process worker.
 
 `sentiment stack up` runs this module once the Prefect server is up; it can also be run by hand
 against any Prefect server:
@@ -12,7 +12,11 @@ project folder, so relative paths (data/, params.yaml) mean what they mean for `
 The parameters of `training_flow` are the deployment's parameters (data path, champion, ...),
 settable per run from the UI or the API. `sentiment-monitoring/local` runs the drift check every
 hour with `retrain_on_drift=true`: on drift it starts a run of
-`sentiment-training/local` (`flows.retrain`).
+`sentiment-training/local` (`flows.retrain`). `sentiment-scoring/local` and
+`sentiment-tuning/local` run on demand with the options of `sentiment score` and `sentiment tune`:
+
+    prefect deployment run 'sentiment-scoring/local' -p input=/data/reviews.csv \
+        -p output=/data/scored.parquet
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ MONITORING_ENTRYPOINT = "sentiment_mlops.flows.monitoring.monitoring_flow"
 MONITORING_INTERVAL = timedelta(hours=1)
 # A scheduled check acts on what it finds: drift or low live accuracy starts a retraining.
 MONITORING_PARAMETERS: dict[str, Any] = {"retrain_on_drift": True}
+# Run on demand (no schedule), with the CLI's options as parameters.
+SCORING_ENTRYPOINT = "sentiment_mlops.flows.scoring.scoring_flow"
+TUNING_ENTRYPOINT = "sentiment_mlops.flows.tuning.tuning_flow"
 # A run started from the UI is the seed's `train.py --champion`: promote if better.
 DEFAULT_PARAMETERS: dict[str, Any] = {"champion": True}
 
@@ -95,6 +102,30 @@ def deploy_monitoring(
     return str(deployment_id)
 
 
+def deploy_on_demand(
+    project_dir: Path,
+    entrypoint: str,
+    description: str,
+    work_pool: str = WORK_POOL,
+    name: str = DEPLOYMENT_NAME,
+) -> str:
+    """Create or update an unscheduled deployment of the flow at `entrypoint`; returns its id.
+
+    Batch scoring and tuning run when someone asks, with their own parameters (the scoring
+    flow's input and output have no default, so a run names them).
+    """
+    deployed = load_training_flow(project_dir, entrypoint)
+    deployment_id = deployed.deploy(
+        name=name,
+        work_pool_name=work_pool,
+        description=description,
+        tags=["sentiment"],
+        print_next_steps=False,
+        ignore_warnings=True,
+    )
+    return str(deployment_id)
+
+
 def wait_for_api(timeout: float) -> None:
     """Block until the Prefect API (PREFECT_API_URL) answers its health check."""
     import httpx
@@ -144,6 +175,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"deployment {FLOW_NAME}/{args.name} ({deployment_id}) on pool {args.work_pool}")  # noqa: T201
     deployment_id = deploy_monitoring(args.project_dir, args.work_pool, args.name)
     print(f"deployment sentiment-monitoring/{args.name} ({deployment_id}), hourly")  # noqa: T201
+    for flow_name, entrypoint, description in (
+        ("sentiment-scoring", SCORING_ENTRYPOINT, "Score a CSV/Parquet file of reviews."),
+        ("sentiment-tuning", TUNING_ENTRYPOINT, "Search the params by cross-validation."),
+    ):
+        deployment_id = deploy_on_demand(
+            args.project_dir, entrypoint, description, args.work_pool, args.name
+        )
+        print(f"deployment {flow_name}/{args.name} ({deployment_id}), on demand")  # noqa: T201
 
 
 if __name__ == "__main__":
