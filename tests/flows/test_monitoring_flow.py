@@ -7,7 +7,6 @@ in-distribution stream. The shifted stream is made here: reviews of made-up word
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.serving.app import create_app
 from sentiment_mlops.settings import Settings, get_settings
 from tests.conftest import DEMO_DATA
+from tests.support.streams import shifted_reviews
 
 TRAIN_ROWS = 250
 TASKS = {"load-reference", "load-window", "compute-report", "decide", "log-report"}
@@ -62,13 +62,6 @@ def _send(client: TestClient, texts: list[str]) -> None:
         response = client.post("/predict/batch", json={"texts": texts[start : start + 50]})
         assert response.status_code == 200, response.text
     client.app.state.prediction_log.flush()  # type: ignore[attr-defined]
-
-
-def _shifted(count: int) -> list[str]:
-    """Reviews of made-up words (a fixed pool, so that a classifier can learn them)."""
-    rng = random.Random(7)
-    pool = ["".join(rng.choices("qxzjkvwy", k=rng.randint(5, 9))) for _ in range(150)]
-    return [" ".join(rng.choices(pool, k=rng.randint(8, 30))) + " ##" for _ in range(count)]
 
 
 async def _task_names(flow_run_id) -> set[str]:
@@ -122,7 +115,7 @@ def test_in_distribution_no_drift_then_shifted_drift_retrains(
     assert {"drift_report.html", "drift_summary.json"} <= artifacts
     assert _metric(client, "sentiment_drift_detected") == 0.0
 
-    _send(client, _shifted(len(unseen)))
+    _send(client, shifted_reviews(len(unseen)))
     shifted = monitoring_flow(window="1h", retrain_on_drift=True)
     assert shifted["verdict"] == "drift", shifted["reason"]
     assert shifted["report"]["text"]["drifted"] is True

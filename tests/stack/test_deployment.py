@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 
@@ -29,8 +30,12 @@ def test_deployment_is_on_the_process_pool_with_training_parameters(stack: Runni
 
 
 def test_a_deployment_run_through_the_worker_completes(stack: RunningStack) -> None:
+    # Other tests start runs of this deployment too (a drift check's retraining): this one
+    # counts the runs it started, by a tag of its own.
+    tag = f"test-deployment-{secrets.token_hex(4)}"
     command = [sys.executable, "-m", "prefect", "deployment", "run", DEPLOYMENT]
     command += ["--param", "model_name=deployed-model", "--param", "champion=true"]
+    command += ["--tag", tag]
     command += ["--watch", "--watch-timeout", "300"]
 
     result = subprocess.run(
@@ -39,7 +44,13 @@ def test_a_deployment_run_through_the_worker_completes(stack: RunningStack) -> N
     assert result.returncode == 0, output(result)
 
     deployment = stack.prefect(f"deployments/name/{DEPLOYMENT}")
-    runs = stack.prefect("flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}})
+    runs = stack.prefect(
+        "flow_runs/filter",
+        {
+            "deployments": {"id": {"any_": [deployment["id"]]}},
+            "flow_runs": {"tags": {"all_": [tag]}},
+        },
+    )
     assert len(runs) == 1
     run = runs[0]
     assert run["state_type"] == "COMPLETED", run["state"]
