@@ -29,6 +29,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -374,9 +375,11 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        # Each problem named by its variable (`STACK_S3_PORT`, not `stack.STACK_S3_PORT`).
-        problems = (
-            f"{problem['loc'][-1]}: {problem['msg'].removeprefix('Value error, ')}"
-            for problem in error.errors()
-        )
-        raise SettingsError("; ".join(problems)) from None
+        raise SettingsError("; ".join(map(_problem_line, error.errors()))) from None
+
+
+def _problem_line(problem: ErrorDetails) -> str:
+    """One problem named by its variable (`STACK_S3_PORT`, not `stack.STACK_S3_PORT`); a rule
+    across variables (a model validator) has no location, and its message names them."""
+    message = problem["msg"].removeprefix("Value error, ")
+    return f"{problem['loc'][-1]}: {message}" if problem["loc"] else message

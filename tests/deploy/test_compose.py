@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from sentiment_mlops.settings import Settings
+from tests.deploy.k8s_checks import settings_variables
 from tests.deploy.stackfiles import (
     COMPOSE_FILE,
     command_words,
@@ -103,16 +104,6 @@ BIND_MOUNTS = {
     "grafana": {"./docker/grafana/provisioning", "./docker/grafana/dashboards"},
 }
 SETTINGS_SERVICES = {"training", "prefect-worker", "api"}
-
-
-def settings_variables() -> set[str]:
-    """Environment variable names the settings module reads (each field's validation_alias)."""
-    names = set()
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        assert isinstance(alias, str), f"Settings.{name}: expected one env var name, got {alias!r}"
-        names.add(alias)
-    return names
 
 
 def environment_problems(compose: dict[str, Any]) -> list[str]:
