@@ -22,11 +22,17 @@ def test_loading_reads_only_mlmodel_and_the_pickle(logged: LoggedModel) -> None:
     folder = Path(client.get_logged_model(model_id).artifact_location.removeprefix("file://"))
     others = [path for path in folder.rglob("*") if path.is_file() and path.name not in NEEDED]
     assert others, f"expected environment files and code under {folder}"
-    for path in others:
-        path.unlink()
-        path.symlink_to(path.with_name(path.name + ".missing"))  # a download would fail here
-
-    model = registry.load_model(client, ref)
+    # The version is the module's shared one: its files are put back afterwards.
+    kept = {path: path.read_bytes() for path in others}
+    try:
+        for path in others:
+            path.unlink()
+            path.symlink_to(path.with_name(path.name + ".missing"))  # a download would fail
+        model = registry.load_model(client, ref)
+    finally:
+        for path, content in kept.items():
+            path.unlink()
+            path.write_bytes(content)
 
     texts = logged.split.test_texts[:5].tolist()
     assert model.predict_proba(texts).tolist() == logged.model.predict_proba(texts).tolist()
