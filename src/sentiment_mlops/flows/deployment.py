@@ -88,18 +88,16 @@ def deploy_monitoring(
     project_dir: Path, work_pool: str = WORK_POOL, name: str = DEPLOYMENT_NAME
 ) -> str:
     """Create or update `sentiment-monitoring/<name>`, scheduled every hour; returns its id."""
-    monitoring = load_training_flow(project_dir, MONITORING_ENTRYPOINT)
-    deployment_id = monitoring.deploy(
-        name=name,
-        work_pool_name=work_pool,
+    return deploy_on_demand(
+        project_dir,
+        MONITORING_ENTRYPOINT,
+        "Compare served texts with the champion's data; retrain on drift.",
+        work_pool,
+        name,
         parameters=MONITORING_PARAMETERS,
         interval=MONITORING_INTERVAL,
-        description="Compare served texts with the champion's data; retrain on drift.",
         tags=["sentiment", "monitoring"],
-        print_next_steps=False,
-        ignore_warnings=True,
     )
-    return str(deployment_id)
 
 
 def deploy_on_demand(
@@ -108,18 +106,24 @@ def deploy_on_demand(
     description: str,
     work_pool: str = WORK_POOL,
     name: str = DEPLOYMENT_NAME,
+    *,
+    parameters: dict[str, Any] | None = None,
+    interval: timedelta | None = None,
+    tags: list[str] | None = None,
 ) -> str:
-    """Create or update an unscheduled deployment of the flow at `entrypoint`; returns its id.
+    """Create or update a deployment of the flow at `entrypoint`; returns its id.
 
-    Batch scoring and tuning run when someone asks, with their own parameters (the scoring
-    flow's input and output have no default, so a run names them).
+    Without `interval` it runs only when asked: batch scoring and tuning take their own
+    parameters per run (the scoring flow's input and output have no default).
     """
     deployed = load_training_flow(project_dir, entrypoint)
     deployment_id = deployed.deploy(
         name=name,
         work_pool_name=work_pool,
+        parameters=parameters,
+        interval=interval,
         description=description,
-        tags=["sentiment"],
+        tags=tags or ["sentiment"],
         print_next_steps=False,
         ignore_warnings=True,
     )
