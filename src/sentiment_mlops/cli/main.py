@@ -9,7 +9,7 @@ from __future__ import annotations
 import atexit
 import gc
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,8 @@ from sentiment_mlops.cli.errors import EXIT_FAILURE, ErrorMappingGroup, fail, mi
 from sentiment_mlops.cli.monitor import monitor_app
 from sentiment_mlops.cli.rollout import register_rollout_commands
 from sentiment_mlops.cli.runtime import (
+    DataPathOption,
+    ExperimentOption,
     ModelNameOption,
     configure_logging,
     exit_on_sigterm,
@@ -33,6 +35,7 @@ from sentiment_mlops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from sentiment_mlops.flows.types import TrainingRequest, TrainingResult
+    from sentiment_mlops.registry import ModelRef
 
 app = typer.Typer(
     name="sentiment",
@@ -61,9 +64,7 @@ def _configure_process() -> None:
 
 @app.command()
 def train(
-    data_path: Annotated[
-        Path | None, typer.Option(help="CSV/Parquet of reviews (default: DATA_PATH)")
-    ] = None,
+    data_path: DataPathOption = None,
     params: Annotated[Path | None, typer.Option(help="Params file (default: PARAMS_PATH)")] = None,
     champion: Annotated[
         bool, typer.Option("--champion", help="Promote to champion if it beats the current one")
@@ -80,9 +81,7 @@ def train(
     no_prefect: Annotated[
         bool, typer.Option("--no-prefect", help="Run the steps directly, without Prefect")
     ] = False,
-    experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment (default: MLFLOW_EXPERIMENT_NAME)")
-    ] = None,
+    experiment: ExperimentOption = None,
     model_name: ModelNameOption = None,
     metrics_file: Annotated[
         Path | None, typer.Option(help="Also write the metrics as JSON here (for DVC)")
@@ -148,6 +147,22 @@ def _run_flow(request: TrainingRequest, settings: Settings) -> TrainingResult:
 AliasOption = Annotated[str | None, typer.Option(help="Alias to use (default: MODEL_ALIAS)")]
 
 
+def _name_and_alias(
+    settings: Settings, model_name: str | None, alias: str | None
+) -> tuple[str, str]:
+    return model_name or settings.model_name, alias or settings.model_alias
+
+
+def _version_at(client: Any, name: str, alias: str) -> ModelRef:
+    """The version behind `name@alias`; a missing one ends the command (exit 1)."""
+    from sentiment_mlops import registry
+
+    ref = registry.get_alias(client, name, alias)
+    if ref is None:
+        fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
+    return ref
+
+
 @app.command("model-info")
 def model_info(model_name: ModelNameOption = None, alias: AliasOption = None) -> None:
     """Show the version an alias points at, with its run and metrics."""
@@ -155,11 +170,9 @@ def model_info(model_name: ModelNameOption = None, alias: AliasOption = None) ->
     from sentiment_mlops.cli.reporting import print_model_info
 
     settings = get_settings()
-    name, alias = model_name or settings.model_name, alias or settings.model_alias
+    name, alias = _name_and_alias(settings, model_name, alias)
     client = registry_client(settings)
-    ref = registry.get_alias(client, name, alias)
-    if ref is None:
-        fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
+    ref = _version_at(client, name, alias)
     print_model_info(ref, alias, registry.run_metrics(client, ref.run_id))
     if alias == settings.model_alias:
         challenger = registry.get_alias(client, name, settings.challenger_alias)
@@ -191,7 +204,7 @@ def set_alias(
     from sentiment_mlops import registry
 
     settings = get_settings()
-    name, alias = model_name or settings.model_name, alias or settings.model_alias
+    name, alias = _name_and_alias(settings, model_name, alias)
     if not version.isdigit():
         fail(f"--version must be a version number, got {version!r}")
     client = registry_client(settings)
@@ -209,7 +222,7 @@ def rollback(model_name: ModelNameOption = None) -> None:
     from sentiment_mlops import registry
 
     settings = get_settings()
-    name, alias = model_name or settings.model_name, settings.model_alias
+    name, alias = _name_and_alias(settings, model_name, None)
     client = registry_client(settings)
     previous = registry.get_alias(client, name, registry.PREVIOUS_ALIAS)
     if previous is None:
@@ -229,13 +242,11 @@ def predict(
     from sentiment_mlops.cli.reporting import print_predictions
 
     settings = get_settings()
-    name, alias = model_name or settings.model_name, alias or settings.model_alias
+    name, alias = _name_and_alias(settings, model_name, alias)
     if not any(text.strip() for text in texts):
         fail("give at least one non-empty text")
     client = registry_client(settings)
-    ref = registry.get_alias(client, name, alias)
-    if ref is None:
-        fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
+    ref = _version_at(client, name, alias)
     print_predictions(texts, registry.load_model(client, ref), ref)
 
 

@@ -3,7 +3,8 @@
 `sentiment train`, `monitor` and `tune` run a Prefect flow in this process. Each configures
 logging once (`configure_logging`), lets SIGTERM unwind like Ctrl-C (`exit_on_sigterm`) and,
 when no PREFECT_API_URL is set, starts Prefect's temporary local server before Prefect is
-imported (`start_local_prefect`). The registry commands share `--model-name` and their client.
+imported (`start_local_prefect`). Options that several commands take are defined here once, as is
+the registry commands' client.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import atexit
 import logging
 import signal
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -81,6 +83,12 @@ def start_local_prefect(settings: Settings) -> LocalPrefectServer | None:
     return server
 
 
+DataPathOption = Annotated[
+    Path | None, typer.Option(help="CSV/Parquet of reviews (default: DATA_PATH)")
+]
+ExperimentOption = Annotated[
+    str | None, typer.Option(help="MLflow experiment (default: MLFLOW_EXPERIMENT_NAME)")
+]
 ModelNameOption = Annotated[
     str | None, typer.Option("--model-name", help="Registered model name (default: MODEL_NAME)")
 ]

@@ -12,7 +12,12 @@ from typing import Annotated
 import typer
 
 from sentiment_mlops.cli.errors import fail
-from sentiment_mlops.cli.runtime import configure_logging, start_local_prefect
+from sentiment_mlops.cli.runtime import (
+    DataPathOption,
+    ExperimentOption,
+    configure_logging,
+    start_local_prefect,
+)
 
 # Mounted without a group name: `tune` is a top-level command.
 tune_app = typer.Typer()
@@ -24,9 +29,7 @@ def tune(
     timeout: Annotated[
         float | None, typer.Option(min=1, help="Stop starting trials after this many seconds")
     ] = None,
-    data_path: Annotated[
-        Path | None, typer.Option(help="CSV/Parquet of reviews (default: DATA_PATH)")
-    ] = None,
+    data_path: DataPathOption = None,
     params: Annotated[
         Path | None, typer.Option(help="Params file to start from (default: PARAMS_PATH)")
     ] = None,
@@ -41,9 +44,7 @@ def tune(
     seed: Annotated[
         int | None, typer.Option(min=0, help="Seed of the search (default: data.random_state)")
     ] = None,
-    experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment (default: MLFLOW_EXPERIMENT_NAME)")
-    ] = None,
+    experiment: ExperimentOption = None,
 ) -> None:
     """Tune the feature and model params by cross-validation on the training split only."""
     from sentiment_mlops.core.data import load_reviews
