@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-from prefect.logging.handlers import APILogHandler
 
 from sentiment_mlops.core.data import DataError
 from sentiment_mlops.core.params import ParamsError
 from sentiment_mlops.flows.run_logs import UserErrorTracebackFilter
 from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.settings import Settings
-
-
-def _run_log(flow_run_id) -> list[str]:
-    APILogHandler().flush()  # the handler sends in batches, from a background worker
-
-    async def read() -> list[str]:
-        async with get_client() as client:
-            logs = await client.read_logs(
-                LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
-            )
-        return [log.message for log in logs]
-
-    return asyncio.run(read())
+from tests.support.run_log import run_log
 
 
 def test_run_log_explains_the_run(settings: Settings) -> None:
     state = training_flow(champion=True, return_state=True)
     result = state.result()
-    log = "\n".join(_run_log(state.state_details.flow_run_id))
+    log = "\n".join(run_log(state.state_details.flow_run_id))
     assert f"loaded {result.rows} reviews" in log
     assert f"f1={result.metrics['f1']:.4f}" in log
     assert f"accuracy={result.metrics['accuracy']:.4f}" in log
@@ -46,7 +30,7 @@ def test_run_log_explains_the_run(settings: Settings) -> None:
     # The next run's decision shows both scores.
     state = training_flow(champion=True, return_state=True)
     decision = state.result().promotion
-    log = "\n".join(_run_log(state.state_details.flow_run_id))
+    log = "\n".join(run_log(state.state_details.flow_run_id))
     assert f"challenger v{decision.challenger_version}={decision.challenger_score:.4f}" in log
     assert f"champion v{decision.champion_version}={decision.champion_score:.4f}" in log
 
@@ -57,7 +41,7 @@ def test_user_error_fails_the_run_with_its_message(settings: Settings, tmp_path:
     state = training_flow(data_path=str(empty), return_state=True)
     assert state.is_failed()
     assert state.message == f"{empty}: file has a header but no rows"
-    log = _run_log(state.state_details.flow_run_id)
+    log = run_log(state.state_details.flow_run_id)
     assert not any("Traceback" in line for line in log), log
     # Bad data is not read again: one attempt, no retry.
     assert not any("Retry" in line for line in log), log
@@ -89,5 +73,5 @@ def test_an_input_output_error_is_read_again(settings: Settings, tmp_path: Path)
     state = training_flow(data_path=str(flaky), return_state=True)
     assert state.is_failed()
     assert "Input/output error" in state.message
-    log = _run_log(state.state_details.flow_run_id)
+    log = run_log(state.state_details.flow_run_id)
     assert sum("Retry" in line for line in log) == 2, log

@@ -13,6 +13,7 @@ from sentiment_mlops.core.params import load_params
 from sentiment_mlops.flows.tuning import FLOW_NAME, tuning_flow
 from sentiment_mlops.settings import Settings
 from tests.conftest import DEMO_DATA, PARAMS_FILE
+from tests.support.run_log import run_log
 
 TRIAL_METRICS = {"cv_accuracy_mean", "cv_accuracy_std", "cv_roc_auc_mean", "cv_roc_auc_std"}
 
@@ -65,3 +66,12 @@ def test_tuning_logs_a_parent_and_a_child_run_per_trial_and_writes_params(
     ]
     assert yaml.safe_load(text)["prepare"] == yaml.safe_load(before)["prepare"]
     assert tuning_flow.name == FLOW_NAME
+
+
+def test_a_user_error_fails_the_run_with_its_line(settings: Settings, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    state = tuning_flow(data_path=str(DEMO_DATA), params_path=str(missing), return_state=True)
+    assert state.is_failed()
+    assert state.message == f"{missing}: params file not found"
+    log = run_log(state.state_details.flow_run_id)
+    assert not any("Traceback" in line for line in log), log

@@ -92,6 +92,18 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path: Path) -> Non
 
 def test_the_graph_sees_imports_inside_functions() -> None:
     graph = import_graph()
-    # cli/main.py imports the flows only inside its commands (the CLI answers --help at once).
-    assert f"{PACKAGE}.flows.local_prefect" in graph[f"{PACKAGE}.cli.main"]
+    # The CLI imports the flows only inside its functions (it answers --help at once).
+    assert f"{PACKAGE}.flows.local_prefect" in graph[f"{PACKAGE}.cli.runtime"]
+    assert f"{PACKAGE}.flows.inputs" in graph[f"{PACKAGE}.cli.main"]
     assert f"{PACKAGE}.settings" in graph[f"{PACKAGE}.cli.main"]
+
+
+def test_no_command_module_imports_the_app_that_mounts_it() -> None:
+    # `main` builds the app from the command modules; what they share is in cli/runtime.py.
+    graph = import_graph()
+    importers = [
+        module
+        for module, imported in graph.items()
+        if module.startswith(f"{PACKAGE}.cli.") and f"{PACKAGE}.cli.main" in imported
+    ]
+    assert importers == []

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import atexit
 import gc
-import logging
-import signal
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,17 +15,27 @@ import typer
 
 from sentiment_mlops.cli.data import data_app
 from sentiment_mlops.cli.errors import EXIT_FAILURE, ErrorMappingGroup, fail, missing_extras
+from sentiment_mlops.cli.monitor import monitor_app
 from sentiment_mlops.cli.rollout import register_rollout_commands
+from sentiment_mlops.cli.runtime import (
+    DataPathOption,
+    ExperimentOption,
+    ModelNameOption,
+    configure_logging,
+    exit_on_sigterm,
+    registry_client,
+    start_local_prefect,
+)
 from sentiment_mlops.cli.score import score_app
 from sentiment_mlops.cli.serve import serve_app, webhook_app
 from sentiment_mlops.cli.stack import stack_app
-from sentiment_mlops.process import configure_process, use_local_prefect
-from sentiment_mlops.redaction import install_log_redaction, redactor_for
+from sentiment_mlops.cli.tune import tune_app
+from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from sentiment_mlops.flows.local_prefect import LocalPrefectServer
     from sentiment_mlops.flows.types import TrainingRequest, TrainingResult
+    from sentiment_mlops.registry import ModelRef
 
 app = typer.Typer(
     name="sentiment",
@@ -41,6 +48,8 @@ app = typer.Typer(
 # No group name: `serve` joins the top-level commands, listed after them as before.
 app.add_typer(serve_app)
 app.add_typer(score_app)  # `sentiment score`
+app.add_typer(monitor_app)  # `sentiment monitor`
+app.add_typer(tune_app)  # `sentiment tune`
 app.add_typer(data_app, name="data")
 app.add_typer(stack_app, name="stack")
 app.add_typer(webhook_app, name="webhook")
@@ -53,50 +62,9 @@ def _configure_process() -> None:
     configure_process(get_settings())
 
 
-ModelNameOption = Annotated[
-    str | None, typer.Option("--model-name", help="Registered model name (default: MODEL_NAME)")
-]
-
-
-class _RunNameFormatter(logging.Formatter):
-    """Prefix Prefect's log lines with the task or flow run they come from."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = super().format(record)
-        run = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", None)
-        return f"{run} | {message}" if run else message
-
-
-def _configure_logging(settings: Settings) -> None:
-    from rich.logging import RichHandler
-
-    handler = RichHandler(show_path=False, rich_tracebacks=False)
-    handler.setFormatter(_RunNameFormatter("%(message)s"))
-    logging.basicConfig(level=settings.log_level.upper(), datefmt="%H:%M:%S", handlers=[handler])
-    install_log_redaction(redactor_for(settings))  # MLflow's lines repeat the tracking URI
-    # "Waiting up to 300 seconds for model version..." from MLflow's registry adds nothing.
-    noisy = ("alembic", "mlflow.store.db.utils", "mlflow.store.model_registry", "mlflow.utils")
-    for name in (*noisy, "httpx", "urllib3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    # Known and accepted: models are pickled (skops is 100x slower for a TF-IDF vocabulary),
-    # and pip's version is unknown inside a uv environment.
-    for known in ("mlflow.sklearn", "mlflow.utils.environment"):
-        logging.getLogger(known).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-
-
-def _registry_client(settings: Settings) -> Any:
-    from sentiment_mlops import registry
-
-    return registry.make_client(settings)
-
-
 @app.command()
 def train(
-    data_path: Annotated[
-        Path | None, typer.Option(help="CSV/Parquet of reviews (default: DATA_PATH)")
-    ] = None,
+    data_path: DataPathOption = None,
     params: Annotated[Path | None, typer.Option(help="Params file (default: PARAMS_PATH)")] = None,
     champion: Annotated[
         bool, typer.Option("--champion", help="Promote to champion if it beats the current one")
@@ -113,9 +81,7 @@ def train(
     no_prefect: Annotated[
         bool, typer.Option("--no-prefect", help="Run the steps directly, without Prefect")
     ] = False,
-    experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment (default: MLFLOW_EXPERIMENT_NAME)")
-    ] = None,
+    experiment: ExperimentOption = None,
     model_name: ModelNameOption = None,
     metrics_file: Annotated[
         Path | None, typer.Option(help="Also write the metrics as JSON here (for DVC)")
@@ -128,8 +94,8 @@ def train(
     from sentiment_mlops.flows.inputs import missing_input, training_request
 
     settings = get_settings()
-    _configure_logging(settings)
-    _exit_on_sigterm()
+    configure_logging(settings)
+    exit_on_sigterm()
     if champion and no_register:
         fail("--champion needs a registered version; drop --no-register")
     if challenger and (champion or no_register):
@@ -160,31 +126,9 @@ def train(
     print_training_result(result)
 
 
-def _exit_on_sigterm() -> None:
-    """Let SIGTERM unwind like Ctrl-C, so the MLflow run is closed and exit handlers run."""
-
-    def exit_now(signum: int, _frame: object) -> None:
-        signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, exit_now)
-
-
-def _start_local_prefect(settings: Settings) -> LocalPrefectServer:
-    from sentiment_mlops.flows.local_prefect import LocalPrefectServer
-
-    server = LocalPrefectServer(settings.prefect_home)
-    server.start()
-    # Registered before Prefect is imported, so it runs after Prefect's own exit handlers have
-    # flushed the last logs and events to the server (atexit runs last-registered first).
-    atexit.register(server.stop)
-    use_local_prefect(server.api_url, server.home)  # before Prefect is imported
-    return server
-
-
 def _run_flow(request: TrainingRequest, settings: Settings) -> TrainingResult:
     """The training flow in this process, on Prefect's temporary server when none is set."""
-    local_server = None if settings.prefect_api_url else _start_local_prefect(settings)
+    local_server = start_local_prefect(settings)
     from sentiment_mlops.flows.tracking import Tracker
 
     # The flow connects first too, but here an unreachable store fails before Prefect is waited
@@ -203,6 +147,22 @@ def _run_flow(request: TrainingRequest, settings: Settings) -> TrainingResult:
 AliasOption = Annotated[str | None, typer.Option(help="Alias to use (default: MODEL_ALIAS)")]
 
 
+def _name_and_alias(
+    settings: Settings, model_name: str | None, alias: str | None
+) -> tuple[str, str]:
+    return model_name or settings.model_name, alias or settings.model_alias
+
+
+def _version_at(client: Any, name: str, alias: str) -> ModelRef:
+    """The version behind `name@alias`; a missing one ends the command (exit 1)."""
+    from sentiment_mlops import registry
+
+    ref = registry.get_alias(client, name, alias)
+    if ref is None:
+        fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
+    return ref
+
+
 @app.command("model-info")
 def model_info(model_name: ModelNameOption = None, alias: AliasOption = None) -> None:
     """Show the version an alias points at, with its run and metrics."""
@@ -210,11 +170,9 @@ def model_info(model_name: ModelNameOption = None, alias: AliasOption = None) ->
     from sentiment_mlops.cli.reporting import print_model_info
 
     settings = get_settings()
-    name, alias = model_name or settings.model_name, alias or settings.model_alias
-    client = _registry_client(settings)
-    ref = registry.get_alias(client, name, alias)
-    if ref is None:
-        fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
+    name, alias = _name_and_alias(settings, model_name, alias)
+    client = registry_client(settings)
+    ref = _version_at(client, name, alias)
     print_model_info(ref, alias, registry.run_metrics(client, ref.run_id))
     if alias == settings.model_alias:
         challenger = registry.get_alias(client, name, settings.challenger_alias)
@@ -230,7 +188,7 @@ def models(model_name: ModelNameOption = None) -> None:
 
     settings = get_settings()
     name = model_name or settings.model_name
-    versions = registry.list_versions(_registry_client(settings), name)
+    versions = registry.list_versions(registry_client(settings), name)
     if not versions:
         fail(f"model {name!r} has no registered versions", EXIT_FAILURE)
     print_versions(name, versions, settings.champion_metric)
@@ -246,10 +204,10 @@ def set_alias(
     from sentiment_mlops import registry
 
     settings = get_settings()
-    name, alias = model_name or settings.model_name, alias or settings.model_alias
+    name, alias = _name_and_alias(settings, model_name, alias)
     if not version.isdigit():
         fail(f"--version must be a version number, got {version!r}")
-    client = _registry_client(settings)
+    client = registry_client(settings)
     if alias == settings.model_alias:
         registry.get_version(client, name, version)
         registry.promote(client, name, version, alias)
@@ -264,8 +222,8 @@ def rollback(model_name: ModelNameOption = None) -> None:
     from sentiment_mlops import registry
 
     settings = get_settings()
-    name, alias = model_name or settings.model_name, settings.model_alias
-    client = _registry_client(settings)
+    name, alias = _name_and_alias(settings, model_name, None)
+    client = registry_client(settings)
     previous = registry.get_alias(client, name, registry.PREVIOUS_ALIAS)
     if previous is None:
         fail(f"model {name!r} has no 'previous' version to roll back to", EXIT_FAILURE)
@@ -284,13 +242,11 @@ def predict(
     from sentiment_mlops.cli.reporting import print_predictions
 
     settings = get_settings()
-    name, alias = model_name or settings.model_name, alias or settings.model_alias
+    name, alias = _name_and_alias(settings, model_name, alias)
     if not any(text.strip() for text in texts):
         fail("give at least one non-empty text")
-    client = _registry_client(settings)
-    ref = registry.get_alias(client, name, alias)
-    if ref is None:
-        fail(f"model {name!r} has no version with alias {alias!r}", EXIT_FAILURE)
+    client = registry_client(settings)
+    ref = _version_at(client, name, alias)
     print_predictions(texts, registry.load_model(client, ref), ref)
 
 

@@ -11,6 +11,12 @@ from typing import Annotated, Any
 
 import typer
 
+from sentiment_mlops.cli.runtime import (
+    ModelNameOption,
+    configure_logging,
+    exit_on_sigterm,
+    start_local_prefect,
+)
 from sentiment_mlops.settings import get_settings
 
 monitor_app = typer.Typer()
@@ -29,24 +35,17 @@ def monitor(
             help="Start a retraining (champion gate included) when the check calls for one",
         ),
     ] = False,
-    model_name: Annotated[
-        str | None, typer.Option("--model-name", help="Registered model (default: MODEL_NAME)")
-    ] = None,
+    model_name: ModelNameOption = None,
 ) -> None:
     """Compare served texts with the champion's training data (Evidently); log the report."""
-    from sentiment_mlops.cli.main import (
-        _configure_logging,
-        _exit_on_sigterm,
-        _start_local_prefect,
-    )
     from sentiment_mlops.monitoring.rules import parse_window
 
     settings = get_settings()
-    _configure_logging(settings)
-    _exit_on_sigterm()
+    configure_logging(settings)
+    exit_on_sigterm()
     if window is not None:
         parse_window(window)  # a bad value ends here, before any server starts
-    local_server = None if settings.prefect_api_url else _start_local_prefect(settings)
+    local_server = start_local_prefect(settings)
     from sentiment_mlops.flows.monitoring import monitoring_flow
 
     if local_server is not None:

@@ -7,16 +7,13 @@ The alias moves live in `flows.challenger`, under the promotion lock.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from sentiment_mlops.cli.errors import EXIT_FAILURE, fail
-from sentiment_mlops.settings import Settings, get_settings
-
-ModelName = Annotated[
-    str | None, typer.Option("--model-name", help="Registered model name (default: MODEL_NAME)")
-]
+from sentiment_mlops.cli.runtime import ModelNameOption, registry_client
+from sentiment_mlops.settings import get_settings
 
 challenger_app = typer.Typer(help="The challenger alias (CHALLENGER_ALIAS).", no_args_is_help=True)
 rollout_app = typer.Typer(help="Champion against challenger on live traffic.", no_args_is_help=True)
@@ -29,31 +26,25 @@ def register_rollout_commands(app: typer.Typer) -> None:
     app.add_typer(rollout_app, name="rollout")
 
 
-def _client(settings: Settings) -> Any:
-    from sentiment_mlops import registry
-
-    return registry.make_client(settings)  # the CLI's callback has configured the process
-
-
-def promote(model_name: ModelName = None) -> None:
+def promote(model_name: ModelNameOption = None) -> None:
     """Make the challenger champion (the old one keeps `previous`); drop the challenger alias."""
     from sentiment_mlops.flows.challenger import promote_challenger
 
     settings = get_settings()
     name = model_name or settings.model_name
-    done = promote_challenger(_client(settings), settings, name)
+    done = promote_challenger(registry_client(settings), settings, name)
     was = f" (was version {done.previous_version})" if done.previous_version else ""
     typer.echo(f"{name}@{settings.model_alias} -> version {done.version}{was}")
 
 
 @challenger_app.command("clear")
-def clear(model_name: ModelName = None) -> None:
+def clear(model_name: ModelNameOption = None) -> None:
     """Remove the challenger alias; the service returns to the champion alone."""
     from sentiment_mlops.flows.challenger import clear_challenger
 
     settings = get_settings()
     name = model_name or settings.model_name
-    version = clear_challenger(_client(settings), settings, name)
+    version = clear_challenger(registry_client(settings), settings, name)
     if version is None:
         typer.echo(f"{name} has no {settings.challenger_alias!r} alias: nothing to clear")
     else:
@@ -68,7 +59,7 @@ def report(
     do_promote: Annotated[
         bool, typer.Option("--promote", help="Promote the challenger if the report says so")
     ] = False,
-    model_name: ModelName = None,
+    model_name: ModelNameOption = None,
 ) -> None:
     """Per variant: requests, agreement, live accuracy, latency, and a recommendation."""
     from sentiment_mlops.cli.reporting import print_rollout_report

@@ -91,6 +91,8 @@ def status() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from sentiment_mlops.stack.lifecycle import GONE
+
     rows = _stack().status()
     if not rows:
         typer.echo("no stack has been started here (see `sentiment stack up`)")
@@ -105,6 +107,11 @@ def status() -> None:
         console.width = 200  # piped: one line per service, not wrapped at 80 columns
     console.print(table)
     console.print(f"logs: {Path(rows[0]['log']).parent}")
+    if any(row["supervisor"] == GONE for row in rows):
+        console.print(
+            "supervisord is gone (killed?): these services run unsupervised, a crash is not "
+            "restarted; stop them with `sentiment stack down`"
+        )
     if not all(row["healthy"] for row in rows):
         raise typer.Exit(EXIT_FAILURE)
 

@@ -12,6 +12,12 @@ from typing import Annotated
 import typer
 
 from sentiment_mlops.cli.errors import fail
+from sentiment_mlops.cli.runtime import (
+    DataPathOption,
+    ExperimentOption,
+    configure_logging,
+    start_local_prefect,
+)
 
 # Mounted without a group name: `tune` is a top-level command.
 tune_app = typer.Typer()
@@ -23,9 +29,7 @@ def tune(
     timeout: Annotated[
         float | None, typer.Option(min=1, help="Stop starting trials after this many seconds")
     ] = None,
-    data_path: Annotated[
-        Path | None, typer.Option(help="CSV/Parquet of reviews (default: DATA_PATH)")
-    ] = None,
+    data_path: DataPathOption = None,
     params: Annotated[
         Path | None, typer.Option(help="Params file to start from (default: PARAMS_PATH)")
     ] = None,
@@ -40,12 +44,9 @@ def tune(
     seed: Annotated[
         int | None, typer.Option(min=0, help="Seed of the search (default: data.random_state)")
     ] = None,
-    experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment (default: MLFLOW_EXPERIMENT_NAME)")
-    ] = None,
+    experiment: ExperimentOption = None,
 ) -> None:
     """Tune the feature and model params by cross-validation on the training split only."""
-    from sentiment_mlops.cli.main import _configure_logging, _start_local_prefect
     from sentiment_mlops.core.data import load_reviews
     from sentiment_mlops.core.params import load_params
     from sentiment_mlops.core.split import split_reviews
@@ -53,7 +54,7 @@ def tune(
     from sentiment_mlops.settings import get_settings
 
     settings = get_settings()
-    _configure_logging(settings)
+    configure_logging(settings)
     data_path = data_path or choose_data_path(settings)
     params = params or choose_params_path(settings)
     if problem := missing_input(data_path, params):
@@ -64,7 +65,7 @@ def tune(
     split = split_reviews(reviews.texts, reviews.labels, load_params(params).data)
     if split.train_labels.value_counts().min() < folds:
         fail(f"--folds {folds} needs at least {folds} training reviews of each label")
-    local_server = None if settings.prefect_api_url else _start_local_prefect(settings)
+    local_server = start_local_prefect(settings)
 
     from sentiment_mlops.flows.tuning import tuning_flow
 

@@ -14,21 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Failed
 
-from sentiment_mlops.errors import UserError, user_error_message
+from sentiment_mlops.errors import UserError
 from sentiment_mlops.flows import monitoring_log
+from sentiment_mlops.flows.entry import entry_flow
 from sentiment_mlops.flows.inputs import choose_params_path
 from sentiment_mlops.flows.monitoring_log import CheckOutcome
 from sentiment_mlops.flows.reference import Reference, load_reference
 from sentiment_mlops.flows.retrain import retrain_if_due
-from sentiment_mlops.flows.run_logs import logs_to_prefect_run
 from sentiment_mlops.monitoring import rules, tables, window
 from sentiment_mlops.monitoring.drift import DriftReport, compute_drift
 from sentiment_mlops.monitoring.feedback import live_accuracy
-from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings, get_settings
 
 FLOW_NAME = "sentiment-monitoring"
@@ -167,7 +165,7 @@ def _check(
     return outcome
 
 
-@flow(name=FLOW_NAME, validate_parameters=True)
+@entry_flow(FLOW_NAME)
 def monitoring_flow(
     window: str | None = None,
     retrain_on_drift: bool = False,
@@ -175,20 +173,6 @@ def monitoring_flow(
     params_path: str | None = None,
 ) -> dict[str, Any]:
     """Compare the served window with the champion's data; retrain on drift if enabled."""
-    settings = get_settings()
-    configure_process(settings)  # the flow's entry: the worker runs it in a new process
-    with logs_to_prefect_run():
-        try:
-            outcome = run_check(
-                settings,
-                window,
-                retrain_on_drift,
-                model_name,
-                Path(params_path) if params_path else None,
-            )
-        except Exception as error:
-            message = user_error_message(error)
-            if message is None:
-                raise
-            return Failed(message=message, data=error)  # type: ignore[return-value]
+    params = Path(params_path) if params_path else None
+    outcome = run_check(get_settings(), window, retrain_on_drift, model_name, params)
     return outcome.as_dict()

@@ -12,13 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Failed
 
-from sentiment_mlops.errors import user_error_message
-from sentiment_mlops.flows.run_logs import logs_to_prefect_run
-from sentiment_mlops.process import configure_process
+from sentiment_mlops.flows.entry import entry_flow
 from sentiment_mlops.settings import get_settings
 
 FLOW_NAME = "sentiment-scoring"
@@ -43,7 +40,7 @@ def score_file_task(request: Any) -> dict[str, Any]:
     return result.as_dict()
 
 
-@flow(name=FLOW_NAME, validate_parameters=True)
+@entry_flow(FLOW_NAME)
 def scoring_flow(
     input: str,  # named as the CLI's --input
     output: str,
@@ -56,14 +53,6 @@ def scoring_flow(
     """Score a CSV/Parquet file of reviews with a registered model version."""
     from sentiment_mlops.scoring.request import ScoringRequest
 
-    configure_process(get_settings())  # the flow's entry: a worker runs it in a new process
-    with logs_to_prefect_run():
-        try:
-            # The parameters are the request's fields, in its order; the engine is checked there.
-            options = (engine, model_uri, text_column, batch_size, force)
-            return score_file_task(ScoringRequest(input, output, *options))  # type: ignore[arg-type]
-        except Exception as error:
-            message = user_error_message(error)
-            if message is None:
-                raise
-            return Failed(message=message, data=error)  # type: ignore[return-value]
+    # The parameters are the request's fields, in its order; the engine is checked there.
+    options = (engine, model_uri, text_column, batch_size, force)
+    return score_file_task(ScoringRequest(input, output, *options))  # type: ignore[arg-type]

@@ -14,19 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from prefect import Task, flow, task
+from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
-from prefect.states import Failed, State
+from prefect.states import State
 
 from sentiment_mlops.core.data import DataUnavailableError
-from sentiment_mlops.errors import user_error_message
+from sentiment_mlops.flows.entry import entry_flow
 from sentiment_mlops.flows.inputs import training_request
-from sentiment_mlops.flows.run_logs import logs_to_prefect_run
 from sentiment_mlops.flows.steps import run_training
 from sentiment_mlops.flows.types import TrainingRequest, TrainingResult
-from sentiment_mlops.process import configure_process
-from sentiment_mlops.settings import Settings, get_settings
+from sentiment_mlops.settings import get_settings
 
 FLOW_NAME = "sentiment-training"
 
@@ -58,7 +56,7 @@ def run_as_task(name: str, step: Callable[P, T], /, *args: P.args, **kwargs: P.k
     return as_task(step)(*args, **kwargs)
 
 
-@flow(name=FLOW_NAME, validate_parameters=True)
+@entry_flow(FLOW_NAME)
 def training_flow(
     data_path: Path | None = None,
     params_path: Path | None = None,
@@ -89,24 +87,10 @@ def training_flow(
         metrics_file=metrics_file,
         plots_dir=plots_dir,
     )
-    return _train(request, settings)
+    return run_training(request, settings, run_step=run_as_task)
 
 
-@flow(name=FLOW_NAME, validate_parameters=True)
+@entry_flow(FLOW_NAME)
 def requested_training(request: TrainingRequest) -> TrainingResult:
     """The same flow for a caller in this process that has already built its request."""
-    return _train(request, get_settings())
-
-
-def _train(request: TrainingRequest, settings: Settings) -> TrainingResult:
-    configure_process(settings)  # the flow's entry: a worker runs it in a new process
-    with logs_to_prefect_run():
-        try:
-            return run_training(request, settings, run_step=run_as_task)
-        except Exception as error:
-            message = user_error_message(error)
-            if message is None:
-                raise
-            # Prefect makes a returned state the run's final state, and calling the flow then
-            # raises `error`; its types only know the flow's return value (`TrainingResult`).
-            return Failed(message=message, data=error)  # type: ignore[return-value]
+    return run_training(request, get_settings(), run_step=run_as_task)

@@ -17,17 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
-
 from sentiment_mlops import registry
 from sentiment_mlops.core.cross_validation import CVSummary, FoldScore, fold_scores
 from sentiment_mlops.core.data import load_reviews
 from sentiment_mlops.core.params import TrainingParams, load_params
 from sentiment_mlops.core.split import split_reviews
+from sentiment_mlops.flows.entry import entry_flow
 from sentiment_mlops.flows.params_file import write_params
-from sentiment_mlops.flows.run_logs import logs_to_prefect_run
 from sentiment_mlops.flows.search_space import TUNED_SECTIONS, suggest_params
-from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import get_settings
 
 FLOW_NAME = "sentiment-tuning"
@@ -51,7 +48,7 @@ class TuningRequest:
     write: bool
 
 
-@flow(name=FLOW_NAME, validate_parameters=True)
+@entry_flow(FLOW_NAME)
 def tuning_flow(
     data_path: str,
     params_path: str,
@@ -65,21 +62,19 @@ def tuning_flow(
 ) -> dict[str, Any]:
     """Search the params by cross-validation; log the study to MLflow; optionally write the
     best settings into the params file. `seed` defaults to the params' `data.random_state`."""
-    configure_process(get_settings())  # the flow's entry: a worker runs it in a new process
-    with logs_to_prefect_run():
-        base = load_params(Path(params_path))
-        request = TuningRequest(
-            Path(data_path),
-            Path(params_path),
-            trials,
-            timeout,
-            folds,
-            repeats,
-            base.data.random_state if seed is None else seed,
-            experiment,
-            write,
-        )
-        return run_tuning(request, base)
+    base = load_params(Path(params_path))
+    request = TuningRequest(
+        Path(data_path),
+        Path(params_path),
+        trials,
+        timeout,
+        folds,
+        repeats,
+        base.data.random_state if seed is None else seed,
+        experiment,
+        write,
+    )
+    return run_tuning(request, base)
 
 
 def run_tuning(request: TuningRequest, base: TrainingParams) -> dict[str, Any]:

@@ -12,7 +12,8 @@ are the `stack` section of the project's one `Settings` (`STACK_*` variables).
 - `services`: the command, environment and health check of each service.
 - `supervisord`: supervisord's config, written from the services, and its XML-RPC client;
   supervisord runs the services and restarts a crashed one.
-- `reaper`: supervisord's event listener that kills what a crashed service left behind.
+- `reaper`: kills what a crashed service left behind (supervisord's event listener), and the
+  services that a killed supervisord left running (for `down`).
 - `health`: whether a service answers (and the worker is ours).
 - `lifecycle`: the order of things: up (provisioning and health waits), down, restart, status.
 """

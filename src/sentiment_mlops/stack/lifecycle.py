@@ -5,7 +5,8 @@
 S3 buckets once S3 answers; the API (which registers its webhook) once MLflow answers; the
 worker once the deployment is made; last Prometheus (when installed), which scrapes the API,
 with its config written then. supervisord keeps them running (a crashed one is restarted);
-`down`, `status` and `restart` ask it what runs.
+`down`, `status` and `restart` ask it what runs. Should supervisord itself be killed, `status`
+shows the services left running without it and `down` stops them (`reaper.find_orphans`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from sentiment_mlops.settings import StackSettings
-from sentiment_mlops.stack import StackError, ports, prometheus, provision, services
+from sentiment_mlops.stack import StackError, ports, prometheus, provision, reaper, services
 from sentiment_mlops.stack.health import describe_readiness, is_healthy
 from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
 from sentiment_mlops.stack.services import ServiceSpec
@@ -30,6 +31,7 @@ from sentiment_mlops.stack.supervisord import REAPER, Supervisord
 
 Report = Callable[[str], None]
 _ALIVE = {"STARTING", "RUNNING"}
+GONE = "GONE"  # the supervisord column of a service whose supervisord was killed
 
 
 class Stack:
@@ -68,6 +70,12 @@ class Stack:
             raise StackError(
                 f"a stack is already running from {self.settings.stack_dir} "
                 "(`sentiment stack status`); stop it with `sentiment stack down`"
+            )
+        if self.orphans():
+            raise StackError(
+                f"the supervisord of the stack in {self.settings.stack_dir} is gone but its "
+                "services still run (`sentiment stack status`); stop them with "
+                "`sentiment stack down`"
             )
         ports.check_free(self.settings)
         self.settings.stack_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -190,21 +198,26 @@ class Stack:
     # --- down, restart --------------------------------------------------------------------
 
     def down(self) -> list[str]:
-        """Stop supervisord and every program it runs; returns the names that were running.
+        """Stop supervisord and every program it runs (or, if supervisord was killed, what its
+        programs left running); returns the names that were running.
 
         supervisord stops clients first (worker and API), then the servers they call, then S3
         (the programs' priorities): a server stopped under a client may wait for that client's
         requests to time out before it exits.
         """
         self.env_file.unlink(missing_ok=True)
-        if not self.supervisord.is_running():
+        if self.supervisord.is_running():
+            running = [
+                program["name"]
+                for program in self.supervisord.programs()
+                if program["statename"] in _ALIVE and program["name"] != REAPER
+            ]
+            self.supervisord.shutdown()
+        else:  # killed, or never started: what it started may still run, holding the ports
+            stopped = reaper.stop_orphans(self.orphans(), self.supervisord.conf)
+            running = [name for name in stopped if name != REAPER]
+        if not running:
             return []
-        running = [
-            program["name"]
-            for program in self.supervisord.programs()
-            if program["statename"] in _ALIVE and program["name"] != REAPER
-        ]
-        self.supervisord.shutdown()
         # Some SeaweedFS components put gRPC sockets in /tmp, named after their port.
         for port in services.weed_ports(self.settings.s3_port).values():
             for number in (port, port + services.WEED_GRPC_OFFSET):
@@ -228,12 +241,16 @@ class Stack:
         self.start(specs[name])
         return self.wait_healthy(specs[name])
 
+    def orphans(self) -> list[reaper.Orphan]:
+        """The processes of this stack's services that live on after its supervisord died."""
+        return reaper.find_orphans(self.supervisord.socket)
+
     # --- status and following -------------------------------------------------------------
 
     def status(self) -> list[dict[str, Any]]:
         """One row per service: supervisord's state, PID and uptime, and our health check."""
         if not self.supervisord.is_running():
-            return []
+            return self._unsupervised_status()
         specs = self.specs()
         rows = []
         for info in self.supervisord.programs():
@@ -252,6 +269,34 @@ class Stack:
                     "state": _state_text(spec, alive, healthy),
                     "url": spec.url,
                     "log": info["stdout_logfile"],
+                }
+            )
+        return rows
+
+    def _unsupervised_status(self) -> list[dict[str, Any]]:
+        """A row per service still running after supervisord died (supervisord: GONE), with
+        its main process and our health check; never healthy, as nothing restarts it."""
+        specs = self.specs()
+        leaders: dict[str, int] = {}
+        for orphan in self.orphans():
+            if orphan.leads or orphan.name not in leaders:
+                leaders[orphan.name] = orphan.pid
+        rows = []
+        for name, pid in leaders.items():
+            spec = specs.get(name)
+            if spec is None or spec.oneshot:
+                continue
+            answers = is_healthy(spec, since=0.0)
+            rows.append(
+                {
+                    "name": name,
+                    "supervisor": GONE,
+                    "pid": pid,
+                    "uptime": "",
+                    "healthy": False,
+                    "state": _state_text(spec, True, answers),
+                    "url": spec.url,
+                    "log": str(self.settings.logs.resolve() / f"{name}.log"),
                 }
             )
         return rows
