@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sentiment_mlops.errors import UserError
 
 if TYPE_CHECKING:
-    from sentiment_mlops.registry import ModelRef
+    from sentiment_mlops.model_ref import ModelRef
 
 # Fixed texts every candidate must classify before it is served (any script, emoji included).
 PROBE_TEXTS = (
