@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -79,11 +80,14 @@ def test_building_the_app_imports_nothing_of_training_or_the_model() -> None:
 
 @pytest.fixture(scope="module")
 def proxying_server(
-    mlflow_store: MlflowStore, tmp_path_factory: pytest.TempPathFactory
+    mlflow_store: MlflowStore,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_store_template: Path,
 ) -> Iterator[str]:
     """A real tracking server that proxies its artifacts (`--serve-artifacts`, as the stack's),
     with the session's model logged through it and registered as the champion."""
     root = tmp_path_factory.mktemp("proxying-server")
+    shutil.copyfile(migrated_store_template, root / "server.db")  # no migrations to wait for
     port = free_port()
     command = [
         sys.executable, "-m", "mlflow", "server",
@@ -99,7 +103,7 @@ def proxying_server(
     }
     url = f"http://127.0.0.1:{port}"
     with ServerProcess(command, env, root / "mlflow-server.log", cwd=root) as server:
-        server.wait_ready(http_ok(f"{url}/health"), 120, "mlflow server")
+        server.wait_ready(http_ok(f"{url}/health"), 300, "mlflow server")
         settings = Settings(_env_file=None, mlflow_tracking_uri=url)  # type: ignore[call-arg]
         configure_process(settings)  # the model is logged through the process's store
         client = registry.make_client(settings)
