@@ -98,6 +98,7 @@ def test_unreachable_server_is_a_service_error_without_the_password() -> None:
         client.get_alias("sentiment-classifier", "champion")
     assert "cannot reach the MLflow tracking server" in str(raised.value)
     assert "pw-9931" not in str(raised.value)
+    assert "http://[REDACTED]@127.0.0.1" in str(raised.value)
 
 
 @pytest.mark.parametrize(

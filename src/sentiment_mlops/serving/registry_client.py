@@ -175,7 +175,7 @@ class RestRegistry:
         try:
             return self._http.get(url, params=params)
         except httpx.TransportError as error:
-            where = self.redact(self.base)
+            where = self.redact(self.settings.mlflow_tracking_uri)  # credentials masked
             raise ServiceUnavailableError(
                 f"cannot reach the MLflow tracking server at {where} (is it running?)"
             ) from error
