@@ -22,7 +22,6 @@ from pathlib import Path
 
 from serve import (
     DEFAULT_DATA,
-    MODEL_NAME,
     RUN_SERVER,
     WRK_SCRIPT,
     free_port,
@@ -30,7 +29,7 @@ from serve import (
     write_bodies,
     wrk,
 )
-from start_server import cpu_seconds, tracking_server, train_champion
+from start_server import api_env, cpu_seconds, tracking_server, train_champion
 
 TOP = 25
 
@@ -73,17 +72,7 @@ def main() -> None:
             script = root / "wrk.lua"
             script.write_text(WRK_SCRIPT)
             port = free_port()
-            env = {
-                **os.environ,
-                "MLFLOW_TRACKING_URI": url,
-                "MODEL_NAME": MODEL_NAME,
-                "PREDICTION_LOG_URL": "off",
-                "API_HOST": "127.0.0.1",
-                "API_PORT": str(port),
-                "LOG_LEVEL": "WARNING",
-            }
-            if args.src:
-                env["PYTHONPATH"] = args.src
+            env = api_env(url, port, args.src)
             api = f"http://127.0.0.1:{port}"
             process, _ = start(
                 [sys.executable, "-c", RUN_SERVER], env, root / "api.log", f"{api}/health"

@@ -105,15 +105,8 @@ def train_champion(url: str, data: Path) -> list[str]:
     return versions
 
 
-def one_start(
-    root: Path, url: str, src: str | None, versions: list[str], reloads: int
-) -> dict[str, float]:
-    from sentiment_mlops import registry
-    from sentiment_mlops.settings import Settings
-
-    client = registry.make_client(Settings(_env_file=None, mlflow_tracking_uri=url))  # type: ignore[call-arg]
-    registry.promote(client, MODEL_NAME, versions[0], "champion")
-    port = free_port()
+def api_env(url: str, port: int, src: str | None) -> dict[str, str]:
+    """The API's environment: the champion on the server at `url`, no prediction log."""
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": url,
@@ -129,6 +122,19 @@ def one_start(
     env.pop("MLFLOW_REGISTRY_URI", None)
     if src:
         env["PYTHONPATH"] = src
+    return env
+
+
+def one_start(
+    root: Path, url: str, src: str | None, versions: list[str], reloads: int
+) -> dict[str, float]:
+    from sentiment_mlops import registry
+    from sentiment_mlops.settings import Settings
+
+    client = registry.make_client(Settings(_env_file=None, mlflow_tracking_uri=url))  # type: ignore[call-arg]
+    registry.promote(client, MODEL_NAME, versions[0], "champion")
+    port = free_port()
+    env = api_env(url, port, src)
     api = f"http://127.0.0.1:{port}"
     process, ready = start(
         [sys.executable, "-c", RUN_SERVER], env, root / f"api-{port}.log", f"{api}/health"
