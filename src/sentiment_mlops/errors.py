@@ -28,6 +28,10 @@ class ServiceUnavailableError(UserError):
     """A service we need (MLflow, Prefect, a data source) cannot be reached: start it (exit 2)."""
 
 
+class RegistryError(UserError):
+    """MLflow refused a registry operation; the message is MLflow's, credentials redacted."""
+
+
 class NotFoundError(SentimentError):
     """What was asked for does not exist: a model, a version, an alias (exit 1)."""
 

@@ -65,8 +65,15 @@ class Redactor:
 
 
 def redactor_for(settings: Settings) -> Redactor:
-    """A redactor for the secrets of these settings: admin token, webhook secret, URI passwords."""
-    values = [s.get_secret_value() for s in (settings.admin_token, settings.webhook_secret) if s]
+    """A redactor for the secrets of these settings: admin token, webhook secret, MLflow
+    credentials (password, token, a URI's password)."""
+    secrets = (
+        settings.admin_token,
+        settings.webhook_secret,
+        settings.mlflow_tracking_password,
+        settings.mlflow_tracking_token,
+    )
+    values = [secret.get_secret_value() for secret in secrets if secret]
     for uri in (settings.mlflow_tracking_uri, settings.mlflow_registry_uri):
         values.extend(_uri_secrets(uri))
     unique = {value for value in values if value}

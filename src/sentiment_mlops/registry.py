@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -39,17 +39,17 @@ import sentiment_mlops
 from sentiment_mlops import store_init
 from sentiment_mlops.errors import (
     NotFoundError,
+    RegistryError,
     SentimentError,
     ServiceUnavailableError,
-    UserError,
 )
+from sentiment_mlops.model_ref import ModelRef
 from sentiment_mlops.redaction import redactor_for
 from sentiment_mlops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
-    from mlflow.entities.model_registry import ModelVersion
     from mlflow.entities.webhook import WebhookEvent, WebhookEventStr
 
 logger = logging.getLogger(__name__)
@@ -70,10 +70,6 @@ _UNREACHABLE = (
     requests.exceptions.Timeout,
     requests.exceptions.RetryError,
 )
-
-
-class RegistryError(UserError):
-    """MLflow refused a registry operation; the message is MLflow's, credentials redacted."""
 
 
 def _translated(function: Callable[P, R]) -> Callable[P, R]:
@@ -129,33 +125,6 @@ def _unreachable_message(client: MlflowClient | None, redact: Callable[[str], st
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """One registered model version and what we know of it."""
-
-    name: str
-    version: str
-    run_id: str | None
-    aliases: tuple[str, ...] = ()
-    tags: dict[str, str] = field(default_factory=dict)
-    source: str | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
-
-    @classmethod
-    def from_mlflow(cls, version: ModelVersion) -> ModelRef:
-        return cls(
-            name=version.name,
-            version=str(version.version),
-            run_id=version.run_id,
-            aliases=tuple(version.aliases or ()),
-            tags=dict(version.tags or {}),
-            source=version.source,
-        )
 
 
 @_translated

@@ -216,6 +216,28 @@ class Settings(BaseSettings):
     mlflow_http_timeout: int = Field(
         default=10, ge=1, validation_alias="MLFLOW_HTTP_REQUEST_TIMEOUT"
     )
+    # A tracking server's credentials, under MLflow's names: basic auth from the user name and
+    # password, else a bearer token (as MLflow sends them). The API's own REST client reads them
+    # here; MLflow reads the same variables itself.
+    mlflow_tracking_username: str | None = Field(
+        default=None, validation_alias="MLFLOW_TRACKING_USERNAME"
+    )
+    mlflow_tracking_password: OptionalSecret = Field(
+        default=None, validation_alias="MLFLOW_TRACKING_PASSWORD"
+    )
+    mlflow_tracking_token: OptionalSecret = Field(
+        default=None, validation_alias="MLFLOW_TRACKING_TOKEN"
+    )
+    mlflow_tracking_insecure_tls: bool = Field(
+        default=False, validation_alias="MLFLOW_TRACKING_INSECURE_TLS"
+    )
+    mlflow_tracking_server_cert_path: str | None = Field(
+        default=None, validation_alias="MLFLOW_TRACKING_SERVER_CERT_PATH"
+    )
+    # MLflow's gate on unpickling a model (its default: allowed); the API's loader obeys it too.
+    mlflow_allow_pickle_deserialization: bool = Field(
+        default=True, validation_alias="MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+    )
 
     # --- Data and training ------------------------------------------------------------------
     data_path: Path = Field(default=Path("data/imdb_sample.csv"), validation_alias="DATA_PATH")

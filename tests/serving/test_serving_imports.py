@@ -1,17 +1,29 @@
 """The serving app imports only what it needs before its first request (issue 15).
 
-The port opens as soon as the app is built; MLflow and scikit-learn are imported by the model
-watcher in the background, and nothing of training (Prefect, matplotlib, the flows) ever is.
-Checked in a fresh interpreter, where `sys.modules` shows exactly what the import pulled in.
+The port opens as soon as the app is built; the registry client and scikit-learn are imported by
+the model watcher in the background, and nothing of training (Prefect, matplotlib, the flows)
+ever is. Against a tracking server the API does not import MLflow at all: it finds and
+downloads its champion with a small REST client (`serving.registry_client`). Checked in fresh
+interpreters, where `sys.modules` shows exactly what was imported.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
-from tests.serving.helpers import REPO_ROOT
+import pytest
+
+from sentiment_mlops import registry
+from sentiment_mlops.process import configure_process
+from sentiment_mlops.settings import Settings
+from tests.serving.helpers import MODEL_NAME, REPO_ROOT, MlflowStore, log_model
+from tests.support.processes import ServerProcess, free_port, http_ok
 
 # Never in a serving process: training and plotting.
 TRAINING_ONLY = ("prefect", "matplotlib", "sentiment_mlops.flows", "sentiment_mlops.core.plots")
@@ -26,6 +38,32 @@ create_app(Settings(_env_file=None, prediction_log_url="off"))
 print(json.dumps(sorted(sys.modules)))
 """
 
+# The app served by uvicorn until its model is loaded; prints what it answered and imported.
+SERVE_APP = """
+import json, sys, threading, time
+import httpx, uvicorn
+from sentiment_mlops.serving.app import create_app
+from sentiment_mlops.settings import Settings
+app, port = create_app(Settings(_env_file=None)), int(sys.argv[1])
+server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+threading.Thread(target=server.run, daemon=True).start()
+deadline = time.monotonic() + 120
+while app.state.store.current is None and time.monotonic() < deadline:
+    time.sleep(0.05)
+url = f"http://127.0.0.1:{port}"
+answers = {
+    "health": httpx.get(f"{url}/health").json(),
+    "predict": httpx.post(f"{url}/predict", json={"text": "A wonderful film"}).json(),
+    "modules": sorted(sys.modules),
+}
+print(json.dumps(answers))
+server.should_exit = True
+"""
+
+
+def _matching(modules: list[str], unwanted: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == u or m.startswith(u + ".") for u in unwanted)]
+
 
 def test_building_the_app_imports_nothing_of_training_or_the_model() -> None:
     result = subprocess.run(
@@ -37,6 +75,79 @@ def test_building_the_app_imports_nothing_of_training_or_the_model() -> None:
     )
     assert result.returncode == 0, result.stderr
     modules = json.loads(result.stdout.splitlines()[-1])
-    unwanted = TRAINING_ONLY + LOADED_LATER
-    imported = [m for m in modules if any(m == u or m.startswith(u + ".") for u in unwanted)]
-    assert imported == []
+    assert _matching(modules, TRAINING_ONLY + LOADED_LATER) == []
+
+
+@pytest.fixture(scope="module")
+def proxying_server(
+    mlflow_store: MlflowStore,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_store_template: Path,
+) -> Iterator[str]:
+    """A real tracking server that proxies its artifacts (`--serve-artifacts`, as the stack's),
+    with the session's model logged through it and registered as the champion."""
+    root = tmp_path_factory.mktemp("proxying-server")
+    shutil.copyfile(migrated_store_template, root / "server.db")  # no migrations to wait for
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+        "--artifacts-destination", str(root / "artifacts"), "--serve-artifacts",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    env = {
+        "MLFLOW_TRACKING_URI": None,
+        "MLFLOW_REGISTRY_URI": None,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    url = f"http://127.0.0.1:{port}"
+    with ServerProcess(command, env, root / "mlflow-server.log", cwd=root) as server:
+        server.wait_ready(http_ok(f"{url}/health"), 300, "mlflow server")
+        settings = Settings(_env_file=None, mlflow_tracking_uri=url)  # type: ignore[call-arg]
+        configure_process(settings)  # the model is logged through the process's store
+        client = registry.make_client(settings)
+        run_id, uri = log_model(
+            client, registry.ensure_experiment(client, settings), mlflow_store.model
+        )
+        version = registry.register_version(client, MODEL_NAME, uri, run_id, {}).version
+        registry.promote(client, MODEL_NAME, version, "champion")
+        assert client.get_model_version_download_uri(MODEL_NAME, version).startswith(
+            "mlflow-artifacts:"
+        )
+        yield url
+
+
+@pytest.mark.slow
+def test_served_from_a_tracking_server_mlflow_is_never_imported(
+    proxying_server: str, tmp_path: Path
+) -> None:
+    password = "tracking-pass-31"  # sent as MLflow sends it (basic auth); never printed
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": proxying_server,
+        "MODEL_NAME": MODEL_NAME,
+        "MODEL_ALIAS": "champion",
+        "PREDICTION_LOG_URL": "off",
+        "LOG_LEVEL": "DEBUG",
+        "MLFLOW_TRACKING_USERNAME": "serving",
+        "MLFLOW_TRACKING_PASSWORD": password,
+    }
+    env.pop("MLFLOW_REGISTRY_URI", None)
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE_APP, str(free_port())],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout.splitlines()[-1])
+    assert answers["health"]["model_version"] == "1", answers["health"]
+    assert answers["predict"]["sentiment"] == "positive"
+    assert answers["predict"]["model_version"] == "1"
+    assert (
+        _matching(answers["modules"], ("mlflow", "sentiment_mlops.registry", *TRAINING_ONLY)) == []
+    )
+    assert password not in result.stdout + result.stderr

@@ -2,8 +2,9 @@
 
 Request handlers read `store.current` once and use that snapshot to the end, so a swap never
 affects a request in flight. Every registry call and every load runs in the watcher thread (or a
-worker thread for a forced check), never on the event loop. MLflow and scikit-learn are imported
-there too, which keeps the app's start fast.
+worker thread for a forced check), never on the event loop. The registry client (MLflow's for a
+local store, a small REST client for a tracking server: `registry_client`) and scikit-learn are
+imported there too, which keeps the app's start fast.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from sentiment_mlops.serving.served_model import ServedModel, validate_model
 from sentiment_mlops.settings import Settings
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
-    from sentiment_mlops.registry import ModelRef
+    from sentiment_mlops.model_ref import ModelRef
+    from sentiment_mlops.serving.registry_client import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class ModelStore:
         self.redact = redactor_for(settings)
         self.stats = StoreStats()
         self._current: ServedModel | None = None
-        self._client: MlflowClient | None = None
+        self._registry: Registry | None = None
         self._refused: dict[str, _Refusal] = {}
         self._check_lock = threading.Lock()
         self._wake = threading.Event()
@@ -214,10 +214,8 @@ class ModelStore:
         served = self._current
         previous = served.version if served else None
         try:
-            from sentiment_mlops import registry
-
-            client = self._get_client()
-            ref = registry.get_alias(client, settings.model_name, self.alias)
+            registry = self._get_registry()
+            ref = registry.get_alias(settings.model_name, self.alias)
         except Exception as error:
             return self._fail("lookup", None, error)
         if ref is None:
@@ -231,14 +229,12 @@ class ModelStore:
         refusal = self._refused.get(ref.version)
         if refusal and not force and self._clock() < refusal.retry_at:
             return CheckResult("refused", ref.version, previous, "version was refused before")
-        return self._load(client, ref, previous)
+        return self._load(registry, ref, previous)
 
-    def _load(self, client: MlflowClient, ref: ModelRef, previous: str | None) -> CheckResult:
-        from sentiment_mlops import registry
-
+    def _load(self, registry: Registry, ref: ModelRef, previous: str | None) -> CheckResult:
         started = time.perf_counter()
         try:
-            model = registry.load_model(client, ref)
+            model = registry.load_model(ref)
         except Exception as error:
             return self._refuse("load", ref, error)
         try:
@@ -249,7 +245,7 @@ class ModelStore:
             model=model,
             ref=ref,
             labels=labels,
-            metrics=registry.run_metrics(client, ref.run_id),
+            metrics=registry.run_metrics(ref.run_id),
             loaded_at=_now(),
         )
         self._current = snapshot  # the atomic swap: one reference assignment
@@ -268,12 +264,12 @@ class ModelStore:
         )
         return CheckResult("loaded", ref.version, previous)
 
-    def _get_client(self) -> MlflowClient:
-        if self._client is None:
-            from sentiment_mlops import registry
+    def _get_registry(self) -> Registry:
+        if self._registry is None:
+            from sentiment_mlops.serving.registry_client import open_registry
 
-            self._client = registry.make_client(self.settings)
-        return self._client
+            self._registry = open_registry(self.settings, self.redact)
+        return self._registry
 
     def _refuse(self, stage: Stage, ref: ModelRef, error: BaseException) -> CheckResult:
         old = self._refused.get(ref.version)
