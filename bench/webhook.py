@@ -19,10 +19,12 @@ import re
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -43,19 +45,13 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(root: Path, data: Path, rounds: int) -> None:
+def start_tracking_server(
+    root: Path, backend_uri: str, inherited: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`mlflow server` on the store, delivering webhooks to local addresses; with its URL."""
     from cryptography.fernet import Fernet
 
-    from sentiment_mlops import registry
-    from sentiment_mlops.serving.served_model import validate_model
-    from sentiment_mlops.serving.webhooks import register_webhook
-    from sentiment_mlops.settings import Settings
-
-    load_before = f"{os.getloadavg()[0]:.2f}"
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODEL_"))}
-    stored = train_champion(root, data)
-    tracking_port, api_port = free_port(), free_port()
-    tracking, api = f"http://127.0.0.1:{tracking_port}", f"http://127.0.0.1:{api_port}"
+    port = free_port()
     server_env = {
         **inherited,
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -66,11 +62,35 @@ def run(root: Path, data: Path, rounds: int) -> None:
         "MLFLOW_WEBHOOK_CACHE_TTL": "1",  # how soon a new webhook is seen, not delivery time
     }
     server, _ = start(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-         stored["MLFLOW_TRACKING_URI"], "--host", "127.0.0.1", "--port", str(tracking_port),
-         "--workers", "1"],
-        server_env, root / "mlflow-server.log", f"{tracking}/health",
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        server_env, root / "mlflow-server.log", f"http://127.0.0.1:{port}/health",
     )  # fmt: skip
+    return server, f"http://127.0.0.1:{port}"
+
+
+def new_version(client: Any, name: str, model_of: str = MODEL_NAME) -> str:
+    """A new version of `name` on version 1 of `model_of` (a server needs its model id)."""
+    first = client.get_model_version(model_of, "1")
+    model_id = first.source.removeprefix("models:/")
+    created = client.create_model_version(
+        name, source=first.source, run_id=first.run_id, model_id=model_id
+    )
+    return str(created.version)
+
+
+def run(root: Path, data: Path, rounds: int) -> None:
+    from sentiment_mlops import registry
+    from sentiment_mlops.serving.served_model import validate_model
+    from sentiment_mlops.serving.webhooks import register_webhook
+    from sentiment_mlops.settings import Settings
+
+    load_before = f"{os.getloadavg()[0]:.2f}"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODEL_"))}
+    stored = train_champion(root, data)
+    server, tracking = start_tracking_server(root, stored["MLFLOW_TRACKING_URI"], inherited)
+    api_port = free_port()
+    api = f"http://127.0.0.1:{api_port}"
     secret = secrets.token_urlsafe(24)
     api_env = {
         **inherited,
@@ -95,8 +115,6 @@ def run(root: Path, data: Path, rounds: int) -> None:
         register_webhook(settings)
         time.sleep(2)  # past the server's webhook cache TTL
         client = registry.make_client(settings)
-        first = client.get_model_version(MODEL_NAME, "1")
-        model_id = first.source.removeprefix("models:/")  # a server needs it with such a source
 
         loads = []
         for _ in range(rounds + 1):  # the first one imports and warms up: not counted
@@ -108,9 +126,7 @@ def run(root: Path, data: Path, rounds: int) -> None:
 
         switches, promotes = [], []
         for _ in range(rounds):
-            version = client.create_model_version(
-                MODEL_NAME, source=first.source, run_id=first.run_id, model_id=model_id
-            ).version
+            version = new_version(client, MODEL_NAME)
             started = time.monotonic()
             registry.promote(client, MODEL_NAME, str(version), "champion")
             promotes.append(time.monotonic() - started)

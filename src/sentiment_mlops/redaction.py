@@ -66,7 +66,7 @@ class Redactor:
 
 def redactor_for(settings: Settings) -> Redactor:
     """A redactor for the secrets of these settings: admin token, webhook secret, MLflow
-    credentials (password, token, a URI's password)."""
+    credentials (password, token, a URI's password) and the reload fan-out URL's password."""
     secrets = (
         settings.admin_token,
         settings.webhook_secret,
@@ -74,7 +74,8 @@ def redactor_for(settings: Settings) -> Redactor:
         settings.mlflow_tracking_token,
     )
     values = [secret.get_secret_value() for secret in secrets if secret]
-    for uri in (settings.mlflow_tracking_uri, settings.mlflow_registry_uri):
+    uris = (settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.reload_notify_url)
+    for uri in uris:
         values.extend(_uri_secrets(uri))
     unique = {value for value in values if value}
     return Redactor(tuple(sorted(unique, key=len, reverse=True)))
