@@ -8,7 +8,8 @@ MLflow, writes `--rows` rows (the reviews repeated, with an id) as CSV, and meas
    (the baseline: the model's own speed, nothing read or written);
 2. local engine: `sentiment score`'s `run_scoring` CSV -> Parquet (reading, predicting,
    labelling, writing); the goal is at least 80% of the baseline's texts/s;
-3. Spark engine, `local[2]`: the same, session start-up excluded (printed apart);
+3. Spark engine, `local[2]`: the same through `mlflow.pyfunc.spark_udf` (the version's pyfunc
+   flavour), session start-up and model download excluded (printed apart);
 4. `/predict/batch`: our API (one worker, `run_server`, prediction log off) over HTTP, batches
    of MAX_BATCH_SIZE texts, one client at a time.
 
@@ -110,7 +111,7 @@ def in_process(
     env: dict[str, str], texts: list[str], batch_size: int
 ) -> tuple[float, pd.DataFrame]:
     """The model's own speed: predict_proba on texts already in memory."""
-    from sentiment_mlops.scoring.predict import score_texts
+    from sentiment_mlops.core.scores import score_texts
 
     model = _model(env)
     started, cpu_started = time.perf_counter(), time.process_time()

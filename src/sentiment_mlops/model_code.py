@@ -15,6 +15,7 @@ import importlib.util
 import io
 import pickle
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,11 @@ def referenced_modules(model: Any) -> set[str]:
     return found
 
 
-def required_modules(model: Any) -> set[str]:
-    """`referenced_modules`, the modules of this package they import, and their packages."""
+def required_modules(model: Any, extra: Iterable[str] = ()) -> set[str]:
+    """`referenced_modules` and `extra`, the modules of this package they import, and their
+    packages."""
     required: set[str] = set()
-    pending = list(referenced_modules(model))
+    pending = [*referenced_modules(model), *extra]
     while pending:
         name = pending.pop()
         if name in required:
@@ -52,12 +54,13 @@ def required_modules(model: Any) -> set[str]:
     return required
 
 
-def stage_model_code(model: Any, folder: Path) -> Path:
+def stage_model_code(model: Any, folder: Path, extra: Iterable[str] = ()) -> Path:
     """Copy the modules `model` needs into `folder`, laid out as a package; returns its root.
 
+    `extra` names modules loading needs beyond the pickle's (the pyfunc flavour's loader).
     Give MLflow's `code_paths` the returned folder: it lands in the model as `code/<package>`.
     """
-    for name in required_modules(model):
+    for name in required_modules(model, extra):
         source = _source_file(name)
         relative = Path(*name.split("."))
         target = folder / (relative / source.name if _is_package(source) else f"{relative}.py")

@@ -30,13 +30,15 @@ from mlflow import MlflowClient
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
+from mlflow.models import ModelSignature
 from mlflow.tracking.context.registry import resolve_tags
 from mlflow.types import ColSpec, DataType, Schema
 from mlflow.utils.time import get_current_time_millis
 
 import sentiment_mlops
 from sentiment_mlops import store_init
+from sentiment_mlops.core import scores
+from sentiment_mlops.core.scores import SCORE_COLUMNS
 from sentiment_mlops.errors import (
     NotFoundError,
     RegistryError,
@@ -203,12 +205,13 @@ def log_training_run(
     """Log params, metrics, data set, plots and the model in one run; returns (run_id, model_uri).
 
     The run, its params, metrics, tags and plots go through `client`. The data set and the
-    model cannot: `mlflow.log_input` and `mlflow.sklearn.log_model` take no client and log to
+    model cannot: `mlflow.log_input` and MLflow's `Model.log` take no client and log to
     the active run of the process's tracking store. So the run is made active there for them,
     once that store is checked to be the client's (`process.configure_process` points both at
     the same settings). Leaving the block ends the run, FAILED on an error.
 
-    The signature is one string column; the pipeline's first step reads that column, so pyfunc
+    The signature is one string column in, `sentiment` and `confidence` out (the pyfunc
+    flavour's `core.scores.ScoredTexts`); the pipeline's first step reads that column, so pyfunc
     and `mlflow models serve` predict row by row rather than on column names.
     """
     import pandas as pd
@@ -216,10 +219,10 @@ def log_training_run(
     _check_process_store(client)
     example = pd.DataFrame({"text": record.input_example})
     # One unnamed string column: pyfunc then accepts a plain list of texts as well as a
-    # one-column DataFrame whatever its column is called.
+    # one-column DataFrame whatever its column is called. The output is `ScoredTexts`'.
     signature = ModelSignature(
         inputs=Schema([ColSpec(DataType.string)]),
-        outputs=infer_signature(example, model.predict(example)).outputs,
+        outputs=Schema([ColSpec(DataType[kind], column) for column, kind in SCORE_COLUMNS.items()]),
     )
     # The tags MLflow's own runs carry (user, source) with ours.
     run = client.create_run(experiment_id, tags=resolve_tags(record.tags))
@@ -261,19 +264,41 @@ def _log_model(model: Any, signature: ModelSignature, example: pd.DataFrame) -> 
 
     # MLflow loads the model back to check the input example, adding its code to sys.path.
     with _sys_path_restored(), tempfile.TemporaryDirectory(prefix="sentiment-code-") as code:
-        info = mlflow.sklearn.log_model(
-            model,
+        info = mlflow.models.Model.log(
+            artifact_path=None,
+            flavor=_ScoredSklearnFlavor,
+            flavor_name=mlflow.sklearn.FLAVOR_NAME,
+            sk_model=model,
             name=MODEL_ARTIFACT_NAME,
             signature=signature,
             input_example=example,
             pip_requirements=model_requirements(),
             # Only the modules unpickling imports, so the model loads without this package.
-            code_paths=[str(stage_model_code(model, Path(code)))],
+            code_paths=[str(stage_model_code(model, Path(code), extra=[scores.__name__]))],
             # skops writes each of the 50k vocabulary entries as its own array (70 s
             # here); cloudpickle takes well under a second. Models come from our registry.
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
         )
     return info.model_uri
+
+
+class _ScoredSklearnFlavor:
+    """MLflow's scikit-learn flavour with our pyfunc flavour (`core.scores.ScoredTexts`).
+
+    `Model.log` saves a model through its flavour's `save_model`. This one saves the sklearn
+    flavour as `mlflow.sklearn.log_model` does (the pickle the API loads, unchanged), then
+    points the pyfunc flavour's loader at `core.scores`, shipped in the model's code folder:
+    pyfunc and `spark_udf` then answer a label and a confidence per text, not a label only.
+    """
+
+    @staticmethod
+    def save_model(path: str, mlflow_model: mlflow.models.Model, **kwargs: Any) -> None:
+        mlflow.sklearn.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
+        pyfunc = mlflow_model.flavors[mlflow.pyfunc.FLAVOR_NAME]
+        pyfunc[mlflow.pyfunc.MAIN] = scores.__name__
+        pyfunc[mlflow.pyfunc.DATA] = pyfunc["model_path"]  # what `_load_pyfunc` is given
+        pyfunc.pop("predict_fn", None)  # the sklearn method name; ScoredTexts has `predict`
+        mlflow_model.save(str(Path(path, "MLmodel")))
 
 
 @_translated
@@ -421,6 +446,26 @@ def _download_loadable_files(client: MlflowClient, ref: ModelRef, folder: str) -
     if pickled is not None:  # otherwise mlflow.sklearn.load_model says what is missing
         repository.download_artifacts(pickled, folder)
     return folder
+
+
+@_translated
+def download_model(client: MlflowClient, ref: ModelRef, folder: str) -> Path:
+    """All of a version's files (MLmodel, pickle, code, requirements) in `folder`: what loading
+    it through MLflow's pyfunc flavour elsewhere (Spark's executors) reads. Its path."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    location = client.get_model_version_download_uri(ref.name, ref.version)
+    repository = get_artifact_repository(location, tracking_uri=client.tracking_uri)
+    return Path(repository.download_artifacts("", folder))
+
+
+def pyfunc_answers_scores(model_folder: Path) -> bool:
+    """Whether a downloaded version's pyfunc flavour is `core.scores` (sentiment and confidence
+    per text), as logged since issue 17; before, it was scikit-learn's (labels only)."""
+    from mlflow.models import Model
+
+    flavor = Model.load(str(model_folder / "MLmodel")).flavors.get(mlflow.pyfunc.FLAVOR_NAME, {})
+    return flavor.get(mlflow.pyfunc.MAIN) == scores.__name__
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from sentiment_mlops.flows.types import TrainingRequest
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
 from tests.conftest import DEMO_DATA, PARAMS_FILE
+from tests.registry.scores import assert_scores, expected_scores
 from tests.registry.test_model_code import load_in_clean_environment
 
 FEATURE_SETS = [
@@ -76,12 +77,12 @@ def test_feature_set_trains_logs_registers_and_predicts_per_row(
     assert run.data.params["features.nb_alpha"] == str(nb_alpha)
 
     texts = split.test_texts.tolist()
-    expected = model.predict(texts).tolist()
-    assert len(set(expected)) == 2
+    expected = expected_scores(model, texts)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    assert list(pyfunc.predict(texts)) == expected
-    assert list(pyfunc.predict(pd.DataFrame({"text": texts}))) == expected
-    assert [int(pyfunc.predict([text])[0]) for text in texts[:5]] == expected[:5]
+    assert_scores(pyfunc.predict(texts), expected)
+    assert_scores(pyfunc.predict(pd.DataFrame({"text": texts})), expected)
+    one_by_one = pd.concat([pyfunc.predict([text]) for text in texts[:5]], ignore_index=True)
+    assert one_by_one.equals(pyfunc.predict(texts[:5]))
 
     if feature_set == "word+char_wb":  # the model that needs the most of our code
         folder = Path(
@@ -91,4 +92,4 @@ def test_feature_set_trains_logs_registers_and_predicts_per_row(
         )
         shipped = {p.name for p in (folder / "code").rglob("*.py")}
         assert {"nb.py", "text.py", "vectorizer.py"} <= shipped
-        assert load_in_clean_environment(folder, texts, tmp_path)["predictions"] == expected
+        assert_scores(load_in_clean_environment(folder, texts, tmp_path)["scores"], expected)

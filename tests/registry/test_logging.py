@@ -9,6 +9,7 @@ import pytest
 from sentiment_mlops import registry
 from sentiment_mlops.errors import NotFoundError
 from tests.registry.conftest import LoggedModel
+from tests.registry.scores import assert_scores, expected_scores
 
 
 def test_run_has_params_metrics_tags_and_plots(logged: LoggedModel) -> None:
@@ -43,6 +44,9 @@ def test_logged_model_has_signature_and_pinned_requirements(logged: LoggedModel)
     info = mlflow.models.get_model_info(f"models:/registry-test-model/{logged.version}")
     assert info.signature is not None
     assert info.signature.inputs.input_types() == [mlflow.types.DataType.string]
+    outputs = info.signature.outputs
+    assert outputs.input_names() == ["sentiment", "confidence"]
+    assert outputs.input_types() == [mlflow.types.DataType.string, mlflow.types.DataType.double]
     local = mlflow.artifacts.download_artifacts(f"models:/registry-test-model/{logged.version}")
     requirements = (__import__("pathlib").Path(local) / "requirements.txt").read_text()
     assert "scikit-learn==" in requirements and "mlflow==" in requirements
@@ -59,11 +63,10 @@ def test_pyfunc_predicts_each_row_for_lists_and_frames(logged: LoggedModel) -> N
     """The peer project's bug: a one-column table made TF-IDF read the column name."""
     pyfunc = mlflow.pyfunc.load_model(f"models:/registry-test-model/{logged.version}")
     texts = logged.split.test_texts.tolist()
-    expected = logged.model.predict(texts).tolist()
-    assert len(set(expected)) == 2
-    assert list(pyfunc.predict(texts)) == expected
-    assert list(pyfunc.predict(pd.DataFrame({"text": texts}))) == expected
-    assert list(pyfunc.predict(pd.DataFrame({"review": texts}))) == expected
+    expected = expected_scores(logged.model, texts)
+    assert_scores(pyfunc.predict(texts), expected)
+    assert_scores(pyfunc.predict(pd.DataFrame({"text": texts})), expected)
+    assert_scores(pyfunc.predict(pd.DataFrame({"review": texts})), expected)
 
 
 def test_alias_resolution_and_promotion(logged: LoggedModel) -> None:

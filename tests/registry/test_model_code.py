@@ -1,4 +1,5 @@
-"""A logged model carries only the code unpickling needs, and loads where our package is absent.
+"""A logged model carries only the code loading needs (the pickle's modules and the pyfunc
+flavour's `core.scores`), and loads where our package is absent.
 
 The clean environment is this interpreter, isolated, on a site-packages folder with only the
 base install's libraries (MLflow's client, scikit-learn, pandas, ...: no Prefect, matplotlib or
@@ -20,12 +21,15 @@ import pytest
 from sentiment_mlops import registry
 from tests.conftest import DEMO_DATA
 from tests.registry.conftest import LoggedModel
+from tests.registry.scores import assert_scores, expected_scores
 from tests.support.roles import role_python, role_site_packages
 
 MODEL_CODE = {
     "sentiment_mlops/__init__.py",
     "sentiment_mlops/core/__init__.py",
+    "sentiment_mlops/core/labels.py",
     "sentiment_mlops/core/nb.py",
+    "sentiment_mlops/core/scores.py",
     "sentiment_mlops/core/text.py",
     "sentiment_mlops/core/vectorizer.py",
 }
@@ -38,9 +42,9 @@ assert importlib.util.find_spec("prefect") is None, "Prefect is installed"
 import mlflow.pyfunc
 
 model = mlflow.pyfunc.load_model(sys.argv[1])
-predictions = [int(p) for p in model.predict(json.loads(sys.argv[2]))]
+scores = model.predict(json.loads(sys.argv[2])).to_dict(orient="records")
 ours = {n: m.__file__ for n, m in sys.modules.items() if n.split(".")[0] == "sentiment_mlops"}
-print(json.dumps({"predictions": predictions, "modules": ours}))
+print(json.dumps({"scores": scores, "modules": ours}))
 """
 
 
@@ -75,10 +79,8 @@ def test_model_loads_with_pyfunc_in_a_clean_environment(
     logged: LoggedModel, model_folder: Path, tmp_path: Path
 ) -> None:
     texts = logged.split.test_texts.tolist()
-    expected = logged.model.predict(texts).tolist()
-    assert len(set(expected)) == 2
     loaded = load_in_clean_environment(model_folder, texts, tmp_path)
-    assert loaded["predictions"] == expected
+    assert_scores(loaded["scores"], expected_scores(logged.model, texts))
     code = (model_folder / "code").resolve()
     assert loaded["modules"], "the model imported none of our modules"
     for name, file in loaded["modules"].items():

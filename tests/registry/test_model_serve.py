@@ -1,4 +1,5 @@
-"""`mlflow models serve` answers one prediction per input row for the registered model."""
+"""`mlflow models serve` answers one sentiment and confidence per input row for the registered
+model (its pyfunc flavour, `core.scores.ScoredTexts`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from tests.registry.conftest import LoggedModel
+from tests.registry.scores import assert_scores, expected_scores
 from tests.support.processes import ServerProcess, free_port, http_ok
 
 
@@ -30,15 +32,14 @@ def test_mlflow_models_serve_invocations(logged: LoggedModel, tmp_path: Path) ->
     try:
         server.wait_ready(http_ok(f"http://127.0.0.1:{port}/ping"), 90, "mlflow models serve")
         texts = logged.split.test_texts.tolist()[:40]
-        expected = logged.model.predict(texts).tolist()
-        assert len(set(expected)) == 2
+        expected = expected_scores(logged.model, texts)
         response = httpx.post(
             f"http://127.0.0.1:{port}/invocations", json={"inputs": texts}, timeout=30
         )
         assert response.status_code == 200, response.text
-        assert response.json()["predictions"] == expected
+        assert_scores(response.json()["predictions"], expected)
         records = {"dataframe_records": [{"text": text} for text in texts]}
         response = httpx.post(f"http://127.0.0.1:{port}/invocations", json=records, timeout=30)
-        assert response.json()["predictions"] == expected
+        assert_scores(response.json()["predictions"], expected)
     finally:
         server.stop()

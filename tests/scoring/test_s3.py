@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli.main import app
+from sentiment_mlops.settings import get_settings
 from tests.scoring.helpers import store_environment
 from tests.scoring.reviews import generated_reviews
 from tests.serving.helpers import MlflowStore
@@ -57,3 +58,31 @@ def test_a_missing_object_is_one_line(s3) -> None:
     assert (
         result.stderr.strip() == f"error: cannot read s3://{BUCKET}/nothing.csv: it does not exist"
     )
+
+
+@pytest.mark.slow
+def test_the_spark_engine_without_hadoop_aws_says_how_to_add_it(
+    s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyPI's pyspark has no S3A connector: one line naming the spark-submit package, before
+    any scoring, and nothing written."""
+    from pyspark.sql import SparkSession
+
+    s3.put_object(Bucket=BUCKET, Key="in/reviews.csv", Body=b"id,text\n1,Great.\n")
+    monkeypatch.setenv("SPARK_MASTER", "local[1]")
+    get_settings.cache_clear()
+    arguments = ["score", "--input", f"s3://{BUCKET}/in/reviews.csv", "--engine", "spark"]
+    try:
+        result = CliRunner().invoke(app, [*arguments, "--output", f"s3://{BUCKET}/out.parquet"])
+    finally:
+        session = SparkSession.getActiveSession()
+        hadoop = session.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()
+        session.stop()
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: s3://{BUCKET}/in/reviews.csv: this Spark has no S3 connector (hadoop-aws); "
+        f"run with spark-submit --packages org.apache.hadoop:hadoop-aws:{hadoop} "
+        "(see README, Scoring a dataset) or use --engine local"
+    ]
+    listed = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert sorted(key for key in listed if not key.endswith("/")) == ["in/reviews.csv"]

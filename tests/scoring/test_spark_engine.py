@@ -1,6 +1,6 @@
-"""The Spark engine (local[2]) gives every row the API's label, confidence and version, as the
-local engine does, and writes its folder of part files atomically. One session for the module:
-Spark's start-up costs 10-20 s."""
+"""The Spark engine (local[2], `mlflow.pyfunc.spark_udf` over the version's pyfunc flavour) gives
+every row the API's label, confidence and version, and the local engine's, and writes its folder
+of part files atomically. One session for the module: Spark's start-up costs 10-20 s."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from tests.serving.helpers import MlflowStore
 pytestmark = pytest.mark.slow
 ROWS = 2_000
 NULLS = (3, 1_500)
+BLANK = 20  # a text of whitespace only: unscored, as a null one
+UNSCORED = [*NULLS, BLANK]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,13 +50,14 @@ def spark() -> Iterator[object]:
 def reviews() -> pd.DataFrame:
     frame = generated_reviews(ROWS, nulls=NULLS)
     frame.loc[10, "text"] = 'A "quoted", two-line\nreview, with commas. Loved it.'
+    frame.loc[BLANK, "text"] = " \t "
     return frame
 
 
 @pytest.fixture(scope="module")
 def api_answers(mlflow_store: MlflowStore, reviews: pd.DataFrame) -> Iterator[list[dict]]:
     with served_api(mlflow_store) as api:
-        yield predict_batch(api, reviews["text"].drop(index=list(NULLS)).tolist())
+        yield predict_batch(api, reviews["text"].drop(index=UNSCORED).tolist())
 
 
 @pytest.fixture
@@ -73,14 +76,26 @@ def test_spark_rows_get_the_labels_and_probabilities_of_predict_batch(
     result, target = score_as(
         spark_settings, reviews, tmp_path, names, engine="spark", batch_size=256
     )
-    assert (result.rows, result.null_texts, result.engine) == (ROWS, len(NULLS), "spark")
+    assert (result.rows, result.null_texts, result.engine) == (ROWS, len(UNSCORED), "spark")
     assert target.is_dir() and (target / "_SUCCESS").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
     scored = read_scored(target)
     assert scored["id"].tolist() == list(range(ROWS))
     assert scored.loc[10, "text"] == reviews.loc[10, "text"]
-    assert scored.loc[list(NULLS), "sentiment"].isna().all()
-    assert_matches_api(scored.drop(index=list(NULLS)), api_answers)
+    assert scored.loc[UNSCORED, ["sentiment", "confidence"]].isna().all().all()
+    assert_matches_api(scored.drop(index=UNSCORED), api_answers)
+
+    local = tmp_path / "local"
+    local.mkdir()
+    _, local_target = score_as(spark_settings, reviews, local, names, batch_size=256)
+    by_local = read_scored(local_target)
+    unscored = "(null)"
+    assert (
+        scored["sentiment"].fillna(unscored).tolist()
+        == by_local["sentiment"].fillna(unscored).tolist()
+    )
+    gap = (scored["confidence"] - by_local["confidence"]).abs()
+    assert gap.max() <= 1e-9 and gap.isna().sum() == len(UNSCORED)
 
 
 def test_an_existing_output_is_refused_and_left_alone(

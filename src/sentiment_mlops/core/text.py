@@ -82,6 +82,11 @@ def as_text_array(texts: object) -> np.ndarray:
     DataFrame would read its column *names* instead of its rows and predict one constant. This
     step makes the pipeline accept a list, an array, a Series or a one-column DataFrame alike.
     """
+    return text_values(texts).astype(str)
+
+
+def text_values(texts: object) -> np.ndarray:
+    """The values of any batch of texts as a 1-D object array, as given (None stays None)."""
     if _is_frame(texts):  # a DataFrame
         frame = texts
         column = "text" if "text" in frame.columns else frame.columns[0]
@@ -94,4 +99,4 @@ def as_text_array(texts: object) -> np.ndarray:
         values = np.asarray(list(texts), dtype=object)
     else:
         raise TypeError(f"expected texts, got {type(texts).__name__}")
-    return values.ravel().astype(str)
+    return values.ravel()

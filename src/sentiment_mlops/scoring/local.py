@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sentiment_mlops.core.scores import BatchScores, score_texts
 from sentiment_mlops.scoring.files import Location, atomic_output
-from sentiment_mlops.scoring.predict import BatchScores, Scorer, score_texts
+from sentiment_mlops.scoring.predict import Scorer
 from sentiment_mlops.scoring.reader import open_input
 
 if TYPE_CHECKING:

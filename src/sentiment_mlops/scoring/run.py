@@ -8,13 +8,15 @@ row is the version that scored it, even if the alias moves during the run.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentiment_mlops import registry
-from sentiment_mlops.errors import NotFoundError
-from sentiment_mlops.scoring.files import check_input, check_output, locate
+from sentiment_mlops.errors import NotFoundError, UserError
+from sentiment_mlops.scoring.files import Location, check_input, check_output, locate
+from sentiment_mlops.scoring.local import Counts
 from sentiment_mlops.scoring.predict import Scorer
 from sentiment_mlops.scoring.reader import open_input
 from sentiment_mlops.scoring.request import ModelSpec, ScoringRequest, ScoringResult
@@ -42,22 +44,20 @@ def run_scoring(
     )
     client = registry.make_client(settings)
     ref = resolve_model(client, spec)
-    scorer = Scorer(registry.load_model(client, ref), ref.version, request.text_column, batch_size)
-    started = time.perf_counter()
     if request.engine == "spark":
-        from sentiment_mlops.scoring.spark import score_with_spark, spark_session
-
-        spark = spark_session(settings.spark_master, settings.s3_endpoint_url)
-        started = time.perf_counter()  # the session's start-up is not scoring
-        counts = score_with_spark(spark, source, target, scorer)
+        counts, seconds = _run_spark(client, ref, source, target, request, batch_size, settings)
     else:
         from sentiment_mlops.scoring.local import score_file
 
+        model = registry.load_model(client, ref)
+        started = time.perf_counter()
+        scorer = Scorer(model, ref.version, request.text_column, batch_size)
         counts = score_file(source, target, scorer, on_rows)
+        seconds = time.perf_counter() - started
     result = ScoringResult(
         rows=counts.rows,
         null_texts=counts.null_texts,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         model_name=ref.name,
         model_version=ref.version,
         output=request.output,
@@ -65,6 +65,40 @@ def run_scoring(
     )
     log_scoring_run(client, settings, request, result)
     return result
+
+
+def _run_spark(
+    client: MlflowClient,
+    ref: registry.ModelRef,
+    source: Location,
+    target: Location,
+    request: ScoringRequest,
+    batch_size: int,
+    settings: Settings,
+) -> tuple[Counts, float]:
+    """Score with the version's pyfunc flavour on Spark; the counts and the scoring time (the
+    session's start-up and the model's download excluded)."""
+    from sentiment_mlops.scoring.spark import score_with_spark, spark_session
+
+    with tempfile.TemporaryDirectory(prefix="sentiment-spark-model-") as folder:
+        model_folder = registry.download_model(client, ref, folder)
+        if not registry.pyfunc_answers_scores(model_folder):
+            raise UserError(
+                f"{ref.uri} was logged before its pyfunc flavour answered confidences (it "
+                "gives labels only): score it with --engine local, or retrain it"
+            )
+        spark = spark_session(settings.spark_master, settings.s3_endpoint_url)
+        started = time.perf_counter()
+        counts = score_with_spark(
+            spark,
+            source,
+            target,
+            model_folder,
+            version=ref.version,
+            text_column=request.text_column,
+            batch_size=batch_size,
+        )
+        return counts, time.perf_counter() - started
 
 
 def resolve_model(client: MlflowClient, spec: ModelSpec) -> registry.ModelRef:
