@@ -143,11 +143,12 @@ class ShadowScorer:
                 return
             try:
                 version, seconds, scores = channel.results.get(timeout=0.5)
-            except queue.Empty:
+            except (queue.Empty, EOFError, OSError) as error:
+                if not isinstance(error, queue.Empty):  # a broken pipe: start afresh
+                    channel.process.terminate()
+                    channel.process.join(5.0)
                 if not channel.process.is_alive() and not self._stopping:
                     backoff = self._restart(channel, backoff)
-                continue
-            except (EOFError, OSError):
                 continue
             backoff = 1.0
             items = [channel.sent.popleft() for _ in scores]
@@ -158,6 +159,9 @@ class ShadowScorer:
 
     def _restart(self, dead: _Channel, backoff: float) -> float:
         self.lost += len(dead.sent)
+        dead.texts.cancel_join_thread()
+        dead.texts.close()
+        dead.results.close()
         logger.warning(
             "shadow scorer (pid %s) exited with %s; %d texts lost; restarting in %.0f s",
             dead.process.pid, dead.process.exitcode, len(dead.sent), backoff,
