@@ -7,9 +7,12 @@ two gave it.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,14 +143,8 @@ def test_shadow_answers_are_the_champions_and_agreement_is_measured(
         wait_until(lambda: _serving_challenger(http, challenger), timeout=60)
         assert _answers(http) == champion_only
         scored = 2 * len(TEXTS)
-
-        def compared() -> float:
-            return sum(
-                _metric(http, f'sentiment_shadow_comparisons_total{{agreement="{a}"}}')
-                for a in ("agree", "disagree")
-            )
-
-        wait_until(lambda: compared() == scored, timeout=30)
+        # The scorer is a process that starts, imports and loads the challenger first.
+        wait_until(lambda: _compared(http) == scored, timeout=120)
         # The flipped model disagrees with the champion on most texts.
         assert _metric(http, 'sentiment_shadow_comparisons_total{agreement="disagree"}') >= 4
         assert _metric(http, "sentiment_shadow_dropped_total") == 0
@@ -156,6 +153,57 @@ def test_shadow_answers_are_the_champions_and_agreement_is_measured(
         wait_until(lambda: len(_shadow_rows(mlflow_store)) >= scored, timeout=30)
         rows = _shadow_rows(mlflow_store)
         assert {(r.model_version, r.variant) for r in rows} == {(challenger, "challenger")}
+
+
+def _compared(http: TestClient) -> float:
+    return sum(
+        _metric(http, f'sentiment_shadow_comparisons_total{{agreement="{a}"}}')
+        for a in ("agree", "disagree")
+    )
+
+
+def _scheduler_and_nice(pid: int) -> tuple[int, int]:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[38]), int(fields[16])  # policy, nice
+
+
+def test_shadow_scorer_is_an_idle_process_whose_crash_leaves_answers_alone(
+    mlflow_store: MlflowStore, versions: Versions, challenger: str
+) -> None:
+    """The challenger scores in a child process at idle priority, off the server's GIL; when
+    it is killed, answers stay the champion's, and the scorer is restarted and reported."""
+    with _api(mlflow_store, "off") as http:
+        wait_until(lambda: http.get("/health").status_code == 200, timeout=60)
+        champion_only = _answers(http)
+    with _api(mlflow_store, "shadow") as http:
+        wait_until(lambda: _serving_challenger(http, challenger), timeout=60)
+        assert _answers(http) == champion_only
+        wait_until(lambda: _compared(http) == 2 * len(TEXTS), timeout=120)
+        scorer = http.app.state.rollout.scorer  # type: ignore[attr-defined]
+        first = scorer.pid
+        assert first is not None and first != os.getpid()
+        assert _scheduler_and_nice(first)[0] == os.SCHED_IDLE
+        assert _metric(http, "sentiment_shadow_scorer_up") == 1
+
+        os.kill(first, signal.SIGKILL)
+        for _ in range(3):  # while it is down, and being restarted
+            assert _answers(http) == champion_only
+        wait_until(lambda: _metric(http, "sentiment_shadow_scorer_restarts_total") == 1, timeout=60)
+        assert scorer.pid != first
+        before = _compared(http)
+
+        def scoring_again() -> bool:
+            assert _answers(http) == champion_only
+            return _compared(http) > before
+
+        wait_until(scoring_again, timeout=120)
+        assert _metric(http, "sentiment_shadow_scorer_up") == 1
+        assert _scheduler_and_nice(scorer.pid)[0] == os.SCHED_IDLE
+    assert not Path(f"/proc/{scorer.pid}").exists() or _zombie(scorer.pid)
+
+
+def _zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in {"Z", "X"}
 
 
 def _shadow_rows(store: MlflowStore) -> list[Any]:

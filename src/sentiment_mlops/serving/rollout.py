@@ -7,9 +7,10 @@ removed the store drops it and the champion answers everything again.
 - `canary`: a sticky split. The request key (`X-Request-Key`, else the texts) is hashed to one
   of 10,000 buckets; buckets below CANARY_PERCENT x 100 go to the challenger, so a key always
   gets the same variant and the share converges on CANARY_PERCENT.
-- `shadow`: the champion answers; each text goes to a bounded queue (dropped and counted when
-  full, never waited for) that one thread scores with the challenger in batches, comparing
-  labels with the champion's. The response is the champion's, untouched.
+- `shadow`: the champion answers; each text goes to the shadow scorer, a child process at idle
+  priority (`serving.shadow_scorer`; dropped and counted when it is behind, never waited for)
+  that scores them with the challenger in batches. A thread here compares its labels with the
+  champion's. The response is the champion's, untouched.
 
 Per-variant class balance and latency, shadow agreement and drops go to `/metrics`; answers
 and shadow scores go to the prediction log with their variant.
@@ -20,20 +21,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from sentiment_mlops.core.labels import LABEL_NAMES, NEGATIVE, POSITIVE
+from sentiment_mlops.core.labels import LABEL_NAMES
 from sentiment_mlops.monitoring.prediction_log import Answered, PredictionLog
 from sentiment_mlops.serving.model_store import ModelStore
 from sentiment_mlops.serving.served_model import ServedModel
+from sentiment_mlops.serving.shadow_scorer import ScoredBatch, ShadowItem, ShadowScorer
 from sentiment_mlops.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,6 @@ logger = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
 KEY_HEADER = "x-request-key"
 _BUCKETS = 10_000
-# Texts the shadow thread scores in one call (about 1 ms for 1,000-character reviews): the
-# request path waits for the GIL at most that long, instead of Python's 5 ms switch interval.
-_SHADOW_BATCH = 4
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -61,13 +59,6 @@ def request_key(headers: Mapping[str, str], texts: list[str]) -> bytes:
     return "\x00".join(texts).encode("utf-8", "surrogatepass")
 
 
-class _ShadowItem(NamedTuple):
-    text: str
-    champion_label: str
-    created_at: float  # the champion's row has the same, so the report can pair them
-    logged: bool  # the champion's answer is in the prediction log
-
-
 class Rollout:
     """The challenger's store, the canary choice and the shadow scorer of one app."""
 
@@ -79,10 +70,11 @@ class Rollout:
         self.store = ModelStore(settings, alias=settings.challenger_alias)
         self._log = log
         self._threshold = round(settings.canary_percent * _BUCKETS / 100)
-        self._queue: queue.Queue[_ShadowItem] = queue.Queue(maxsize=settings.shadow_queue_size)
+        self.scorer = ShadowScorer(settings, settings.shadow_queue_size, self._fold)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.dropped = 0  # event loop only
+        self.unscored = 0  # sent to the scorer while it had no challenger it could load
         self.predictions = Counter(
             "sentiment_rollout_predictions",
             "Texts classified per variant (shadow scores included), by predicted class.",
@@ -102,6 +94,14 @@ class Rollout:
             ["agreement"],
             registry=registry,
         )
+        # Children looked up once: `.labels()` takes a lock and hashes the labels per call.
+        self._latency = {v: self.latency.labels(v) for v in (CHAMPION, CHALLENGER)}
+        self._predicted: dict[tuple[str, str], Counter] = {
+            (v, name): self.predictions.labels(v, name)
+            for v in (CHAMPION, CHALLENGER)
+            for name in LABEL_NAMES.values()
+        }
+        self._agreement = {a: self.compared.labels(a) for a in ("agree", "disagree")}
         registry.register(_RolloutCollector(self))
 
     @property
@@ -114,12 +114,17 @@ class Rollout:
             return
         self.store.start()
         if self.mode == "shadow":
-            self._thread = threading.Thread(target=self._score, name="shadow", daemon=True)
+            self.scorer.start()
+            self._thread = threading.Thread(
+                target=self.scorer.run_results, args=(self._stop.is_set,), name="shadow-results",
+                daemon=True,
+            )  # fmt: skip
             self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.store.stop()
+        self.scorer.stop()
         if self._thread is not None:
             self._thread.join(5.0)
 
@@ -155,82 +160,55 @@ class Rollout:
         Never waits: a full queue drops the texts (counted)."""
         if not self.active:
             return
-        self.latency.labels(variant).observe(time.perf_counter() - started)
-        _count(self.predictions, variant, (r["sentiment"] for r in results))
-        if self.mode != "shadow" or self.store.current is None:
-            return
-        for text, result in zip(texts, results, strict=True):
-            item = _ShadowItem(text, result["sentiment"], created_at, bool(result["prediction_id"]))
-            try:
-                self._queue.put_nowait(item)
-            except queue.Full:
-                self.dropped += 1
-
-    # --- the shadow thread ----------------------------------------------------------------
-    def _score(self) -> None:
-        while not self._stop.is_set():
-            try:
-                batch = [self._queue.get(timeout=0.5)]
-            except queue.Empty:
-                continue
-            while len(batch) < _SHADOW_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._score_batch(batch)
-            except Exception:  # a bug must not end shadow scoring for good
-                logger.exception("shadow scoring failed for %d texts", len(batch))
-            time.sleep(0)  # give the GIL to the request path between batches
-
-    def _score_batch(self, batch: list[_ShadowItem]) -> None:
+        self._latency[variant].observe(time.perf_counter() - started)
+        self._count(variant, (r["sentiment"] for r in results))
         challenger = self.store.current
-        if challenger is None:  # withdrawn meanwhile
+        if self.mode != "shadow" or challenger is None:
             return
-        started = time.perf_counter()
-        results = challenger.predict([item.text for item in batch])
-        seconds = time.perf_counter() - started
-        self.latency.labels(CHALLENGER).observe(seconds)
-        labels = [r["sentiment"] for r in results]
-        _count(self.predictions, CHALLENGER, labels)
-        pairs = zip(batch, labels, strict=True)
-        agreed = sum(item.champion_label == label for item, label in pairs)
-        if agreed:
-            self.compared.labels("agree").inc(agreed)
-        if len(batch) - agreed:
-            self.compared.labels("disagree").inc(len(batch) - agreed)
-        if self._log is not None:
-            self._log_scores(challenger, batch, results, seconds * 1000 / len(batch))
+        items = [
+            ShadowItem(text, result["sentiment"], created_at, bool(result["prediction_id"]))
+            for text, result in zip(texts, results, strict=True)
+        ]
+        self.dropped += self.scorer.submit(challenger, items)
 
-    def _log_scores(
-        self,
-        challenger: ServedModel,
-        batch: list[_ShadowItem],
-        results: list[dict[str, Any]],
-        latency_ms: float,
-    ) -> None:
-        assert self._log is not None
-        name, version = challenger.ref.name, challenger.version
-        for item, result in zip(batch, results, strict=True):
+    def _count(self, variant: str, labels: Iterable[str]) -> None:
+        totals: dict[str, int] = {}
+        for label in labels:
+            totals[label] = totals.get(label, 0) + 1
+        for label, count in totals.items():
+            self._predicted[variant, label].inc(count)
+
+    # --- the shadow results thread --------------------------------------------------------
+    def _fold(self, batch: ScoredBatch) -> None:
+        """Count one batch the scorer process sent back and log its scores."""
+        if batch.version is None:  # the scorer could not load the challenger
+            self.unscored += len(batch.items)
+            return
+        self._latency[CHALLENGER].observe(batch.seconds)
+        self._count(CHALLENGER, (score.label for score in batch.scores))
+        pairs = zip(batch.items, batch.scores, strict=True)
+        agreed = sum(item.champion_label == score.label for item, score in pairs)
+        if agreed:
+            self._agreement["agree"].inc(agreed)
+        if len(batch.items) - agreed:
+            self._agreement["disagree"].inc(len(batch.items) - agreed)
+        if self._log is not None:
+            self._log_scores(batch)
+
+    def _log_scores(self, batch: ScoredBatch) -> None:
+        assert self._log is not None and batch.version is not None
+        name, version = self.settings.model_name, batch.version
+        latency_ms = batch.seconds * 1000 / len(batch.items)
+        for item, score in zip(batch.items, batch.scores, strict=True):
             if not item.logged:  # sampled out or dropped: nothing to pair it with
                 continue
-            probabilities = result["probabilities"]
             self._log.submit(
                 Answered(
                     os.urandom(16).hex(), item.created_at, name, version, item.text,
-                    probabilities[LABEL_NAMES[NEGATIVE]], probabilities[LABEL_NAMES[POSITIVE]],
-                    result["sentiment"], latency_ms, "shadow", CHALLENGER,
+                    score.p_negative, score.p_positive, score.label, latency_ms, "shadow",
+                    CHALLENGER,
                 )
             )  # fmt: skip
-
-
-def _count(counter: Counter, variant: str, labels: Iterable[str]) -> None:
-    totals: dict[str, int] = {}
-    for label in labels:
-        totals[label] = totals.get(label, 0) + 1
-    for label, count in totals.items():
-        counter.labels(variant, label).inc(count)
 
 
 class _RolloutCollector(Collector):
@@ -265,8 +243,25 @@ class _RolloutCollector(Collector):
             "Texts not shadow-scored because the shadow queue was full.",
             value=rollout.dropped,
         )
+        scorer = rollout.scorer
         yield GaugeMetricFamily(
             "sentiment_shadow_queue_depth",
-            "Texts waiting for the shadow scorer.",
-            value=rollout._queue.qsize(),
+            "Texts sent to the shadow scorer process and not scored yet.",
+            value=scorer.waiting,
+        )
+        if rollout.mode != "shadow":
+            return
+        yield GaugeMetricFamily(
+            "sentiment_shadow_scorer_up", "1 while the shadow scorer process runs.",
+            value=float(scorer.up),
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "sentiment_shadow_scorer_restarts",
+            "Shadow scorer processes started again after one exited.",
+            value=scorer.restarts,
+        )
+        yield CounterMetricFamily(
+            "sentiment_shadow_lost",
+            "Texts sent to the shadow scorer and never scored (it exited or could not load).",
+            value=scorer.lost + rollout.unscored,
         )
