@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sentiment_mlops import registry
 from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import haproxy, services
 from sentiment_mlops.stack.secrets import load_or_create_secrets
@@ -34,13 +35,15 @@ from tests.stack.helpers import (
 from tests.support.processes import wait_until
 
 REPLICAS = ("api-1", "api-2", "api-3")
+MODEL = "sentiment-classifier"
 REVIEW = {"text": "A wonderful, moving film with brilliant acting and a story that stays."}
 
 
 @pytest.fixture(scope="module")
 def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A stack with three API replicas and a champion they all serve."""
-    with running_stack(tmp_path_factory, STACK_API_REPLICAS="3") as stack:
+    # One MLflow worker: the three API processes are this stack's load on two cores.
+    with running_stack(tmp_path_factory, STACK_API_REPLICAS="3", STACK_MLFLOW_WORKERS="1") as stack:
         params = write_params(tmp_path_factory.mktemp("replicas"), "small", max_features=200)
         trained = stack.sentiment("train", "--champion", "--params", str(params))
         assert trained.returncode == 0, output(trained)
@@ -143,6 +146,34 @@ def test_a_killed_replica_costs_no_request(replicated: RunningStack) -> None:
     assert after_check == [], after_check
     assert load.failures() == []  # the retries covered the check interval as well
     assert len([t for t, _ in load.outcomes if t > killed]) > 10
+
+
+@pytest.mark.stack
+def test_three_replicas_converge_on_a_new_champion_under_load(replicated: RunningStack) -> None:
+    # The replicas poll the alias only every 600 s here: MLflow's webhook, through HAProxy to
+    # one replica, and that replica's notice to the others are all that can move them.
+    client = replicated.mlflow()
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    new = registry.register_version(client, MODEL, champion.source, champion.run_id, {}).version
+    urls = [cells[5] for name, cells in replica_rows(replicated).items() if name != "api"]
+    with Load(replicated.api_url) as load:
+        client.set_registered_model_alias(MODEL, "champion", new)
+        moved = time.monotonic()
+        wait_until(
+            lambda: all(_served(url) == new for url in urls), 60, f"every replica serving v{new}"
+        )
+        print(f"3 replicas serve v{new} {time.monotonic() - moved:.2f} s after the alias moved")
+        time.sleep(1)
+
+    assert load.failures() == [], load.failures()[:10]
+    assert len([t for t, _ in load.outcomes if t > moved]) > 10
+
+
+def _served(url: str) -> str | None:
+    try:
+        return httpx.get(f"{url}/health", timeout=5).json().get("model_version")
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 @pytest.mark.stack
