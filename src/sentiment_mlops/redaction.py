@@ -65,9 +65,11 @@ class Redactor:
 
 
 def redactor_for(settings: Settings) -> Redactor:
-    """A redactor for the secrets of these settings: admin token, webhook secret, URI passwords."""
+    """A redactor for the secrets of these settings: admin token, webhook secret, URI passwords
+    (MLflow's and the reload fan-out's)."""
     values = [s.get_secret_value() for s in (settings.admin_token, settings.webhook_secret) if s]
-    for uri in (settings.mlflow_tracking_uri, settings.mlflow_registry_uri):
+    uris = (settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.reload_notify_url)
+    for uri in uris:
         values.extend(_uri_secrets(uri))
     unique = {value for value in values if value}
     return Redactor(tuple(sorted(unique, key=len, reverse=True)))

@@ -264,6 +264,12 @@ class Settings(BaseSettings):
     webhook_secret: OptionalSecret = Field(default=None, validation_alias="WEBHOOK_SECRET")
     # The URL at which an MLflow server reaches this service's webhook receiver.
     webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
+    # Many replicas: a PostgreSQL database through which the replica that receives a webhook
+    # tells all the others to check the alias at once (`serving.fanout`). Unset: each replica
+    # hears only its own webhooks and polls.
+    reload_notify_url: Annotated[str | None, BeforeValidator(_empty_is_unset)] = Field(
+        default=None, validation_alias="RELOAD_NOTIFY_URL"
+    )
     max_text_chars: int = Field(default=20_000, ge=1, validation_alias="MAX_TEXT_CHARS")
     max_batch_size: int = Field(default=256, ge=1, validation_alias="MAX_BATCH_SIZE")
     max_body_bytes: int = Field(default=6_000_000, ge=1024, validation_alias="MAX_BODY_BYTES")
@@ -351,6 +357,16 @@ class Settings(BaseSettings):
     @classmethod
     def _scored_metric(cls, value: str) -> str:
         return check_metric(value)
+
+    @field_validator("reload_notify_url")
+    @classmethod
+    def _postgresql_url(cls, value: str | None) -> str | None:
+        """A PostgreSQL URL, as libpq or SQLAlchemy writes it (`postgresql+psycopg://...`)."""
+        if value is not None and not value.startswith(
+            ("postgresql://", "postgresql+", "postgres://")
+        ):
+            raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host/database)")
+        return value
 
     @field_validator("prediction_log_url", mode="before")
     @classmethod

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ import httpx
 
 from sentiment_mlops import registry
 from sentiment_mlops.process import configure_process
+from sentiment_mlops.serving.webhooks import sign
 from sentiment_mlops.settings import Settings
 from tests.support import processes
 
@@ -191,3 +194,31 @@ def run_cli(
         text=True,
         timeout=120,
     )
+
+
+def alias_event(
+    name: str = MODEL_NAME, alias: str = "champion", version: str = "1"
+) -> dict[str, Any]:
+    """The body of MLflow's `model_version_alias.created` webhook event."""
+    return {
+        "entity": "model_version_alias",
+        "action": "created",
+        "timestamp": "2025-01-01T00:00:00+00:00",
+        "data": {"name": name, "alias": alias, "version": version},
+    }
+
+
+def signed_delivery(
+    event: dict[str, Any], secret: str = WEBHOOK_SECRET, age: float = 0, delivery_id: str = ""
+) -> dict[str, Any]:
+    """`httpx`/TestClient keyword arguments of a webhook delivery signed as MLflow signs it."""
+    body = json.dumps(event).encode()
+    delivery_id = delivery_id or f"d-{time.time_ns()}"
+    timestamp = str(int(time.time() - age))
+    headers = {
+        "content-type": "application/json",
+        "X-MLflow-Delivery-Id": delivery_id,
+        "X-MLflow-Timestamp": timestamp,
+        "X-MLflow-Signature": sign(secret, delivery_id, timestamp, body),
+    }
+    return {"content": body, "headers": headers}

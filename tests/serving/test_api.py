@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +12,14 @@ from fastapi.testclient import TestClient
 from sentiment_mlops.serving.app import create_app
 from sentiment_mlops.serving.batching import MicroBatcher
 from sentiment_mlops.serving.served_model import ServedModel
-from sentiment_mlops.serving.webhooks import sign
-from tests.serving.helpers import ADMIN_TOKEN, MODEL_NAME, WEBHOOK_SECRET, MlflowStore, wait_until
+from tests.serving.helpers import (
+    ADMIN_TOKEN,
+    MODEL_NAME,
+    MlflowStore,
+    alias_event,
+    signed_delivery,
+    wait_until,
+)
 from tests.serving.poisoned_model import POISON
 
 POSITIVE = "A wonderful, moving film. The cast is brilliant and I loved every minute of it."
@@ -218,34 +223,10 @@ def test_admin_reload_with_the_token_reports_no_change(api: TestClient) -> None:
 
 
 # --- webhooks ----------------------------------------------------------------------------------
-def _delivery(
-    event: dict, secret: str = WEBHOOK_SECRET, age: float = 0, delivery_id: str = ""
-) -> dict:
-    body = json.dumps(event).encode()
-    delivery_id = delivery_id or f"d-{time.time_ns()}"
-    timestamp = str(int(time.time() - age))
-    headers = {
-        "content-type": "application/json",
-        "X-MLflow-Delivery-Id": delivery_id,
-        "X-MLflow-Timestamp": timestamp,
-        "X-MLflow-Signature": sign(secret, delivery_id, timestamp, body),
-    }
-    return {"content": body, "headers": headers}
-
-
-def _alias_event(name: str = MODEL_NAME, alias: str = "champion") -> dict:
-    return {
-        "entity": "model_version_alias",
-        "action": "created",
-        "timestamp": "2025-01-01T00:00:00+00:00",
-        "data": {"name": name, "alias": alias, "version": "1"},
-    }
-
-
 def test_signed_alias_event_triggers_a_check(api: TestClient) -> None:
     store = api.app.state.store  # type: ignore[attr-defined]
     checks = store.stats.checks
-    response = api.post("/webhooks/mlflow", **_delivery(_alias_event()))
+    response = api.post("/webhooks/mlflow", **signed_delivery(alias_event()))
     assert response.status_code == 200
     assert response.json()["accepted"] is True
     wait_until(lambda: store.stats.checks > checks, timeout=10)
@@ -254,37 +235,37 @@ def test_signed_alias_event_triggers_a_check(api: TestClient) -> None:
 @pytest.mark.parametrize(
     ("event", "reason"),
     [
-        (_alias_event(name="other-model"), "other-model"),
-        (_alias_event(alias="challenger"), "challenger"),
-        (_alias_event(name="example_model", alias="example_alias"), "test delivery"),
-        ({**_alias_event(), "entity": "model_version", "action": "created"}, "is not"),
+        (alias_event(name="other-model"), "other-model"),
+        (alias_event(alias="challenger"), "challenger"),
+        (alias_event(name="example_model", alias="example_alias"), "test delivery"),
+        ({**alias_event(), "entity": "model_version", "action": "created"}, "is not"),
     ],
 )
 def test_other_events_are_acknowledged_and_ignored(
     api: TestClient, event: dict, reason: str
 ) -> None:
-    response = api.post("/webhooks/mlflow", **_delivery(event))
+    response = api.post("/webhooks/mlflow", **signed_delivery(event))
     assert response.status_code == 200
     assert response.json()["accepted"] is False
     assert reason in response.json()["reason"]
 
 
 def test_bad_signatures_are_401(api: TestClient) -> None:
-    wrong_secret = api.post("/webhooks/mlflow", **_delivery(_alias_event(), secret="nope"))
+    wrong_secret = api.post("/webhooks/mlflow", **signed_delivery(alias_event(), secret="nope"))
     assert wrong_secret.status_code == 401
     assert "signature" in wrong_secret.json()["detail"]
-    stale = api.post("/webhooks/mlflow", **_delivery(_alias_event(), age=3600))
+    stale = api.post("/webhooks/mlflow", **signed_delivery(alias_event(), age=3600))
     assert stale.status_code == 401
     assert "Timestamp" in stale.json()["detail"]
-    tampered = _delivery(_alias_event())
+    tampered = signed_delivery(alias_event())
     tampered["content"] = tampered["content"].replace(b"champion", b"champio0")
     assert api.post("/webhooks/mlflow", **tampered).status_code == 401
-    unsigned = api.post("/webhooks/mlflow", json=_alias_event())
+    unsigned = api.post("/webhooks/mlflow", json=alias_event())
     assert unsigned.status_code == 401
 
 
 def test_a_replayed_delivery_is_ignored(api: TestClient) -> None:
-    delivery = _delivery(_alias_event(), delivery_id="fixed-id")
+    delivery = signed_delivery(alias_event(), delivery_id="fixed-id")
     assert api.post("/webhooks/mlflow", **delivery).json()["accepted"] is True
     again = api.post("/webhooks/mlflow", **delivery)
     assert again.status_code == 200
@@ -294,7 +275,7 @@ def test_a_replayed_delivery_is_ignored(api: TestClient) -> None:
 def test_webhooks_are_404_without_a_secret(mlflow_store: MlflowStore) -> None:
     app = create_app(mlflow_store.settings(webhook_secret=None))
     with TestClient(app) as client:
-        response = client.post("/webhooks/mlflow", **_delivery(_alias_event()))
+        response = client.post("/webhooks/mlflow", **signed_delivery(alias_event()))
         assert response.status_code == 404
         assert "WEBHOOK_SECRET" in response.json()["detail"]
 

@@ -7,9 +7,7 @@ two gave it.
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,13 +19,13 @@ from sqlalchemy import create_engine, select
 from sentiment_mlops import registry
 from sentiment_mlops.monitoring import tables
 from sentiment_mlops.serving.app import create_app
-from sentiment_mlops.serving.webhooks import sign
 from tests.serving.helpers import (
     DEMO_CSV,
     PARAMS,
-    WEBHOOK_SECRET,
     MlflowStore,
+    alias_event,
     log_model,
+    signed_delivery,
     wait_until,
 )
 
@@ -228,18 +226,5 @@ def test_challenger_webhook_checks_the_challenger_at_once(
 
 
 def _delivery(action: str, version: str) -> dict[str, Any]:
-    event = {
-        "entity": "model_version_alias",
-        "action": action,
-        "timestamp": "2025-01-01T00:00:00+00:00",
-        "data": {"name": MODEL, "alias": "challenger", "version": version},
-    }
-    body = json.dumps(event).encode()
-    delivery_id, timestamp = f"d-{time.time_ns()}", str(int(time.time()))
-    headers = {
-        "content-type": "application/json",
-        "X-MLflow-Delivery-Id": delivery_id,
-        "X-MLflow-Timestamp": timestamp,
-        "X-MLflow-Signature": sign(WEBHOOK_SECRET, delivery_id, timestamp, body),
-    }
-    return {"content": body, "headers": headers}
+    event = alias_event(MODEL, "challenger", version) | {"action": action}
+    return signed_delivery(event)

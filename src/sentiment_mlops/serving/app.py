@@ -23,6 +23,7 @@ from sentiment_mlops.monitoring.prediction_log import open_prediction_log
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.redaction import install_log_redaction
 from sentiment_mlops.serving.batching import MicroBatcher
+from sentiment_mlops.serving.fanout import FanoutCollector, ReloadFanout
 from sentiment_mlops.serving.feedback_routes import feedback_router
 from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
@@ -38,7 +39,8 @@ logger = logging.getLogger(__name__)
 DESCRIPTION = """Classifies movie reviews as positive or negative with the registry's champion.
 
 A new champion is picked up without a restart: by polling the alias every
-`MODEL_RELOAD_INTERVAL` seconds, at once on an MLflow webhook, or on `POST /admin/reload`."""
+`MODEL_RELOAD_INTERVAL` seconds, at once on an MLflow webhook (on every replica when
+`RELOAD_NOTIFY_URL` is set), or on `POST /admin/reload`."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,15 +53,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     prediction_log = open_prediction_log(settings)
     metrics = ServingMetrics(store, prediction_log)
     rollout = Rollout(settings, metrics.registry, prediction_log)  # ROLLOUT_MODE
+    deliveries = SeenDeliveries()
+    checks = {settings.model_alias: store.request_check}
+    if rollout.active:
+        checks[settings.challenger_alias] = rollout.request_check
+    fanout = ReloadFanout(settings, checks, deliveries, store.redact)  # RELOAD_NOTIFY_URL
+    metrics.registry.register(FanoutCollector(fanout))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_process(settings)  # the API's entry: before the watcher's first MLflow call
         store.start()
         rollout.start()
+        fanout.start()
         if prediction_log is not None:
             prediction_log.start()
         yield
+        await run_in_threadpool(fanout.stop)
         await run_in_threadpool(store.stop)
         await run_in_threadpool(rollout.stop)
         if prediction_log is not None:
@@ -76,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics
-    app.state.deliveries = SeenDeliveries()
+    app.state.deliveries = deliveries
+    app.state.fanout = fanout
     app.state.batcher = MicroBatcher()
     app.state.big_body_parses = big_body_parses()
     app.state.prediction_log = prediction_log

@@ -20,6 +20,7 @@ from sentiment_mlops.core.labels import LABEL_NAMES, NEGATIVE, POSITIVE
 from sentiment_mlops.monitoring.feedback import StoreUnavailableError, live_accuracy
 from sentiment_mlops.monitoring.prediction_log import Answered, PredictionLog
 from sentiment_mlops.serving import schemas, webhooks
+from sentiment_mlops.serving.fanout import ReloadFanout, ReloadNotice
 from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.model_store import ModelStore
 from sentiment_mlops.serving.request_bodies import (
@@ -230,7 +231,7 @@ async def live() -> Response:
 
 @router.get("/model-info", response_model=schemas.ModelInfo, tags=["model"])
 async def model_info(
-    store: StoreDep, settings: SettingsDep, log: PredictionLogDep
+    request: Request, store: StoreDep, settings: SettingsDep, log: PredictionLogDep
 ) -> schemas.ModelInfo:
     """The served version, its run and metrics, the last reload error, and live accuracy."""
     # First, so that the store's state below is read in one go, with no await in between.
@@ -257,6 +258,19 @@ async def model_info(
         reload_interval_seconds=settings.model_reload_interval,
         live_accuracy=accuracy,
         live_accuracy_window=settings.feedback_window,
+        reload_fanout=_fanout_state(request.app.state.fanout),
+    )
+
+
+def _fanout_state(fanout: ReloadFanout) -> schemas.ReloadFanout:
+    return schemas.ReloadFanout(
+        enabled=fanout.enabled,
+        listening=fanout.listening,
+        connected_at=fanout.connected_at,
+        connects=fanout.connects,
+        notices=dict(fanout.notices),
+        published=dict(fanout.published),
+        last_error=fanout.last_error,
     )
 
 
@@ -312,7 +326,7 @@ async def reload_model(store: StoreDep) -> Response:
     },
     tags=["admin"],
 )
-async def mlflow_webhook(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
+async def mlflow_webhook(request: Request, settings: SettingsDep) -> Response:
     """Receive an MLflow registry webhook; a new champion alias triggers a check at once."""
     if settings.webhook_secret is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "webhooks are disabled: set WEBHOOK_SECRET")
@@ -329,12 +343,21 @@ async def mlflow_webhook(request: Request, store: StoreDep, settings: SettingsDe
     except orjson.JSONDecodeError:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not JSON") from None
     decision = webhooks.decide(event, settings.model_name, settings.model_alias)
-    if decision.reload:
-        store.request_check()
-    elif request.app.state.rollout.active and webhooks.challenger_moved(event, settings):
-        request.app.state.rollout.request_check()
+    alias = settings.model_alias if decision.reload else None
+    rollout: Rollout = request.app.state.rollout
+    if alias is None and rollout.active and webhooks.challenger_moved(event, settings):
+        alias = settings.challenger_alias
         decision = webhooks.Decision(True, f"{settings.challenger_alias} alias changed")
-    return _json({"accepted": decision.reload, "reason": decision.reason})
+    fanned_out = False
+    if alias is not None:  # check here at once, and on every other replica (`serving.fanout`)
+        notice = ReloadNotice(settings.model_name, alias, _event_version(event), delivery_id)
+        fanned_out = await request.app.state.fanout.deliver(notice)
+    return _json({"accepted": decision.reload, "reason": decision.reason, "fanned_out": fanned_out})
+
+
+def _event_version(event: dict[str, Any]) -> str | None:
+    version = event["data"].get("version")  # `decide` has checked that `data` is a dict
+    return None if version is None else str(version)
 
 
 @router.get("/metrics", tags=["metrics"], response_class=Response)

@@ -107,6 +107,21 @@ class LiveAccuracy(BaseModel):
     labelled: int = Field(description="Labelled predictions in the window (at most the window)")
 
 
+class ReloadFanout(BaseModel):
+    """The reload fan-out between replicas (RELOAD_NOTIFY_URL), without its URL."""
+
+    enabled: bool = Field(description="RELOAD_NOTIFY_URL is set")
+    listening: bool = Field(description="Listening now for the other replicas' notices")
+    connected_at: datetime | None = Field(description="When the listener last (re)connected")
+    connects: int = Field(description="Listener connections made: the first, then reconnects")
+    notices: dict[str, int] = Field(
+        description="Notices received: applied (a check), duplicate (delivery already seen), "
+        "ignored (another model, or an alias not followed here)"
+    )
+    published: dict[str, int] = Field(description="Notices this replica sent: sent, failed")
+    last_error: str | None = Field(description="Why the listener last lost its connection")
+
+
 class ModelInfo(BaseModel):
     """What is served, and what the watcher last saw."""
 
@@ -127,6 +142,7 @@ class ModelInfo(BaseModel):
         "off or its store cannot be reached"
     )
     live_accuracy_window: int = Field(description="FEEDBACK_WINDOW")
+    reload_fanout: ReloadFanout
 
 
 class Feedback(BaseModel):
@@ -184,6 +200,9 @@ class WebhookAck(BaseModel):
 
     accepted: bool
     reason: str
+    fanned_out: bool = Field(
+        default=False, description="The other replicas were notified (RELOAD_NOTIFY_URL)"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -107,20 +108,23 @@ def challenger_moved(event: Any, settings: Settings) -> bool:
 
 
 class SeenDeliveries:
-    """The most recent delivery ids, so that a replayed delivery is ignored."""
+    """The most recent delivery ids, so that a replayed delivery is ignored. Shared by the
+    webhook route and the reload fan-out's listener thread (`serving.fanout`), hence the lock."""
 
     def __init__(self, size: int = 1024) -> None:
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._size = size
+        self._lock = threading.Lock()
 
     def add(self, delivery_id: str) -> bool:
         """Remember an id; False when it was already seen."""
-        if delivery_id in self._ids:
-            return False
-        self._ids[delivery_id] = None
-        if len(self._ids) > self._size:
-            self._ids.popitem(last=False)
-        return True
+        with self._lock:
+            if delivery_id in self._ids:
+                return False
+            self._ids[delivery_id] = None
+            if len(self._ids) > self._size:
+                self._ids.popitem(last=False)
+            return True
 
 
 def webhook_name(settings: Settings) -> str:
