@@ -127,6 +127,9 @@ def report(loads: dict[str, list[Load]], args: argparse.Namespace, load_before: 
             f"{name:12}{median(name, 'requests_per_s'):9.0f}{median(name, 'p50_ms'):9.1f}"
             f"{median(name, 'p99_ms'):9.1f}{errors:8d}"
         )
+    for name in loads:
+        rounds = " ".join(f"{load.requests_per_s:.0f}" for load in loads[name])
+        print(f"{name}: req/s per round {rounds}")
     one, two = median("1 replica", "requests_per_s"), median("2 replicas", "requests_per_s")
     hop = median("1 replica", "requests_per_s") / median("direct", "requests_per_s")
     print(f"scaling ratio 2/1 replicas: {two / one:.2f}; balancer hop: {hop:.2f} of direct")

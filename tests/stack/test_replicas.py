@@ -42,12 +42,19 @@ REVIEW = {"text": "A wonderful, moving film with brilliant acting and a story th
 @pytest.fixture(scope="module")
 def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A stack with three API replicas and a champion they all serve."""
-    # One MLflow worker: the three API processes are this stack's load on two cores.
-    with running_stack(tmp_path_factory, STACK_API_REPLICAS="3", STACK_MLFLOW_WORKERS="1") as stack:
+    settings = {
+        "STACK_API_REPLICAS": "3",
+        # One MLflow worker: the three API processes are this stack's load on two cores.
+        "STACK_MLFLOW_WORKERS": "1",
+        "STACK_START_TIMEOUT": "600",  # a busy machine (CI runs several jobs at once)
+        # No polling worth the name: a new champion reaches the replicas through the webhook.
+        "MODEL_RELOAD_INTERVAL": "600",
+    }
+    with running_stack(tmp_path_factory, **settings) as stack:
         params = write_params(tmp_path_factory.mktemp("replicas"), "small", max_features=200)
         trained = stack.sentiment("train", "--champion", "--params", str(params))
         assert trained.returncode == 0, output(trained)
-        wait_until(lambda: all_serve(stack), 60, "every replica serving the champion")
+        wait_until(lambda: all_serve(stack), 300, "every replica serving the champion")
         yield stack
 
 
@@ -109,6 +116,7 @@ def pids(stack: RunningStack) -> dict[str, int]:
 
 
 @pytest.mark.stack
+@pytest.mark.timeout(1200)  # the first pays for the stack's start and a training
 def test_status_shows_the_balancer_and_each_replica_serving(replicated: RunningStack) -> None:
     rows = replica_rows(replicated)
 
@@ -127,6 +135,7 @@ def test_status_shows_the_balancer_and_each_replica_serving(replicated: RunningS
 
 
 @pytest.mark.stack
+@pytest.mark.timeout(1200)  # the first pays for the stack's start and a training
 def test_a_killed_replica_costs_no_request(replicated: RunningStack) -> None:
     before = pids(replicated)
     with Load(replicated.api_url) as load:
@@ -149,6 +158,7 @@ def test_a_killed_replica_costs_no_request(replicated: RunningStack) -> None:
 
 
 @pytest.mark.stack
+@pytest.mark.timeout(1200)  # the first pays for the stack's start and a training
 def test_three_replicas_converge_on_a_new_champion_under_load(replicated: RunningStack) -> None:
     # The replicas poll the alias only every 600 s here: MLflow's webhook, through HAProxy to
     # one replica, and that replica's notice to the others are all that can move them.
@@ -160,7 +170,7 @@ def test_three_replicas_converge_on_a_new_champion_under_load(replicated: Runnin
         client.set_registered_model_alias(MODEL, "champion", new)
         moved = time.monotonic()
         wait_until(
-            lambda: all(_served(url) == new for url in urls), 60, f"every replica serving v{new}"
+            lambda: all(_served(url) == new for url in urls), 300, f"every replica serving v{new}"
         )
         print(f"3 replicas serve v{new} {time.monotonic() - moved:.2f} s after the alias moved")
         time.sleep(1)
@@ -177,6 +187,7 @@ def _served(url: str) -> str | None:
 
 
 @pytest.mark.stack
+@pytest.mark.timeout(1200)  # the first pays for the stack's start and a training
 def test_a_rolling_restart_of_every_replica_costs_no_request(replicated: RunningStack) -> None:
     before = pids(replicated)
     with Load(replicated.api_url) as load:

@@ -103,6 +103,9 @@ def render_config(settings: StackSettings, replicas: Mapping[str, int]) -> str:
             "",
             f"backend {backend}",
             "    balance leastconn",
+            # A client's next request goes to the replica its last one went to, over the same
+            # connection, while that replica is up: no new connection per request.
+            "    option prefer-last-server",
             f"    option httpchk GET {check}",
             "    http-check expect status 200",
             f"    http-request disable-l7-retry unless {_REPEATABLE}",

@@ -230,16 +230,21 @@ def api_replica_service(
     settings: StackSettings, stack_secrets: StackSecrets, number: int, port: int
 ) -> ServiceSpec:
     """One API process. The first registers MLflow's webhook (one registration, no race); its
-    URL is the balancer's, so the delivery reaches a replica that is up."""
+    URL is the balancer's, so the delivery reaches a replica that is up, which passes it on to
+    the others (RELOAD_NOTIFY_URL)."""
     url = f"http://{STACK_HOST}:{port}"
     command = [sys.executable, "-m", "sentiment_mlops", "serve", "--host", STACK_HOST]
     command += ["--port", str(port), *(["--register-webhook"] if number == 1 else [])]
+    predictions = settings.database_url(settings.predictions_database, "psycopg")
     env = {
         "MLFLOW_TRACKING_URI": settings.mlflow_url,
         "WEBHOOK_SECRET": stack_secrets.webhook_secret,
         "WEBHOOK_URL": f"{settings.api_url}/webhooks/mlflow",
         # The prediction log in PostgreSQL, as in compose, not a SQLite file in the project.
-        "PREDICTION_LOG_URL": settings.database_url(settings.predictions_database, "psycopg"),
+        "PREDICTION_LOG_URL": predictions,
+        # The webhook reaches one replica; it tells the others through PostgreSQL's NOTIFY
+        # (`serving.fanout`), on the prediction log's database: no other server to run.
+        "RELOAD_NOTIFY_URL": predictions,
     }
     return ServiceSpec(
         name=f"{REPLICA_PREFIX}{number}",
