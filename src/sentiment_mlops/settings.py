@@ -93,6 +93,8 @@ class StackSettings(BaseModel):
     mlflow_port: int = Field(default=5001, ge=1, le=65535, validation_alias="STACK_MLFLOW_PORT")
     prefect_port: int = Field(default=4200, ge=1, le=65535, validation_alias="STACK_PREFECT_PORT")
     api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="STACK_API_PORT")
+    # API processes behind the stack's load balancer (HAProxy on `api_port`), each on a free port.
+    api_replicas: int = Field(default=1, ge=1, le=16, validation_alias="STACK_API_REPLICAS")
     # Prometheus (the Debian package's binary), scraping the API; skipped when not installed.
     prometheus_port: int = Field(
         default=9090, ge=1, le=65535, validation_alias="STACK_PROMETHEUS_PORT"

@@ -78,6 +78,16 @@ def _drop_databases(*names: str) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The whole stack on free ports, with fresh databases; stopped, and checked gone, after."""
+    with running_stack(tmp_path_factory) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory, **settings: str
+) -> Iterator[RunningStack]:
+    """`sentiment stack up --detach` with `settings` (variables) on top of the tests' own;
+    stopped, its databases dropped and its processes checked gone, after."""
     _require_postgres()
     suffix = secrets.token_hex(4)
     running = RunningStack(
@@ -87,7 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         ),
         ports=new_ports(),
     )
-    env = running.env = running.stack_env(PG_URL)
+    env = running.env = running.stack_env(PG_URL) | settings
     started = time.monotonic()
     try:
         result = running.sentiment("stack", "up", "--detach", env=env, timeout=600)

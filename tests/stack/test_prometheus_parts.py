@@ -25,14 +25,14 @@ def _settings(tmp_path: Path, **values: object) -> StackSettings:
 
 def test_written_config_passes_promtool_and_loads_the_packaged_rules(tmp_path: Path) -> None:
     promtool = require_tool("promtool", PROMTOOL_HINT)
-    path = prometheus.write_config(_settings(tmp_path, api_port=8123))
+    path = prometheus.write_config(_settings(tmp_path), [8123, 8124])
 
     result = run([promtool, "check", "config", str(path)])
 
     assert result.returncode == 0, output(result)
     assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout, output(result)
     (job,) = yaml.safe_load(path.read_text())["scrape_configs"]
-    assert job["static_configs"] == [{"targets": ["127.0.0.1:8123"]}]
+    assert job["static_configs"] == [{"targets": ["127.0.0.1:8123", "127.0.0.1:8124"]}]
 
 
 def test_stack_and_compose_share_the_rules_and_the_scrape_job() -> None:

@@ -25,13 +25,14 @@ from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
 from sentiment_mlops.settings import StackSettings
-from sentiment_mlops.stack import provision, services
+from sentiment_mlops.stack import provision, replicas, services
 from sentiment_mlops.stack.health import worker_beat_since
 from sentiment_mlops.stack.lifecycle import Stack
 from sentiment_mlops.stack.ports import PortsInUseError, port_is_free
 from sentiment_mlops.stack.secrets import load_or_create_secrets
 from sentiment_mlops.stack.services import ServiceSpec
 from sentiment_mlops.stack.supervisord import render_config
+from tests.stack.helpers import status_cells, status_rows
 from tests.support.processes import free_port, wait_until
 
 
@@ -262,24 +263,26 @@ def test_readme_lists_every_port_the_stack_listens_on_with_the_setting_that_move
 
 @pytest.mark.slow
 def test_status_shows_an_api_without_a_model_as_up_not_healthy(tmp_path: Path) -> None:
-    # The stack's own API service, with nothing at its MLflow URL: it starts, answers its
-    # liveness check, and its /health says 503 (no model) - which `status` must show.
+    # The stack's own API (HAProxy and one replica), with nothing at its MLflow URL: it starts,
+    # answers its liveness check, and its /health says 503 (no model) - which `status` must
+    # show. No replica serves a model, so HAProxy lets the live one answer for itself.
     settings = settings_for(tmp_path, api_port=free_port(), mlflow_port=free_port())
-    spec = services.api_service(settings, load_or_create_secrets(settings))
+    balancer, replica = services.api_services(settings, load_or_create_secrets(settings))
     # Registering the webhook needs the MLflow server; serving does not.
-    command = [part for part in spec.command if part != "--register-webhook"]
-    spec = dataclasses.replace(spec, command=command)
+    command = [part for part in replica.command if part != "--register-webhook"]
+    replica = dataclasses.replace(replica, command=command)
     stack = Stack(settings, report=lambda _: None)
     try:
-        stack.launch([spec])
-        stack.start(spec)
-        stack.wait_healthy(spec)
+        stack.launch([balancer, replica])
+        replicas.start_api(stack, {"api": balancer, replica.name: replica}, lambda: None)
 
         result = _sentiment_stack("status", env={"STACK_DIR": str(settings.stack_dir)})
 
         assert result.returncode == 0, result.stderr
-        [row] = [line for line in result.stdout.splitlines() if "│ api " in line]
-        assert "│ up, no model loaded (503) │" in row, result.stdout
-        assert "healthy" not in row
+        rows = status_rows(result.stdout, {"api", "api-1"})
+        assert status_cells(rows["api"])[4] == "up, no model loaded (503)", result.stdout
+        assert "healthy" not in rows["api"]
+        state = status_cells(rows["api-1"])[4]
+        assert state == "up, no model loaded (503); HAProxy: DOWN", result.stdout
     finally:
         stack.down()

@@ -118,12 +118,22 @@ def status() -> None:
 
 @stack_app.command()
 def restart(
-    service: Annotated[str, typer.Argument(help="s3, mlflow, prefect, worker, api or prometheus")],
+    service: Annotated[
+        str,
+        typer.Argument(
+            help="s3, mlflow, prefect, worker, prometheus, api (every replica, one at a time) "
+            "or api-N (one replica)"
+        ),
+    ],
 ) -> None:
     """Restart one service through supervisord (same command and environment), wait until
-    it is healthy."""
+    it is healthy. `api` restarts the API replicas one at a time behind HAProxy: requests keep
+    being answered."""
     seconds = _stack().restart(service)  # a StackError ends the command with exit 1
-    typer.echo(f"{service} restarted, healthy after {seconds:.1f} s")
+    if service == "api":
+        typer.echo(f"api: every replica restarted, one at a time, in {seconds:.1f} s")
+    else:
+        typer.echo(f"{service} restarted, healthy after {seconds:.1f} s")
 
 
 def _print_summary(stack: Any) -> None:

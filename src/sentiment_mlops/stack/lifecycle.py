@@ -23,7 +23,16 @@ from typing import Any
 from pydantic import SecretStr
 
 from sentiment_mlops.settings import StackSettings
-from sentiment_mlops.stack import StackError, ports, prometheus, provision, reaper, services
+from sentiment_mlops.stack import (
+    StackError,
+    haproxy,
+    ports,
+    prometheus,
+    provision,
+    reaper,
+    replicas,
+    services,
+)
 from sentiment_mlops.stack.health import describe_readiness, is_healthy
 from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
 from sentiment_mlops.stack.services import ServiceSpec
@@ -77,6 +86,8 @@ class Stack:
                 "services still run (`sentiment stack status`); stop them with "
                 "`sentiment stack down`"
             )
+        if haproxy.binary() is None:
+            raise StackError(f"no HAProxy (the load balancer): {haproxy.INSTALL_HINT}")
         ports.check_free(self.settings)
         self.settings.stack_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         stack_secrets = load_or_create_secrets(self.settings, self.webhook_secret)
@@ -124,11 +135,13 @@ class Stack:
         if made:
             self.report(f"created S3 buckets: {', '.join(made)}")
         self.wait_healthy(specs["mlflow"])
-        self.start(specs["api"])
-        self.wait_healthy(specs["prefect"])
-        self._wait_done(specs["deploy"])
-        self.start(specs["worker"])
-        self.wait_healthy(specs["api"])
+
+        def start_worker() -> None:  # while the first API replica starts
+            self.wait_healthy(specs["prefect"])
+            self._wait_done(specs["deploy"])
+            self.start(specs["worker"])
+
+        replicas.start_api(self, specs, start_worker)
         self.wait_healthy(specs["worker"])
         self._start_prometheus(specs)
 
@@ -140,7 +153,8 @@ class Stack:
                 f"Prometheus not started: no `prometheus` on PATH; {prometheus.INSTALL_HINT}"
             )
             return
-        prometheus.write_config(self.settings)
+        targets = [spec.port for spec in services.replicas_of(specs).values() if spec.port]
+        prometheus.write_config(self.settings, targets)
         self.start(specs["prometheus"])
         self.wait_healthy(specs["prometheus"])
 
@@ -230,13 +244,19 @@ class Stack:
         return running
 
     def restart(self, name: str) -> float:
-        """Restart one service through supervisord and wait until it is healthy again."""
+        """Restart one service through supervisord and wait until it is healthy again. `api`
+        restarts the API replicas one at a time behind HAProxy (which keeps running), and a
+        replica is taken out of HAProxy while it restarts: no request is dropped."""
         specs = self.specs()
         if not self.supervisord.is_running():
             raise StackError("no stack is running here (see `sentiment stack up`)")
         if name not in specs or specs[name].oneshot:
             known = ", ".join(n for n, s in specs.items() if not s.oneshot)
             raise StackError(f"no service {name!r}; the services are {known}")
+        if name == "api":
+            return replicas.rolling_restart(self)
+        if specs[name].port is not None:
+            return replicas.restart_replica(self, specs[name])
         self.supervisord.stop(name)
         self.start(specs[name])
         return self.wait_healthy(specs[name])
@@ -252,6 +272,7 @@ class Stack:
         if not self.supervisord.is_running():
             return self._unsupervised_status()
         specs = self.specs()
+        balanced = replicas.balancer_states(self)
         rows = []
         for info in self.supervisord.programs():
             spec = specs.get(info["name"])
@@ -259,6 +280,9 @@ class Stack:
                 continue
             alive = info["statename"] in _ALIVE
             healthy = alive and is_healthy(spec, since=info["start"])
+            state = _state_text(spec, alive, healthy)
+            if spec.name in balanced:  # a replica: and whether HAProxy sends it requests
+                state += f"; HAProxy: {balanced[spec.name]}"
             rows.append(
                 {
                     "name": spec.name,
@@ -266,7 +290,7 @@ class Stack:
                     "pid": info["pid"] if alive else None,
                     "uptime": _uptime(info["now"] - info["start"]) if alive else "",
                     "healthy": healthy,
-                    "state": _state_text(spec, alive, healthy),
+                    "state": state,
                     "url": spec.url,
                     "log": info["stdout_logfile"],
                 }

@@ -1,6 +1,6 @@
 """The stack's Prometheus: the Debian package's binary, a config written into the stack folder
-that scrapes the stack's API, and the alert rules shipped in the package (the file compose's
-Prometheus mounts too), so both evaluate the same rules.
+that scrapes each API replica of the stack, and the alert rules shipped in the package (the
+file compose's Prometheus mounts too), so both evaluate the same rules.
 
 Prometheus is optional: without a `prometheus` binary on PATH the stack runs without it and
 `up` says so (`apt-get install prometheus` on Debian and Ubuntu).
@@ -9,6 +9,7 @@ Prometheus is optional: without a `prometheus` binary on PATH the stack runs wit
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 
@@ -41,15 +42,16 @@ def url(settings: StackSettings) -> str:
     return f"http://{STACK_HOST}:{settings.prometheus_port}"
 
 
-def render_config(settings: StackSettings) -> str:
-    """prometheus.yml: scrape the API, evaluate the rules, every SCRAPE_INTERVAL."""
+def render_config(replica_ports: Sequence[int]) -> str:
+    """prometheus.yml: scrape each API replica (not the balancer, which would pick one at a time),
+    evaluate the rules, every SCRAPE_INTERVAL."""
     config = {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "rule_files": [str(rules_file())],
         "scrape_configs": [
             {
                 "job_name": SCRAPE_JOB,
-                "static_configs": [{"targets": [f"{STACK_HOST}:{settings.api_port}"]}],
+                "static_configs": [{"targets": [f"{STACK_HOST}:{port}" for port in replica_ports]}],
             }
         ],
     }
@@ -57,11 +59,11 @@ def render_config(settings: StackSettings) -> str:
     return header + yaml.safe_dump(config, sort_keys=False)
 
 
-def write_config(settings: StackSettings) -> Path:
+def write_config(settings: StackSettings, replica_ports: Sequence[int]) -> Path:
     """Write prometheus.yml into the stack folder; returns its path."""
     path = folder(settings) / "prometheus.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_config(settings), encoding="utf-8")
+    path.write_text(render_config(replica_ports), encoding="utf-8")
     return path
 
 

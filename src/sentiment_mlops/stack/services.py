@@ -8,13 +8,14 @@ environment (`python -m mlflow`, `python -m prefect`, `weed` beside `python`).
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from sentiment_mlops.settings import STACK_HOST, StackSettings
-from sentiment_mlops.stack import StackError, prometheus
+from sentiment_mlops.stack import StackError, haproxy, prometheus
 from sentiment_mlops.stack.secrets import StackSecrets
 
 # `weed mini` runs master, volume, filer, S3 and admin components, each with an HTTP port and a
@@ -23,6 +24,8 @@ from sentiment_mlops.stack.secrets import StackSecrets
 WEED_DEFAULT_PORTS = {"master": 9333, "volume": 8080, "filer": 8888, "s3": 8333, "admin": 23646}
 WEED_GRPC_OFFSET = 10000
 WORKER_NAME = "sentiment-stack-worker"
+# API replicas are `api-1`, `api-2`, ...; `api` is the load balancer in front of them.
+REPLICA_PREFIX = "api-"
 # The region every S3 client of the stack names (SeaweedFS accepts any).
 REGION = "us-east-1"
 
@@ -46,6 +49,8 @@ class ServiceSpec:
     readiness_url: str | None = None
     # A task that runs once to the end (the deployment), not a server to keep running.
     oneshot: bool = False
+    # An API replica's own port: the load balancer's server (see `api_services`).
+    port: int | None = None
 
 
 def weed_ports(s3_port: int) -> dict[str, int]:
@@ -207,27 +212,78 @@ def worker_service(settings: StackSettings) -> ServiceSpec:
     )
 
 
-def api_service(settings: StackSettings, stack_secrets: StackSecrets) -> ServiceSpec:
+def api_services(settings: StackSettings, stack_secrets: StackSecrets) -> list[ServiceSpec]:
+    """The API as users reach it: HAProxy on the API port (`api`) in front of
+    `STACK_API_REPLICAS` API processes (`api-1`, ...), each on a free port of its own.
+
+    The balancer is there with one replica too: one way to run the API, the same front door
+    (the request timeouts a slow client meets), and `stack restart api` is the same command.
+    """
+    replicas = [
+        api_replica_service(settings, stack_secrets, number, free_port())
+        for number in range(1, settings.api_replicas + 1)
+    ]
+    return [balancer_service(settings, replicas), *replicas]
+
+
+def api_replica_service(
+    settings: StackSettings, stack_secrets: StackSecrets, number: int, port: int
+) -> ServiceSpec:
+    """One API process. The first registers MLflow's webhook (one registration, no race); its
+    URL is the balancer's, so the delivery reaches a replica that is up, which passes it on to
+    the others (RELOAD_NOTIFY_URL)."""
+    url = f"http://{STACK_HOST}:{port}"
     command = [sys.executable, "-m", "sentiment_mlops", "serve", "--host", STACK_HOST]
-    command += ["--port", str(settings.api_port), "--register-webhook"]
+    command += ["--port", str(port), *(["--register-webhook"] if number == 1 else [])]
+    predictions = settings.database_url(settings.predictions_database, "psycopg")
     env = {
         "MLFLOW_TRACKING_URI": settings.mlflow_url,
         "WEBHOOK_SECRET": stack_secrets.webhook_secret,
         "WEBHOOK_URL": f"{settings.api_url}/webhooks/mlflow",
         # The prediction log in PostgreSQL, as in compose, not a SQLite file in the project.
-        "PREDICTION_LOG_URL": settings.database_url(settings.predictions_database, "psycopg"),
+        "PREDICTION_LOG_URL": predictions,
+        # The webhook reaches one replica; it tells the others through PostgreSQL's NOTIFY
+        # (`serving.fanout`), on the prediction log's database: no other server to run.
+        "RELOAD_NOTIFY_URL": predictions,
     }
     return ServiceSpec(
-        name="api",
-        label="API docs",
+        name=f"{REPLICA_PREFIX}{number}",
+        label=f"API replica {number}",
         command=command,
         env=env,
         # Liveness, as in compose: an empty registry is still a working stack.
+        health_url=f"{url}/health/live",
+        url=url,
+        cwd=str(settings.project_dir.resolve()),
+        readiness_url=f"{url}/health",
+        port=port,
+    )
+
+
+def balancer_service(settings: StackSettings, replicas: list[ServiceSpec]) -> ServiceSpec:
+    """HAProxy on the API port (see `stack.haproxy`, which writes its config)."""
+    return ServiceSpec(
+        name="api",
+        label=f"API docs (HAProxy, {len(replicas)} replica{'s' if len(replicas) > 1 else ''})",
+        command=haproxy.command(settings, haproxy.binary() or "haproxy"),
+        env={},
         health_url=f"{settings.api_url}/health/live",
         url=f"{settings.api_url}/docs",
-        cwd=str(settings.project_dir.resolve()),
+        cwd=str(haproxy.folder(settings)),
         readiness_url=f"{settings.api_url}/health",
     )
+
+
+def replicas_of(specs: dict[str, ServiceSpec]) -> dict[str, ServiceSpec]:
+    """The API replicas among `specs`, by name, in order."""
+    return {name: spec for name, spec in specs.items() if spec.port is not None}
+
+
+def free_port() -> int:
+    """A port the system has free now (a replica binds it a few seconds later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((STACK_HOST, 0))
+        return int(sock.getsockname()[1])
 
 
 def deploy_service(settings: StackSettings) -> ServiceSpec:
@@ -255,7 +311,7 @@ def all_services(settings: StackSettings, stack_secrets: StackSecrets) -> list[S
         mlflow_service(settings, stack_secrets),
         prefect_service(settings),
         deploy_service(settings),
-        api_service(settings, stack_secrets),
+        *api_services(settings, stack_secrets),
         worker_service(settings),
         *prometheus_services(settings),
     ]
