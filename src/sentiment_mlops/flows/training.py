@@ -23,7 +23,7 @@ from sentiment_mlops.core.data import DataUnavailableError
 from sentiment_mlops.errors import user_error_message
 from sentiment_mlops.flows.inputs import training_request
 from sentiment_mlops.flows.run_logs import logs_to_prefect_run
-from sentiment_mlops.flows.steps import run_training
+from sentiment_mlops.flows.steps import StepRunner, run_training
 from sentiment_mlops.flows.types import TrainingRequest, TrainingResult
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings, get_settings
@@ -39,23 +39,28 @@ def _read_may_pass(_task: Task[..., Any], _task_run: TaskRun, state: State[Any])
     return isinstance(state.data, DataUnavailableError)
 
 
-def run_as_task(name: str, step: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run one step as a Prefect task named `name` (a `steps.StepRunner`).
+def task_runner(settings: Settings) -> StepRunner:
+    """A `steps.StepRunner` that runs each step as a Prefect task named after it.
 
     Caching is off: inputs are data frames and fitted models, which are not worth hashing.
-    Reading data may hit a network file system or an object store: worth a retry.
+    Reading data may hit a network file system or an object store: worth a retry, after
+    `settings.data_read_retry_delay` seconds.
     """
-    if name == "load-data":
-        as_task = task(
-            name=name,
-            cache_policy=NO_CACHE,
-            retries=2,
-            retry_delay_seconds=2,
-            retry_condition_fn=_read_may_pass,
-        )
-    else:
-        as_task = task(name=name, cache_policy=NO_CACHE)
-    return as_task(step)(*args, **kwargs)
+
+    def run_as_task(name: str, step: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if name == "load-data":
+            as_task = task(
+                name=name,
+                cache_policy=NO_CACHE,
+                retries=2,
+                retry_delay_seconds=settings.data_read_retry_delay,
+                retry_condition_fn=_read_may_pass,
+            )
+        else:
+            as_task = task(name=name, cache_policy=NO_CACHE)
+        return as_task(step)(*args, **kwargs)
+
+    return run_as_task
 
 
 @flow(name=FLOW_NAME, validate_parameters=True)
@@ -102,7 +107,7 @@ def _train(request: TrainingRequest, settings: Settings) -> TrainingResult:
     configure_process(settings)  # the flow's entry: a worker runs it in a new process
     with logs_to_prefect_run():
         try:
-            return run_training(request, settings, run_step=run_as_task)
+            return run_training(request, settings, run_step=task_runner(settings))
         except Exception as error:
             message = user_error_message(error)
             if message is None:
