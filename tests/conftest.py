@@ -17,18 +17,6 @@ DEMO_DATA = PROJECT_ROOT / "data" / "demo_reviews.csv"
 PARAMS_FILE = PROJECT_ROOT / "params.yaml"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for pytest-xdist (`-n 2`, with `--dist loadgroup` from pyproject.toml): a module's
-    tests run on one worker, so its module-scoped fixtures (a trained store, a served API, one
-    checkov run) are built once; every stack test runs on one worker, which starts one stack."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        group = "stack" if item.get_closest_marker("stack") else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(autouse=True)
 def _ignore_developer_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's `.env` (copied from .env.example) must not change what tests see."""
