@@ -48,8 +48,8 @@ stack-down: ## Stop the local processes started by stack-up
 test: ## Run the test suite (the same command as the README and CI)
 	uv run pytest
 
-test-quick: ## Run the quick tests: no slow ones, no stack (a developer's inner loop)
-	uv run pytest -m "not slow and not stack"
+test-quick: ## Run the quick tests on two workers: no slow ones, no stack (the inner loop)
+	uv run pytest -n 2 -m "not slow and not stack"
 
 lint: ## Check code style (ruff lint and format check)
 	uv run ruff check .

@@ -247,6 +247,11 @@ class Settings(BaseSettings):
         default=Path("data/demo_reviews.csv"), validation_alias="DEMO_DATA_PATH"
     )
     params_path: Path = Field(default=Path("params.yaml"), validation_alias="PARAMS_PATH")
+    # A training flow reads its data again after an I/O error (a network file system, an
+    # object store), twice, waiting this long before each attempt.
+    data_read_retry_delay: float = Field(
+        default=2.0, ge=0, validation_alias="DATA_READ_RETRY_DELAY"
+    )
 
     # --- Batch scoring (`sentiment score`) ---------------------------------------------------
     # Rows per vectorised prediction of the local engine; memory grows with it, not the file.

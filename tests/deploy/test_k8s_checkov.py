@@ -24,6 +24,10 @@ SKIP = re.compile(r"checkov\.io/skip\d+")
 # A planted weakness: the API may write to its root filesystem (CKV_K8S_22).
 WEAKENED = ("base/api.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false")
 
+# checkov's own start-up and scan are ~15 s of CPU, a tenth of the quick set, for files that
+# change rarely (deploy/k8s); the manifests' schema and consistency checks stay quick.
+pytestmark = pytest.mark.slow
+
 
 def _checkov(files: list[Path]) -> dict[str, Any]:
     """checkov's JSON report over `files`, offline (`--skip-download`: no policy metadata)."""

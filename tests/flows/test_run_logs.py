@@ -12,7 +12,7 @@ from sentiment_mlops.core.data import DataError
 from sentiment_mlops.core.params import ParamsError
 from sentiment_mlops.flows.run_logs import UserErrorTracebackFilter
 from sentiment_mlops.flows.training import training_flow
-from sentiment_mlops.settings import Settings
+from sentiment_mlops.settings import Settings, get_settings
 from tests.support.run_log import run_log
 
 
@@ -67,11 +67,17 @@ def test_only_user_errors_lose_their_traceback(error: Exception, keeps_traceback
     assert (record.exc_info is not None) is keeps_traceback
 
 
-def test_an_input_output_error_is_read_again(settings: Settings, tmp_path: Path) -> None:
+def test_an_input_output_error_is_read_again(
+    migrated_store_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATA_READ_RETRY_DELAY", "0")  # the setting: no 2 s waits here
+    get_settings.cache_clear()
     flaky = tmp_path / "flaky.csv"
     flaky.symlink_to("/proc/self/mem")  # EIO on every read (see tests/unit/test_data.py)
     state = training_flow(data_path=str(flaky), return_state=True)
     assert state.is_failed()
     assert "Input/output error" in state.message
     log = run_log(state.state_details.flow_run_id)
-    assert sum("Retry" in line for line in log) == 2, log
+    retries = [line for line in log if "Retry" in line]
+    assert len(retries) == 2, log
+    assert all("will start immediately" in line for line in retries), retries

@@ -1,18 +1,16 @@
 """Every metric the Grafana dashboard and the alert rules query is one a running API exports.
 
-The API runs as a process on a trained champion, answers a prediction and takes its feedback
-(so that labelled series such as live accuracy exist), and its /metrics is read with
-prometheus_client's parser. Names are read from the parsed PromQL of each query.
+The API runs as a process on a trained champion (the session's `sqlite_logged`), answers a
+prediction and takes its feedback (so that labelled series such as live accuracy exist), and
+its /metrics is read with prometheus_client's parser. Names are read from the parsed PromQL of
+each query.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.serving.helpers import MlflowStore
-from tests.serving.log_support import logged_service
+from tests.serving.log_support import LoggedService
 from tests.support.monitoring import (
     PROMETHEUS_OWN,
     alert_rules,
@@ -33,13 +31,13 @@ def exported_names(metrics_text: str) -> set[str]:
 
 
 def test_dashboard_and_alerts_query_only_what_the_api_exports(
-    mlflow_store: MlflowStore, tmp_path: Path
+    sqlite_logged: LoggedService,
 ) -> None:
-    with logged_service(mlflow_store, tmp_path, f"sqlite:///{tmp_path / 'log.db'}") as service:
-        answer = service.http.post("/predict", json={"text": "A wonderful film."}).json()
-        label = {"prediction_id": answer["prediction_id"], "label": answer["sentiment"]}
-        assert service.http.post("/feedback", json=label).status_code == 200
-        exported = exported_names(service.http.get("/metrics").text)
+    service = sqlite_logged  # the session's served API: one process less to start
+    answer = service.http.post("/predict", json={"text": "A wonderful film."}).json()
+    label = {"prediction_id": answer["prediction_id"], "label": answer["sentiment"]}
+    assert service.http.post("/feedback", json=label).status_code == 200
+    exported = exported_names(service.http.get("/metrics").text)
 
     assert "sentiment_live_accuracy" in exported  # the feedback made it into /metrics
     queries = panel_queries(load_dashboard())

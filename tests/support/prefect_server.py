@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import sys
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,13 +37,19 @@ def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
     template = Template(request, "prefect-db", ("prefect", "sqlalchemy", "alembic", "aiosqlite"))
     tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
     database = tmp_path_factory.mktemp("prefect") / DATABASE
-    found = template.find()
-    if found is not None:
-        shutil.copyfile(found / DATABASE, database)
-    with _server(database, prepared=found is not None) as api_url:
+    with ExitStack() as building:
+        found = template.find()
         if found is None:
-            template.save(lambda folder: _snapshot(database, folder / DATABASE))
-        yield api_url
+            building.enter_context(template.building())  # until this session saved it
+            found = template.find()  # saved by a session this one waited for
+        if found is not None:
+            building.close()
+            shutil.copyfile(found / DATABASE, database)
+        with _server(database, prepared=found is not None) as api_url:
+            if found is None:
+                template.save(lambda folder: _snapshot(database, folder / DATABASE))
+                building.close()
+            yield api_url
 
 
 def _snapshot(database: Path, copy: Path) -> None:

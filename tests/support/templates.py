@@ -5,17 +5,21 @@ migrated file takes milliseconds. A template depends only on the installed versi
 libraries that shape its schema, so it is kept in pytest's cache folder (`.pytest_cache`;
 `pytest --cache-clear` drops it) under a name made of those versions, and reused by later
 sessions. With pytest's cache plugin off (`-p no:cacheprovider`) each session builds its own.
+Sessions running at once (pytest-xdist's workers) build a missing template once: one builds it
+under a file lock, the others wait for that lock and then copy the template.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 
 class Template:
@@ -65,6 +69,20 @@ class Template:
                 shutil.rmtree(old, ignore_errors=True)
         return folder
 
+    @contextmanager
+    def building(self) -> Iterator[None]:
+        """Held while a session looks for the template and builds it if missing: a session
+        waiting here finds the template the session before it built."""
+        if self._root is None:  # no cache: each session builds its own
+            yield
+            return
+        with FileLock(self._root / f".{self.key}.lock"):
+            yield
+
     def get(self, build: Callable[[Path], None]) -> Path:
         """The template, built by `build(folder)` if no session built it before."""
-        return self.find() or self.save(build)
+        found = self.find()
+        if found is not None:
+            return found
+        with self.building():
+            return self.find() or self.save(build)

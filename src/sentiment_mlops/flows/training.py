@@ -22,9 +22,9 @@ from prefect.states import State
 from sentiment_mlops.core.data import DataUnavailableError
 from sentiment_mlops.flows.entry import entry_flow
 from sentiment_mlops.flows.inputs import training_request
-from sentiment_mlops.flows.steps import run_training
+from sentiment_mlops.flows.steps import StepRunner, run_training
 from sentiment_mlops.flows.types import TrainingRequest, TrainingResult
-from sentiment_mlops.settings import get_settings
+from sentiment_mlops.settings import Settings, get_settings
 
 FLOW_NAME = "sentiment-training"
 
@@ -37,23 +37,28 @@ def _read_may_pass(_task: Task[..., Any], _task_run: TaskRun, state: State[Any])
     return isinstance(state.data, DataUnavailableError)
 
 
-def run_as_task(name: str, step: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run one step as a Prefect task named `name` (a `steps.StepRunner`).
+def task_runner(settings: Settings) -> StepRunner:
+    """A `steps.StepRunner` that runs each step as a Prefect task named after it.
 
     Caching is off: inputs are data frames and fitted models, which are not worth hashing.
-    Reading data may hit a network file system or an object store: worth a retry.
+    Reading data may hit a network file system or an object store: worth a retry, after
+    `settings.data_read_retry_delay` seconds.
     """
-    if name == "load-data":
-        as_task = task(
-            name=name,
-            cache_policy=NO_CACHE,
-            retries=2,
-            retry_delay_seconds=2,
-            retry_condition_fn=_read_may_pass,
-        )
-    else:
-        as_task = task(name=name, cache_policy=NO_CACHE)
-    return as_task(step)(*args, **kwargs)
+
+    def run_as_task(name: str, step: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if name == "load-data":
+            as_task = task(
+                name=name,
+                cache_policy=NO_CACHE,
+                retries=2,
+                retry_delay_seconds=settings.data_read_retry_delay,
+                retry_condition_fn=_read_may_pass,
+            )
+        else:
+            as_task = task(name=name, cache_policy=NO_CACHE)
+        return as_task(step)(*args, **kwargs)
+
+    return run_as_task
 
 
 @entry_flow(FLOW_NAME)
@@ -87,10 +92,11 @@ def training_flow(
         metrics_file=metrics_file,
         plots_dir=plots_dir,
     )
-    return run_training(request, settings, run_step=run_as_task)
+    return run_training(request, settings, run_step=task_runner(settings))
 
 
 @entry_flow(FLOW_NAME)
 def requested_training(request: TrainingRequest) -> TrainingResult:
     """The same flow for a caller in this process that has already built its request."""
-    return run_training(request, get_settings(), run_step=run_as_task)
+    settings = get_settings()
+    return run_training(request, settings, run_step=task_runner(settings))
