@@ -47,7 +47,11 @@ def test_down_stops_the_services_of_a_killed_supervisord(tmp_path: Path) -> None
     settings = StackSettings(
         stack_dir=tmp_path / ".stack", api_port=free_port(), mlflow_port=free_port()
     )
-    api = services.api_service(settings, load_or_create_secrets(settings))
+    # One API replica on the API port, without the balancer in front: the test is about
+    # supervisord's programs, not HAProxy.
+    api = services.api_replica_service(
+        settings, load_or_create_secrets(settings), 1, settings.api_port
+    )
     # Registering the webhook needs the MLflow server; serving does not.
     api = dataclasses.replace(api, command=[p for p in api.command if p != "--register-webhook"])
     web_port = free_port()
@@ -66,7 +70,7 @@ def test_down_stops_the_services_of_a_killed_supervisord(tmp_path: Path) -> None
             stack.start(spec)
             stack.wait_healthy(spec)
         started = _processes_of(stack.supervisord.socket)
-        assert {p.environ()["SUPERVISOR_PROCESS_NAME"] for p in started} >= {"api", "web"}
+        assert {p.environ()["SUPERVISOR_PROCESS_NAME"] for p in started} >= {"api-1", "web"}
         supervisord = psutil.Process(int((settings.stack_dir / "supervisord.pid").read_text()))
 
         supervisord.send_signal(signal.SIGKILL)
@@ -80,7 +84,7 @@ def test_down_stops_the_services_of_a_killed_supervisord(tmp_path: Path) -> None
         assert status.returncode == 1, status.stderr
         assert "supervisord is gone" in status.stdout
         rows = [line for line in status.stdout.splitlines() if " GONE " in line]
-        assert len(rows) == 2 and any("│ api " in row for row in rows), status.stdout
+        assert len(rows) == 2 and any("│ api-1 " in row for row in rows), status.stdout
 
         down = sentiment("stack", "down", env=env, cwd=tmp_path)
 
