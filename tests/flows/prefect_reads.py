@@ -1,4 +1,4 @@
-"""What a flow run left in Prefect's API: its task runs' states (its log: tests/support/run_log.py)."""
+"""What a flow run left in Prefect's API: its task runs' states (its log: support/run_log.py)."""
 
 from __future__ import annotations
 
