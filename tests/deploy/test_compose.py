@@ -298,3 +298,40 @@ def _package_text(package: str) -> str:
 def _locked_version(package: str) -> str:
     lock = tomllib.loads((COMPOSE_FILE.parent / "uv.lock").read_text())
     return next(p["version"] for p in lock["package"] if p["name"] == package)
+
+
+# Fields of the challenger rollout; each component that acts on them must get them.
+ROLLOUT_FIELDS = ("challenger_alias", "rollout_mode", "canary_percent", "shadow_queue_size")
+ALIAS_FIELDS = ("model_alias", "challenger_alias")  # the aliases a training run moves
+
+
+def configured_as_default(fields: tuple[str, ...], given: dict[str, str]) -> list[str]:
+    """Problems: a field's variable missing from `given` (variable -> text), or its value, as
+    Settings reads it, not the field's default."""
+    variables = {field: str(Settings.model_fields[field].validation_alias) for field in fields}
+    missing = [f"{variable} is not set" for variable in variables.values() if variable not in given]
+    if missing:
+        return missing
+    settings = Settings(_env_file=None, **{v: given[v] for v in variables.values()})  # type: ignore[call-arg]
+    return [
+        f"{variables[field]}={given[variables[field]]} is not the default"
+        for field in fields
+        if getattr(settings, field) != Settings.model_fields[field].default
+    ]
+
+
+def test_the_rollout_settings_are_in_compose_and_env_example_with_their_defaults(
+    compose: dict, env_example: dict
+) -> None:
+    """The API gets every rollout setting and the training services both aliases, from
+    .env.example, whose values are the settings' defaults (a misspelt name in compose is
+    caught by `environment_problems`, in .env.example by the test above)."""
+    services = compose["services"]
+    wanted = {"api": ROLLOUT_FIELDS, "training": ALIAS_FIELDS, "prefect-worker": ALIAS_FIELDS}
+    for name, fields in wanted.items():
+        variables = {str(Settings.model_fields[field].validation_alias) for field in fields}
+        environment = service_environment(services[name])
+        # Interpolated without a .env: the defaults compose itself writes.
+        given = {k: interpolate(v, {}) for k, v in environment.items() if k in variables}
+        assert configured_as_default(fields, given) == [], name
+        assert configured_as_default(fields, env_example) == []

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from tests.deploy import k8s_checks as checks
-from tests.deploy.k8s import OVERLAYS, broken_copy, render_with_job, rendered
+from tests.deploy.k8s import OVERLAYS, broken_copy, find, render_with_job, rendered
+from tests.deploy.test_compose import ALIAS_FIELDS, ROLLOUT_FIELDS, configured_as_default
 
 Check = Callable[[list[dict[str, Any]]], list[str]]
 
@@ -84,3 +85,16 @@ def test_network_policy_selectors_are_checked(tmp_path: Path) -> None:
     assert problems == [
         "NetworkPolicy mlflow-ingress: {'app.kubernetes.io/name': 'sentiment-apis'} selects no pod"
     ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_rollout_settings_reach_the_api_and_the_aliases_every_training_pod(
+    overlay: str,
+) -> None:
+    """Set in the base ConfigMaps with the settings' defaults (a misspelt key is caught by the
+    `env` rule): the API's for the rollout, the common one for the aliases."""
+    objects = rendered(overlay)
+    api = find(objects, "ConfigMap", "sentiment-api")["data"]
+    common = find(objects, "ConfigMap", "sentiment-common")["data"]
+    assert configured_as_default(ROLLOUT_FIELDS, api | common) == []
+    assert configured_as_default(ALIAS_FIELDS, common) == []

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import mlflow
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from sentiment_mlops import registry
 from sentiment_mlops.flows.training import FLOW_NAME, training_flow
 from sentiment_mlops.settings import Settings, get_settings
+from tests.flows.prefect_reads import task_run_states
 from tests.support.flow_spec import FLOW_NAME as SPECIFIED_FLOW_NAME
 from tests.support.flow_spec import TASK_NAMES
-
-
-async def _task_runs(flow_run_id) -> dict[str, str]:
-    async with get_client() as client:
-        runs = await client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-    return {run.name.rsplit("-", 1)[0]: run.state.type.value for run in runs}
 
 
 def test_flow_runs_every_step_as_a_named_task(settings: Settings) -> None:
     state = training_flow(champion=True, return_state=True)
     assert state.is_completed()
     result = state.result()
-    tasks = asyncio.run(_task_runs(state.state_details.flow_run_id))
+    tasks = task_run_states(state.state_details.flow_run_id)
     assert set(tasks) == TASK_NAMES
     assert set(tasks.values()) == {"COMPLETED"}
     assert result.version == "1"

@@ -31,14 +31,9 @@ from tests.serving.helpers import (
     signed_delivery,
     wait_until,
 )
+from tests.support.rollout import TEXTS, answers_without_ids
 
 MODEL = "rollout-model"  # its own registered model: other tests keep their aliases
-TEXTS = [
-    "A wonderful, moving film. I loved every minute.",
-    "Dull, predictable and far too long.",
-    "Brilliant acting and a clever story.",
-    "The worst film I have seen this year.",
-]
 
 
 @dataclass(frozen=True)
@@ -121,27 +116,15 @@ def test_canary_split_is_sticky_and_near_the_percentage(
         assert {p["variant"] for p in batch["predictions"]} == {batch["variant"]}
 
 
-def _answers(http: TestClient) -> list[dict[str, Any]]:
-    found = []
-    for text in TEXTS:
-        body = http.post("/predict", json={"text": text}).json()
-        body.pop("prediction_id")
-        found.append(body)
-    batch = http.post("/predict/batch", json={"texts": TEXTS}).json()
-    for body in batch["predictions"]:
-        body.pop("prediction_id")
-    return [*found, batch]
-
-
 def test_shadow_answers_are_the_champions_and_agreement_is_measured(
     mlflow_store: MlflowStore, versions: Versions, challenger: str
 ) -> None:
     with _api(mlflow_store, "off") as http:
         wait_until(lambda: http.get("/health").status_code == 200, timeout=60)
-        champion_only = _answers(http)
+        champion_only = answers_without_ids(http)
     with _api(mlflow_store, "shadow", prediction_log_flush_interval=0.05) as http:
         wait_until(lambda: _serving_challenger(http, challenger), timeout=60)
-        assert _answers(http) == champion_only
+        assert answers_without_ids(http) == champion_only
         scored = 2 * len(TEXTS)
         # The scorer is a process that starts, imports and loads the challenger first.
         wait_until(lambda: _compared(http) == scored, timeout=120)

@@ -25,7 +25,8 @@ def test_deployment_is_on_the_process_pool_with_training_parameters(stack: Runni
     assert pool["type"] == "process"
     assert deployment["parameters"] == {"champion": True}
     schema = deployment["parameter_openapi_schema"]["properties"]
-    assert {"data_path", "champion", "params_path", "model_name"} <= set(schema)
+    assert {"data_path", "champion", "challenger", "params_path", "model_name"} <= set(schema)
+    assert schema["challenger"]["default"] is False  # `-p challenger=true` nominates
     assert limit["limit"] == 1
 
 
