@@ -157,10 +157,10 @@ def test_shadow_scorer_is_an_idle_process_whose_crash_leaves_answers_alone(
     it is killed, answers stay the champion's, and the scorer is restarted and reported."""
     with _api(mlflow_store, "off") as http:
         wait_until(lambda: http.get("/health").status_code == 200, timeout=60)
-        champion_only = _answers(http)
+        champion_only = answers_without_ids(http)
     with _api(mlflow_store, "shadow") as http:
         wait_until(lambda: _serving_challenger(http, challenger), timeout=60)
-        assert _answers(http) == champion_only
+        assert answers_without_ids(http) == champion_only
         wait_until(lambda: _compared(http) == 2 * len(TEXTS), timeout=120)
         scorer = http.app.state.rollout.scorer  # type: ignore[attr-defined]
         first = scorer.pid
@@ -170,13 +170,13 @@ def test_shadow_scorer_is_an_idle_process_whose_crash_leaves_answers_alone(
 
         os.kill(first, signal.SIGKILL)
         for _ in range(3):  # while it is down, and being restarted
-            assert _answers(http) == champion_only
+            assert answers_without_ids(http) == champion_only
         wait_until(lambda: _metric(http, "sentiment_shadow_scorer_restarts_total") == 1, timeout=60)
         assert scorer.pid != first
         before = _compared(http)
 
         def scoring_again() -> bool:
-            assert _answers(http) == champion_only
+            assert answers_without_ids(http) == champion_only
             return _compared(http) > before
 
         wait_until(scoring_again, timeout=120)
