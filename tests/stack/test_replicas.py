@@ -230,6 +230,26 @@ def test_the_balancer_config_is_valid_and_checks_each_replica(tmp_path: Path) ->
     assert "default-server check inter 500ms fall 2 rise 1" in text
 
 
+def test_a_stack_deep_in_the_file_system_gets_a_runtime_socket_haproxy_takes(
+    tmp_path: Path,
+) -> None:
+    """A UNIX socket's path has ~100 bytes: a project folder deep in the file system (as
+    pytest-xdist's temporary folders are) must not stop HAProxy from starting."""
+    executable = haproxy.binary()
+    if executable is None:
+        pytest.skip(f"HAProxy is not installed: {haproxy.INSTALL_HINT}")
+    deep = tmp_path / ("a-long-folder-name-" * 4) / "project"
+    settings = StackSettings(stack_dir=deep / ".stack", api_port=18000)
+    path = haproxy.write_config(settings, {"api-1": 18001})
+
+    checked = subprocess.run([executable, "-c", "-f", str(path)], capture_output=True, text=True)
+
+    assert checked.returncode == 0, checked.stderr
+    socket = haproxy.socket_path(settings)
+    assert len(str(socket)) <= 97 and f"stats socket {socket} " in path.read_text()
+    assert socket.parent.stat().st_mode & 0o777 == 0o700
+
+
 def test_with_one_replica_the_balancer_is_still_in_front(tmp_path: Path) -> None:
     settings = StackSettings(stack_dir=tmp_path / ".stack", api_port=18000)
     specs = services.api_services(settings, load_or_create_secrets(settings))

@@ -13,17 +13,20 @@
   it twice does no harm: GET and HEAD, predictions (a pure function of the body), the webhook
   and `/admin/reload` (each a champion check). Feedback is not: it would be stored twice.
 - Draining: the rolling restart (`stack.replicas`) puts a replica in maintenance through the
-  runtime API (`stats socket`, in the stack folder) before stopping it, and makes it ready again
-  once it serves.
+  runtime API (`stats socket`, in the stack folder, or a private runtime folder when that path
+  is too long for a socket) before stopping it, and makes it ready again once it serves.
 - Logs: a replica going DOWN or UP or into maintenance (HAProxy's warnings); no request lines.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import shutil
 import socket
+import stat
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -41,6 +44,8 @@ INSTALL_HINT = "install the Debian package `haproxy` (apt-get install haproxy)"
 _REPEATABLE = "METH_GET || { path /predict /predict/batch /webhooks/mlflow /admin/reload }"
 # Debian puts the binary in /usr/sbin, which is not on every user's PATH.
 _SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
+# The longest `stats socket` path HAProxy takes (a UNIX socket's address is ~108 bytes).
+_MAX_SOCKET_PATH = 97
 
 
 class BalancerError(StackError):
@@ -57,7 +62,28 @@ def folder(settings: StackSettings) -> Path:
 
 
 def socket_path(settings: StackSettings) -> Path:
-    return folder(settings) / "admin.sock"
+    """The runtime API's socket: in the stack folder when its path is short enough for a UNIX
+    socket, else in a private folder named after the stack folder in the user's runtime folder
+    (`XDG_RUNTIME_DIR`, else the temporary folder): a project deep in a file system still runs."""
+    path = folder(settings) / "admin.sock"
+    if len(str(path)) <= _MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(str(folder(settings)).encode()).hexdigest()[:16]
+    runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    return runtime / f"sentiment-stack-{digest}" / "admin.sock"
+
+
+def _private_folder(path: Path) -> None:
+    """Create `path` for this user alone, refusing one that someone else made or can enter
+    (a shared temporary folder: another user could otherwise plant it first)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = os.lstat(path)
+    if (
+        not stat.S_ISDIR(found.st_mode)
+        or found.st_uid != os.getuid()
+        or found.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    ):
+        raise StackError(f"{path} is not a private folder of this user: remove it and retry")
 
 
 def config_path(settings: StackSettings) -> Path:
@@ -117,6 +143,9 @@ def render_config(settings: StackSettings, replicas: Mapping[str, int]) -> str:
 def write_config(settings: StackSettings, replicas: Mapping[str, int]) -> Path:
     path = config_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    runtime = socket_path(settings).parent
+    if runtime != path.parent:  # the stack folder is the user's own (`stack up` makes it 0700)
+        _private_folder(runtime)
     path.write_text(render_config(settings, replicas), encoding="utf-8")
     return path
 
