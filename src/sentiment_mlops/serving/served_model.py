@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sentiment_mlops.errors import UserError
 
@@ -18,6 +19,17 @@ PROBE_TEXTS = (
     "Dull, predictable and far too long. A complete waste of time.",
     "Ça m'a plu 🎬 — 好看!",
 )
+# What the lean scoring path must score exactly as scikit-learn does before it is used: the
+# probes, texts without a known word (one alone, as the API's single requests), and a batch.
+LEAN_CHECK_BATCHES = (
+    list(PROBE_TEXTS),
+    [""],
+    [PROBE_TEXTS[0]],
+    ["", "   ", "\t\n", "😀", *PROBE_TEXTS, " ".join(PROBE_TEXTS) * 20],
+)
+LEAN_TOLERANCE = 1e-12
+
+logger = logging.getLogger(__name__)
 
 
 class ModelValidationError(UserError):
@@ -33,6 +45,14 @@ class ServedModel:
     labels: tuple[str, ...]  # label name of each predict_proba column, from classes_
     metrics: dict[str, float]
     loaded_at: datetime
+
+    def __post_init__(self) -> None:
+        _ = self._lean  # decide and check the scoring path now: before the swap, not per call
+
+    @property
+    def scoring_path(self) -> Literal["lean", "sklearn"]:
+        """`lean` when `core.lean_scorer` computes the probabilities, `sklearn` otherwise."""
+        return "sklearn" if self._lean is None else "lean"
 
     @property
     def version(self) -> str:
@@ -50,6 +70,8 @@ class ServedModel:
         return self._post(self._predict_proba(texts))
 
     def _predict_proba(self, texts: list[str]) -> Any:
+        if self._lean is not None:
+            return self._lean.predict_proba(texts)
         import sklearn  # imported by the loader already; this is a dictionary lookup
 
         # Inputs are plain strings checked by the API: skip scikit-learn's finiteness and
@@ -60,6 +82,32 @@ class ServedModel:
             for transformer in transformers:
                 data = transformer.transform(data)
             return final.predict_proba(data)
+
+    @cached_property
+    def _lean(self) -> Any:
+        """A `LeanScorer` of the model when it has our pipeline's shape and scores the check
+        texts as the model does (to LEAN_TOLERANCE); else None: scikit-learn's own path."""
+        from sentiment_mlops.core.lean_scorer import LeanScorer, UnsupportedPipelineError
+
+        version = self.ref.version
+        # Anything going wrong here means: not the lean path, never a failed load.
+        try:
+            lean = LeanScorer.of(self.model)
+        except UnsupportedPipelineError as unsupported:
+            logger.info("version %s: scoring through scikit-learn (%s)", version, unsupported)
+            return None
+        except Exception as error:
+            logger.warning("version %s: lean scoring refused, reading failed: %r", version, error)
+            return None
+        try:
+            worst = max(_largest_difference(lean, self.model, t) for t in LEAN_CHECK_BATCHES)
+            problem = f"differs from predict_proba by {worst:.3g}"
+        except Exception as error:
+            worst, problem = float("inf"), f"failed: {error!r}"
+        if not worst <= LEAN_TOLERANCE:
+            logger.warning("version %s: lean scoring refused, %s", version, problem)
+            return None
+        return lean
 
     @cached_property
     def _stages(self) -> tuple[tuple[Any, ...], Any]:
@@ -92,6 +140,13 @@ class ServedModel:
                 winners.tolist(), confidences.tolist(), proba.tolist(), strict=True
             )
         ]
+
+
+def _largest_difference(lean: Any, model: Any, texts: list[str]) -> float:
+    import numpy as np
+
+    expected = np.asarray(model.predict_proba(texts), dtype=float)
+    return float(np.max(np.abs(lean.predict_proba(texts) - expected)))
 
 
 def labels_of(model: Any) -> tuple[str, ...]:
