@@ -137,6 +137,13 @@ FANOUT_BREAKS = {
         "prod",
         "the API has no RELOAD_NOTIFY_URL",
     ),
+    "mlflow refuses the url": (
+        "base/config.yaml",
+        '  MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS: "true"\n',
+        "",
+        "prod",
+        "MLflow refuses webhook URLs of private addresses (the Service's)",
+    ),
     "the registrar cannot reach mlflow": (
         "base/network-policies.yaml",
         "              app.kubernetes.io/name: sentiment-api-webhook\n",
