@@ -6,13 +6,16 @@ and returns a list of problems, so a test can also show it failing on a planted 
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import itertools
 import re
 import tomllib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel
 
@@ -240,12 +243,12 @@ def image_problems(objects: list[Obj]) -> list[str]:
 
 
 @cache
-def api_routes() -> frozenset[str]:
-    """The GET paths of the FastAPI app, from its OpenAPI document."""
+def api_routes(method: str = "get") -> frozenset[str]:
+    """The paths of the FastAPI app for `method`, from its OpenAPI document."""
     from sentiment_mlops.serving.app import create_app
 
     paths = create_app(Settings(PREDICTION_LOG_URL="off")).openapi()["paths"]
-    return frozenset(path for path, operations in paths.items() if "get" in operations)
+    return frozenset(path for path, operations in paths.items() if method in operations)
 
 
 def _probes(container: Obj) -> Iterator[tuple[str, Obj]]:
@@ -358,4 +361,163 @@ def worker_problems(objects: list[Obj]) -> list[str]:
         problems.append(f"the Jobs run {image}, the deployment was made from another image")
     if namespace != worker["metadata"]["namespace"]:
         problems.append(f"the Jobs go to namespace {namespace}, the worker is in another")
+    return problems
+
+
+def _secret_values(objects: list[Obj]) -> dict[tuple[str, str], str]:
+    """(Secret, key) -> value of the Secrets the overlay renders (the dev overlay's)."""
+    values = {}
+    for secret in (o for o in objects if o["kind"] == "Secret"):
+        name = secret["metadata"]["name"]
+        for key, value in (secret.get("data") or {}).items():
+            values[(name, key)] = base64.b64decode(value).decode()
+        for key, value in (secret.get("stringData") or {}).items():
+            values[(name, key)] = value
+    return values
+
+
+def environment(objects: list[Obj], container: Obj) -> dict[str, str | None]:
+    """A container's variables and their values; None for a Secret the user creates."""
+    maps, secrets = _by_name(objects, "ConfigMap"), _secret_values(objects)
+    env: dict[str, str | None] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env |= maps.get(source["configMapRef"]["name"], {}).get("data", {})
+    for variable in container.get("env", []):
+        key_ref = variable.get("valueFrom", {}).get("secretKeyRef")
+        ref = (key_ref["name"], key_ref["key"]) if key_ref else None
+        env[variable["name"]] = secrets.get(ref) if ref else variable.get("value")
+    return env
+
+
+def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def _pod_labels(workload: Obj) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def _rule_admits(rule: Obj, peer_key: str, peer: dict[str, str] | None, port: int) -> bool:
+    """One ingress/egress rule admits `peer` (pod labels in the namespace; None: outside it)."""
+    ports = rule.get("ports")
+    if ports and not any(p.get("port") in (None, port) for p in ports):
+        return False
+    peers = rule.get(peer_key)
+    if not peers:
+        return True
+    for entry in peers:
+        if peer is None and "ipBlock" in entry:
+            return True
+        if (
+            peer is not None
+            and set(entry) == {"podSelector"}
+            and _matches(entry["podSelector"].get("matchLabels", {}), peer)
+        ):
+            return True
+    return False
+
+
+def _direction_admits(
+    objects: list[Obj], kind: str, pod: dict[str, str], peer: dict[str, str] | None, port: int
+) -> bool:
+    """The NetworkPolicies that select `pod` for `kind` (Ingress, Egress) admit `peer` on `port`
+    (no such policy: everything is admitted)."""
+    key, peer_key = ("ingress", "from") if kind == "Ingress" else ("egress", "to")
+    policies = [
+        o["spec"]
+        for o in objects
+        if o["kind"] == "NetworkPolicy"
+        and kind in o["spec"].get("policyTypes", ["Ingress"])
+        and _matches(o["spec"]["podSelector"].get("matchLabels", {}), pod)
+    ]
+    return not policies or any(
+        _rule_admits(rule, peer_key, peer, port) for spec in policies for rule in spec.get(key, [])
+    )
+
+
+def admits(objects: list[Obj], source: Obj, target: Obj | None, port: int) -> bool:
+    """Pods of workload `source` may connect to pods of `target` (None: outside the cluster's
+    rendered objects, as the user's PostgreSQL in prod) on `port`."""
+    source_labels = _pod_labels(source)
+    if target is None:
+        return _direction_admits(objects, "Egress", source_labels, None, port)
+    target_labels = _pod_labels(target)
+    return _direction_admits(
+        objects, "Egress", source_labels, target_labels, port
+    ) and _direction_admits(objects, "Ingress", target_labels, source_labels, port)
+
+
+def _service_target(objects: list[Obj], host: str, port: int) -> tuple[Obj, int] | None:
+    """The workload and container port a `host:port` in the namespace reaches through a Service."""
+    namespace = find(objects, "Deployment", "sentiment-api")["metadata"]["namespace"]
+    for name, service in _by_name(objects, "Service").items():
+        names = {name, f"{name}.{namespace}", f"{name}.{namespace}.svc"}
+        if host not in names | {f"{name}.{namespace}.svc.cluster.local"}:
+            continue
+        for declared in service["spec"]["ports"]:
+            if declared["port"] != port:
+                continue
+            for workload in _selected(objects, service["spec"]["selector"]):
+                number = _port_number(
+                    pod_spec(workload)["containers"][0], declared.get("targetPort", port)
+                )
+                if number is not None:
+                    return workload, number
+    return None
+
+
+def _phrases(words: list[str]) -> set[str]:
+    """Each word of a command line and each pair of neighbouring words."""
+    return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
+
+
+def fanout_problems(objects: list[Obj], webhook_routes: frozenset[str]) -> list[str]:
+    """A new champion reaches every API pod: MLflow's webhook is registered for the API's Service
+    (so one pod), MLflow may deliver there, and every pod may LISTEN and NOTIFY on the database
+    of RELOAD_NOTIFY_URL."""
+    problems = []
+    api = find(objects, "Deployment", "sentiment-api")
+    mlflow = find(objects, "Deployment", "mlflow")
+    api_env = environment(objects, pod_spec(api)["containers"][0])
+    for name in ("WEBHOOK_SECRET", "RELOAD_NOTIFY_URL"):
+        if name not in api_env:
+            problems.append(f"the API has no {name}")
+    registering = [
+        (where, container)
+        for where, container in containers(objects)
+        if {"webhook register", "--register-webhook"}
+        & _phrases(container.get("command", []) + container.get("args", []))
+    ]
+    if len(registering) != 1:
+        problems.append(f"{len(registering)} containers register the webhook, not one")
+    for where, container in registering:
+        env = environment(objects, container)
+        if "WEBHOOK_SECRET" not in env:
+            problems.append(f"{where}: no WEBHOOK_SECRET")
+        url = urlsplit(env.get("WEBHOOK_URL") or "")
+        target = _service_target(objects, url.hostname or "", url.port or 80)
+        if target is None or target[0] is not api or url.path not in webhook_routes:
+            problems.append(f"{where}: WEBHOOK_URL {url.geturl()!r} is not the API's webhook route")
+        elif not admits(objects, mlflow, api, target[1]):
+            problems.append(f"MLflow may not deliver to the API on port {target[1]}")
+        mlflow_env = environment(objects, pod_spec(mlflow)["containers"][0])
+        schemes = (mlflow_env.get("MLFLOW_WEBHOOK_ALLOWED_SCHEMES") or "https").split(",")
+        if url.scheme not in [s.strip() for s in schemes]:
+            problems.append(f"MLflow refuses {url.scheme} webhook URLs")
+        if mlflow_env.get("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS") != "true":
+            problems.append("MLflow refuses webhook URLs of private addresses (the Service's)")
+        workloads = [o for o in objects if o["kind"] in {"Job", "Deployment"}]
+        (registrar,) = [w for w in workloads if container in pod_spec(w)["containers"]]
+        if not admits(objects, registrar, mlflow, 5000):
+            problems.append(f"{where} may not reach MLflow")
+    notify = api_env.get("RELOAD_NOTIFY_URL")
+    database = urlsplit(notify or "postgresql://external:5432/")
+    found = _service_target(objects, database.hostname or "", database.port or 5432)
+    if notify is not None and found is None:
+        problems.append(f"RELOAD_NOTIFY_URL names {database.hostname}, a Service not rendered")
+    target, port = found if found else (None, database.port or 5432)
+    if not admits(objects, api, target, port):
+        problems.append(f"the API may not reach PostgreSQL on port {port}")
     return problems

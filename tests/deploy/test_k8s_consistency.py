@@ -21,6 +21,10 @@ def _probes(objects: list[dict[str, Any]]) -> list[str]:
     return checks.probe_problems(objects, checks.api_routes())
 
 
+def _fanout(objects: list[dict[str, Any]]) -> list[str]:
+    return checks.fanout_problems(objects, checks.api_routes("post"))
+
+
 CHECKS: dict[str, Check] = {
     "env": checks.env_problems,
     "references": checks.reference_problems,
@@ -28,10 +32,11 @@ CHECKS: dict[str, Check] = {
     "probes": _probes,
     "ports": checks.port_problems,
     "worker": checks.worker_problems,
+    "fanout": _fanout,
 }
 # One break per rule: (file under deploy/k8s, text, replacement, overlay rendered).
 BREAKS: dict[str, tuple[str, str, str, str]] = {
-    "env": ("base/config.yaml", "MODEL_RELOAD_INTERVAL:", "MODEL_RELOAD_INTERVALS:", "prod"),
+    "env": ("base/config.yaml", "MLFLOW_DISABLE_TELEMETRY:", "MLFLOW_DISABLE_TELEMETRYS:", "prod"),
     "references": (
         "base/prefect-worker.yaml",
         "name: prefect-base-job-template",
@@ -51,6 +56,12 @@ BREAKS: dict[str, tuple[str, str, str, str]] = {
         "--pool\n            - sentiment-kubernetes",
         "--pool\n            - sentiment",
         "dev",
+    ),
+    "fanout": (
+        "base/config.yaml",
+        "WEBHOOK_URL: http://sentiment-api:8000/",
+        "WEBHOOK_URL: http://sentiment-api:8080/",
+        "prod",
     ),
 }
 
@@ -98,3 +109,53 @@ def test_the_rollout_settings_reach_the_api_and_the_aliases_every_training_pod(
     common = find(objects, "ConfigMap", "sentiment-common")["data"]
     assert configured_as_default(ROLLOUT_FIELDS, api | common) == []
     assert configured_as_default(ALIAS_FIELDS, common) == []
+
+
+# Each way a new champion could miss pods: (file, text, replacement, overlay, the problem).
+FANOUT_BREAKS = {
+    "mlflow cannot deliver": (
+        "base/network-policies.yaml",
+        "  ingress:\n    - ports:\n        - port: 8000\n",
+        "  ingress:\n    - from:\n        - podSelector:\n            matchLabels:\n"
+        "              app.kubernetes.io/name: prefect-worker\n"
+        "      ports:\n        - port: 8000\n",
+        "prod",
+        "MLflow may not deliver to the API on port 8000",
+    ),
+    "the api cannot listen": (
+        "overlays/dev/postgres.yaml",
+        "        - podSelector:\n            matchLabels:\n"
+        "              app.kubernetes.io/name: sentiment-api\n",
+        "",
+        "dev",
+        "the API may not reach PostgreSQL on port 5432",
+    ),
+    "no fan-out": (
+        "base/api.yaml",
+        "            - name: RELOAD_NOTIFY_URL\n",
+        "            - name: RELOAD_NOTIFY_URLS\n",
+        "prod",
+        "the API has no RELOAD_NOTIFY_URL",
+    ),
+    "mlflow refuses the url": (
+        "base/config.yaml",
+        '  MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS: "true"\n',
+        "",
+        "prod",
+        "MLflow refuses webhook URLs of private addresses (the Service's)",
+    ),
+    "the registrar cannot reach mlflow": (
+        "base/network-policies.yaml",
+        "              app.kubernetes.io/name: sentiment-api-webhook\n",
+        "              app.kubernetes.io/name: sentiment-api\n",
+        "prod",
+        "Job/sentiment-api-webhook/register may not reach MLflow",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FANOUT_BREAKS)
+def test_the_fanout_check_catches(name: str, tmp_path: Path) -> None:
+    relative, old, new, overlay, problem = FANOUT_BREAKS[name]
+    copy = broken_copy(tmp_path, relative, old, new)
+    assert problem in _fanout(render_with_job(copy / "overlays" / overlay))
