@@ -71,8 +71,9 @@ def test_no_register_logs_a_run_but_no_version(settings: Settings) -> None:
 def test_registered_champion_loads_as_pyfunc_and_predicts(settings: Settings) -> None:
     result = training_flow(champion=True)
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
-    predictions = model.predict(["A wonderful, moving film.", "Dull, awful and far too long."])
-    assert list(predictions) == [1, 0]
+    answers = model.predict(["A wonderful, moving film.", "Dull, awful and far too long."])
+    assert list(answers["sentiment"]) == ["positive", "negative"]
+    assert ((answers["confidence"] > 0.5) & (answers["confidence"] <= 1)).all()
     assert result.version == "1"
 
 
