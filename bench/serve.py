@@ -302,12 +302,14 @@ def run(
 
 
 def check_same_answers(ours: str, mlflow: str, bodies: dict[str, Path]) -> None:
-    """Both services serve the same model: same positive probability for a review."""
+    """Both services serve the same model: the same label and confidence for a review (the
+    model's pyfunc answers one `sentiment`/`confidence` record per text)."""
     text = json.loads(bodies["ours"].read_text().splitlines()[0])["text"]
     mine = httpx.post(f"{ours}/predict", json={"text": text}).json()
     theirs = httpx.post(f"{mlflow}/invocations", json={"inputs": [text]}).json()
-    label = {"positive": 1, "negative": 0}[mine["sentiment"]]
-    assert theirs["predictions"] == [label], (mine, theirs)
+    [answer] = theirs["predictions"]
+    assert answer["sentiment"] == mine["sentiment"], (mine, theirs)
+    assert abs(answer["confidence"] - mine["confidence"]) < 1e-9, (mine, theirs)
 
 
 def report(
