@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,16 @@ def _restore_tool_environment() -> Iterator[None]:
         if key not in saved:
             del os.environ[key]
     os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _restore_sys_path() -> Iterator[None]:
+    """`mlflow.pyfunc.load_model` puts the model's code folder on `sys.path`, with a
+    `sentiment_mlops` of the model code alone: a process spawned later from this one (the shadow
+    scorer) would import that package and miss the rest. Each test starts with the path it had."""
+    saved = list(sys.path)
+    yield
+    sys.path[:] = saved
 
 
 @pytest.fixture

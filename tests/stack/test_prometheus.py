@@ -31,19 +31,22 @@ def _get(stack: RunningStack, path: str, **params: str) -> Any:
 def test_prometheus_scrapes_the_api_and_evaluates_the_alert_rules(stack: RunningStack) -> None:
     if shutil.which("prometheus") is None:
         pytest.skip("prometheus is not installed (Debian package prometheus)")
-    api_target = stack.api_url.removeprefix("http://")
+    balancer = stack.api_url.removeprefix("http://")
 
-    def api_target_up() -> dict[str, Any] | None:
-        for target in _get(stack, "targets")["activeTargets"]:
-            labels = target["labels"]
-            if labels.get("instance") == api_target and target["health"] == "up":
-                return target
-        return None
+    def api_targets_up() -> list[dict[str, Any]] | None:
+        targets = [
+            target
+            for target in _get(stack, "targets")["activeTargets"]
+            if target["labels"].get("job") == "sentiment-api"
+        ]
+        return targets if targets and all(t["health"] == "up" for t in targets) else None
 
-    # The first scrape comes within one scrape interval (15 s) of the start.
-    target = wait_until(api_target_up, 60, f"Prometheus scraping {api_target}", interval=0.5)
-    assert target["labels"]["job"] == "sentiment-api"
-    assert target["scrapeUrl"] == f"{stack.api_url}/metrics"
+    # The first scrape comes within one scrape interval (15 s) of the start. Prometheus scrapes
+    # each API replica on its own port, not HAProxy on the API port (one replica's numbers).
+    targets = wait_until(api_targets_up, 60, "Prometheus scraping every API replica", interval=0.5)
+    instances = sorted(target["labels"]["instance"] for target in targets)
+    assert len(instances) == 1 and balancer not in instances  # the session stack: one replica
+    assert all(t["scrapeUrl"] == f"http://{t['labels']['instance']}/metrics" for t in targets)
 
     def rules_evaluated() -> list[dict[str, Any]] | None:
         groups = _get(stack, "rules", type="alert")["groups"]
@@ -54,5 +57,5 @@ def test_prometheus_scrapes_the_api_and_evaluates_the_alert_rules(stack: Running
     assert {rule["name"] for rule in rules} == set(alert_rules())
     # The API's own series are in Prometheus: the served-model gauge, with its job.
     result = _get(stack, "query", query='sentiment_model_loaded{job="sentiment-api"}')["result"]
-    assert [series["metric"]["instance"] for series in result] == [api_target]
+    assert [series["metric"]["instance"] for series in result] == instances
     assert f"{stack.prometheus_url}" in stack.up_output
