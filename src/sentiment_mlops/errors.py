@@ -38,9 +38,14 @@ class NotFoundError(SentimentError):
     exit_code = 1
 
 
+# The errors a user can act on, shown as their one-line message; anything else is a bug and
+# keeps its traceback. Entry points catch exactly these (`except USER_ERRORS`).
+USER_ERRORS: tuple[type[Exception], ...] = (SentimentError, FileNotFoundError)
+
+
 def user_error_message(error: BaseException) -> str | None:
     """The one line for an error the user can act on, or None for a bug (full traceback)."""
-    if isinstance(error, (SentimentError, FileNotFoundError)):
+    if isinstance(error, USER_ERRORS):
         return str(error)  # ours are written as one line (the registry keeps MLflow's first)
     return None
 

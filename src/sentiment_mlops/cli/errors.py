@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from sentiment_mlops.errors import NotFoundError, UserError, exit_code, user_error_message
+from sentiment_mlops.errors import USER_ERRORS, NotFoundError, UserError, exit_code
 
 if TYPE_CHECKING:
     # The context of Typer's groups: the class of the click that Typer vendors. Typer exports
@@ -41,11 +41,8 @@ def user_errors() -> Iterator[None]:
     """Turn our errors (`SentimentError` and its subclasses) into `fail` with their exit code."""
     try:
         yield
-    except Exception as error:
-        message = user_error_message(error)
-        if message is None:
-            raise
-        fail(message, exit_code(error))
+    except USER_ERRORS as error:
+        fail(str(error), exit_code(error))
 
 
 class ErrorMappingGroup(TyperGroup):

@@ -18,7 +18,7 @@ from typing import ParamSpec, TypeVar
 from prefect import Flow, flow
 from prefect.states import Failed
 
-from sentiment_mlops.errors import user_error_message
+from sentiment_mlops.errors import USER_ERRORS
 from sentiment_mlops.flows.run_logs import logs_to_prefect_run
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import get_settings
@@ -37,13 +37,10 @@ def entry_flow(name: str) -> Callable[[Callable[P, R]], Flow[P, R]]:
             with logs_to_prefect_run():
                 try:
                     return function(*args, **kwargs)
-                except Exception as error:
-                    message = user_error_message(error)
-                    if message is None:
-                        raise
+                except USER_ERRORS as error:
                     # Prefect makes a returned state the run's final state, and calling the
                     # flow then raises `error`; the flow's type only knows its return value.
-                    return Failed(message=message, data=error)  # type: ignore[return-value]
+                    return Failed(message=str(error), data=error)  # type: ignore[return-value]
 
         # Prefect reads the parameters from the signature and resolves string annotations in
         # the function's module; `run` lives here, so it gets them resolved already.

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from sentiment_mlops.errors import user_error_message
+from sentiment_mlops.errors import USER_ERRORS
 from sentiment_mlops.flows.promotion_lock import RETRAIN_LIMIT_NAME, try_lock
 from sentiment_mlops.monitoring.rules import Decision
 from sentiment_mlops.settings import Settings
@@ -95,11 +95,8 @@ def _train_here() -> Retraining:
 
     try:
         result = training_flow(champion=True)
-    except Exception as error:
-        message = user_error_message(error)
-        if message is None:
-            raise
-        return Retraining(False, f"retraining failed: {message}")
+    except USER_ERRORS as error:
+        return Retraining(False, f"retraining failed: {error}")
     # A dict here; a TrainingResult once the flows' typed results (issue 11 item 5) land.
     if isinstance(result, dict):
         version, promoted = result.get("version"), bool(result.get("became_champion"))
