@@ -19,6 +19,8 @@ store must equal the predictions answered minus the drops the service counted.
     uv run python bench/serve.py --rollout            # challenger shadow/canary cost only
     uv run python bench/serve.py --limits [--before-src DIR] [--webhook-rounds 20]
                                                        # issue 15's table (bench/limits.py)
+    uv run python bench/serve.py --request-path [--before-src DIR] [--duration 10]
+                                  # its /predict rows only, with CPU per request (request_path.py)
 """
 
 from __future__ import annotations
@@ -199,7 +201,12 @@ def main() -> None:
     parser.add_argument(
         "--limits", action="store_true", help="issue 15's table only (bench/limits.py)"
     )
-    parser.add_argument("--before-src", help="with --limits: also serve from this src folder")
+    parser.add_argument(
+        "--request-path", action="store_true", help="/predict rows only (bench/request_path.py)"
+    )
+    parser.add_argument(
+        "--before-src", help="with --limits or --request-path: also serve from this src folder"
+    )
     parser.add_argument("--reloads", type=int, default=5, help="with --limits: forced reloads")
     parser.add_argument(
         "--webhook-rounds", type=int, default=0, help="with --limits: webhook moves (0: none)"
@@ -214,6 +221,10 @@ def main() -> None:
 
             return run_rollout(root, args.data, args.duration)
         env, bodies, script = prepare(root, args.data)
+        if args.request_path:
+            from request_path import run_request_path
+
+            return run_request_path(root, env, bodies, script, args.duration, args.before_src)
         if args.limits:
             from limits import report_limits, run_limits, webhook_rounds
 

@@ -64,6 +64,12 @@ class ServingMetrics:
             ["sentiment"],
             registry=self.registry,
         )
+        # Children looked up once: `.labels()` takes a lock and hashes its labels on every call,
+        # three times per request otherwise. The request keys are bounded as the label sets are
+        # (route templates, the methods the HTTP parser accepts, status codes).
+        self._predicted = {name: self.predictions.labels(name) for name in LABEL_NAMES.values()}
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._latency: dict[tuple[str, str], Any] = {}
         ProcessCollector(registry=self.registry)
         self.registry.register(_StoreCollector(store))
         if prediction_log is not None:
@@ -74,9 +80,21 @@ class ServingMetrics:
         negative_name, positive_name = LABEL_NAMES[NEGATIVE], LABEL_NAMES[POSITIVE]
         positive = sum(1 for r in results if r["sentiment"] == positive_name)
         if positive:
-            self.predictions.labels(positive_name).inc(positive)
+            self._predicted[positive_name].inc(positive)
         if len(results) - positive:
-            self.predictions.labels(negative_name).inc(len(results) - positive)
+            self._predicted[negative_name].inc(len(results) - positive)
+
+    def count_request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        """One answered request: its count by status and its latency."""
+        counter = self._requests.get((method, endpoint, status))
+        if counter is None:
+            counter = self.requests.labels(method, endpoint, str(status))
+            self._requests[method, endpoint, status] = counter
+        counter.inc()
+        latency = self._latency.get((method, endpoint))
+        if latency is None:
+            latency = self._latency[method, endpoint] = self.latency.labels(method, endpoint)
+        latency.observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
@@ -163,6 +181,5 @@ class RequestMetricsMiddleware:
             route = scope.get("route")
             # Route templates only: raw paths of unknown URLs would make unbounded label sets.
             endpoint = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(method, endpoint, str(status)).inc()
-            self.metrics.latency.labels(method, endpoint).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.metrics.count_request(scope["method"], endpoint, status, seconds)
