@@ -113,12 +113,11 @@ class _VocabularyTable:
         self.analyzer = analyzer
         self.dtype = dtype
         columns = np.fromiter(vocabulary.values(), dtype=np.intp, count=len(vocabulary))
-        # Keyed in column order, so that a key's location in the table is its column.
+        # Keyed in column order, so that a key's location in the table is its column (the
+        # columns are 0..n-1, as scikit-learn's vocabulary validation requires).
         by_column = np.zeros_like(keys)
         by_column[columns] = keys
-        self.lookup, distinct = _hash_table(by_column)
-        is_permutation = bool(np.all(np.bincount(columns, minlength=len(columns)) == 1))
-        self.usable = distinct and is_permutation
+        self.lookup, self.usable = _hash_table(by_column)
 
     def matches(self, vectorizer: TfidfVectorizer) -> bool:
         """Whether this table was built for the vectorizer as it is now (not refitted since)."""
