@@ -6,7 +6,9 @@ one forced onto scikit-learn's `predict_proba` with its checks (the path before,
 other pipeline shapes). Times calls of 1, 8 and 64 held-out reviews, and a batch of 8 split
 into 7 + 1 (what canary serving does when one request of a micro-batch goes to the
 challenger), interleaving both paths round by round, alternating which goes first. Prints the
-median CPU (thread time) microseconds per call and per text.
+median CPU (thread time) microseconds per call and per text, then what the 7 + 1 split costs
+against one call of 8 on each path (1.00: a canary split costs nothing more). It prints the load
+average before and after: on a shared machine the numbers are upper bounds.
 
     uv run python bench/lean_predict.py [--data PATH] [--rounds 5] [--calls 200]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -68,6 +71,7 @@ def main() -> None:
         8,
         lambda served, texts: (served.predict(texts[:7]), served.predict(texts[7:])),
     )
+    load_before = _load_average()
     gc.freeze()  # as the server does after a load: the model is out of the collector's reach
     timings: dict[tuple[str, str], list[float]] = {}
     paths = [("sklearn", old), ("lean", lean)]
@@ -82,6 +86,7 @@ def main() -> None:
                     call(served, texts)
                     samples.append(time.thread_time() - tick)
     print(f"ServedModel.predict, {args.calls} calls x {args.rounds} rounds, {chars:.0f} chars/text")
+    print(f"load average before: {load_before}, after: {_load_average()}")
     print(
         f"{'call':<12} {'sklearn µs':>10} {'lean µs':>8} {'saved µs':>8} "
         f"{'lean/sklearn':>12} {'lean µs/text':>12}"
@@ -93,6 +98,18 @@ def main() -> None:
             f"{case:<12} {before * 1e6:10.0f} {after * 1e6:8.0f} "
             f"{(before - after) * 1e6:8.0f} {after / before:12.2f} {after * 1e6 / size:12.0f}"
         )
+    split = {
+        path: statistics.median(timings["8 as 7 + 1", path])
+        / statistics.median(timings["8 texts", path])
+        for path in ("sklearn", "lean")
+    }
+    print(
+        f"7 + 1 against one call of 8: sklearn {split['sklearn']:.2f}x, lean {split['lean']:.2f}x"
+    )
+
+
+def _load_average() -> str:
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`LeanScorer` gives scikit-learn's own probabilities (to 1e-12) and refuses other shapes."""
+"""`LeanScorer` gives scikit-learn's own probabilities, to the bit, and refuses other shapes."""
 
 from __future__ import annotations
 
@@ -41,12 +41,12 @@ def _fitted(params: TrainingParams, rows: int = 2000) -> tuple[Pipeline, list[st
 
 def _assert_same_proba(pipeline: Any, texts: list[str]) -> None:
     lean = LeanScorer.of(pipeline)
-    # One text (the vectorizer's loop), a few (its vectorised path), a batch, then all.
-    for batch in ([texts[0]], [""], ["   "], texts[:3], texts[-8:], texts[:64], texts):
+    # One text (the lean path's own sum of one row), a few, a batch, then all.
+    for batch in ([texts[0]], [""], ["   "], texts[:2], texts[:3], texts[-8:], texts[:64], texts):
         expected = pipeline.predict_proba(batch)
         actual = lean.predict_proba(batch)
         assert actual.shape == expected.shape == (len(batch), 2)
-        assert np.max(np.abs(actual - expected)) <= 1e-12, batch[:2]
+        np.testing.assert_array_equal(actual, expected, err_msg=str(batch[:2]))
 
 
 @pytest.mark.slow
@@ -54,6 +54,22 @@ def test_equals_predict_proba_with_the_real_params() -> None:
     pipeline, texts = _fitted(PARAMS, rows=6000)
     assert [name for name, _ in pipeline.steps] == ["to_text", "tfidf", "nb", "clf"]
     _assert_same_proba(pipeline, texts)
+
+
+@pytest.mark.slow
+def test_one_and_two_texts_are_counted_by_the_table_and_equal_predict_proba() -> None:
+    """A server scores one request, or a canary split of a micro-batch, at a time: those calls
+    take the vectorised counting (not scikit-learn's loop) and give its probabilities exactly."""
+    pipeline, texts = _fitted(PARAMS, rows=3000)
+    vectorizer = pipeline.named_steps["tfidf"]
+    lean = LeanScorer.of(pipeline)
+    lean.predict_proba(texts[:1])
+    assert vectorizer.__dict__["_table"].usable  # built by a one-text call: the table counted
+    singles = np.concatenate([lean.predict_proba([text]) for text in texts])
+    np.testing.assert_array_equal(singles, pipeline.predict_proba(texts))
+    for first in range(0, len(texts) - 1, 2):
+        pair = texts[first : first + 2]
+        np.testing.assert_array_equal(lean.predict_proba(pair), pipeline.predict_proba(pair))
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,12 @@ def test_fast_transform_equals_scikit_learn_with_the_real_params() -> None:
 
     assert len(fast.vocabulary_) == settings.max_features == 100_000
     assert fast.vocabulary_ == reference.vocabulary_
+    # Texts one and two at a time, as a server scores them: the table counts those too.
+    _assert_same_matrix(reference.transform(unseen[:1]), fast.transform(unseen[:1]))
+    assert fast.__dict__["_table"].usable
+    for first in range(0, 400, 2):
+        for texts in (unseen[first : first + 1], unseen[first : first + 2]):
+            _assert_same_matrix(reference.transform(texts), fast.transform(texts))
     for texts in (unseen, training[:3000]):
         _assert_same_matrix(reference.transform(texts), fast.transform(texts))
     assert fast.__dict__["_table"].usable  # the vectorised path did the counting

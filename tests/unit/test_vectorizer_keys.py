@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from sentiment_mlops.core.text import WordNgrams
-from sentiment_mlops.core.vectorizer import _combine, _hashes, _term_keys, _VocabularyTable
+from sentiment_mlops.core.vectorizer import (
+    _combine,
+    _hash_table,
+    _hashes,
+    _index_lookup,
+    _term_keys,
+    _VocabularyTable,
+)
 
 
 def _key_of(term: str) -> np.uint64:
@@ -37,3 +44,15 @@ def test_building_the_table_leaves_the_collector_as_it_was() -> None:
     vocabulary = {"good": 0, "good film": 1}
     _VocabularyTable.build(vocabulary, WordNgrams((1, 2)), np.float32)
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("keys", [[5, 7, 2**64 - 1, 0], [5, 7, 5, 9], []])
+def test_the_hash_table_finds_what_a_pandas_index_finds(keys: list[int]) -> None:
+    """pandas' private hash table, and the Index that stands in for it, agree."""
+    stored = np.array(keys, dtype=np.uint64)
+    queries = np.array([0, 5, 9, 2**64 - 1, 3, 7], dtype=np.uint64)
+    lookup, distinct = _hash_table(stored)
+    index_lookup, index_distinct = _index_lookup(stored)
+    assert distinct == index_distinct == (len(set(keys)) == len(keys))
+    if distinct:
+        assert lookup(queries).tolist() == index_lookup(queries).tolist()

@@ -7,9 +7,14 @@ calls the model with texts it has already checked, many times a second, so `Lean
 the fitted parameters once and then repeats only the arithmetic, in the same order and with the
 same functions scikit-learn uses, so the results are the same to the last bit:
 
-    counts (the vectorizer's own `CountVectorizer.transform`) -> log(tf) + 1 -> * idf
+    counts (`NgramTfidfVectorizer.count_terms`: CSR arrays, no scipy matrix; other
+    vectorizers: their own `CountVectorizer.transform`) -> log(tf) + 1 -> * idf
     -> l2 row normalisation (scikit-learn's kernel) -> * NB ratio -> X @ coef.T + intercept
-    -> expit -> [1 - p, p]
+    (summed as scipy sums) -> expit -> [1 - p, p]
+
+A call's fixed cost matters as much as its cost per text: the API scores a request alone, or a
+micro-batch split between champion and challenger, so a handful of numpy calls per step, and
+no scipy matrix for one text.
 
 `LeanScorer.of(pipeline)` raises `UnsupportedPipelineError` (with the reason) for any other shape or
 setting; callers then use the pipeline itself, and should compare both on a few texts once.
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -30,6 +36,7 @@ from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from sentiment_mlops.core.nb import NaiveBayesWeighting
 from sentiment_mlops.core.text import as_text_array
+from sentiment_mlops.core.vectorizer import NgramTfidfVectorizer
 
 
 class UnsupportedPipelineError(ValueError):
@@ -45,8 +52,8 @@ class LeanScorer:
     sublinear_tf: bool
     idf: np.ndarray | None
     nb_ratio: np.ndarray | None
-    coef_t: np.ndarray  # (n_features, 1), as LogisticRegression's decision_function uses it
-    intercept: np.ndarray
+    coef: np.ndarray  # (n_features,), float64
+    intercept: np.ndarray  # (1,)
 
     @classmethod
     def of(cls, model: Any) -> LeanScorer:
@@ -69,27 +76,45 @@ class LeanScorer:
             sublinear_tf=bool(weighting.sublinear_tf),
             idf=getattr(weighting, "idf_", None),  # use_idf=False: none, as transform tests
             nb_ratio=nb[0].ratio_ if nb else None,
-            coef_t=classifier.coef_.T,
+            coef=classifier.coef_.ravel(),
             intercept=classifier.intercept_,
         )
 
     def predict_proba(self, texts: Any) -> np.ndarray:
         """The pipeline's `predict_proba(texts)`, computed without its per-call checks."""
         documents = as_text_array(texts) if self.to_text else texts
-        # CountVectorizer's transform: the counting alone, without TfidfVectorizer's checks.
-        matrix = CountVectorizer.transform(self.vectorizer, documents)
-        data = matrix.data
+        counts = self._count(documents)
+        data = counts.data
         if self.sublinear_tf:
             np.log(data, data)
             data += 1.0
         if self.idf is not None:
-            data *= self.idf[matrix.indices]
-        inplace_csr_row_normalize_l2(matrix)
+            data *= self.idf[counts.indices]
+        inplace_csr_row_normalize_l2(counts)
         if self.nb_ratio is not None:
-            matrix.data = matrix.data * self.nb_ratio[matrix.indices]
-        scores = (matrix @ self.coef_t + self.intercept).reshape(-1)
-        positive = expit(scores, out=scores)
+            data = data * self.nb_ratio[counts.indices]
+        positive = expit(_decision(counts, data, self.coef, self.intercept))
         return np.stack([1 - positive, positive], axis=1)
+
+    def _count(self, documents: Any) -> Any:
+        """CountVectorizer's transform, as CSR arrays from ours (no scipy matrix to build)."""
+        if isinstance(self.vectorizer, NgramTfidfVectorizer):
+            return self.vectorizer.count_terms(documents)
+        return CountVectorizer.transform(self.vectorizer, documents)
+
+
+def _decision(counts: Any, data: np.ndarray, coef: np.ndarray, intercept: Any) -> np.ndarray:
+    """`X @ coef + intercept` for X the CSR rows of `counts` with values `data`, as scipy sums.
+
+    One row (a lone request) without a scipy matrix, whose checks cost more than the product:
+    scipy's `csr_matvec` adds a row's products one after another from 0.0 in column order, and
+    so does `cumsum` (numpy's `sum` is pairwise and `dot` is BLAS's: both round differently).
+    """
+    if len(counts.indptr) == 2:
+        products = data * coef[counts.indices]  # float64, as scipy upcasts: rounded alike
+        return np.cumsum(np.append(0.0, products))[-1:] + intercept
+    matrix = sp.csr_array((data, counts.indices, counts.indptr), shape=counts.shape)
+    return matrix @ coef + intercept
 
 
 def _is_to_text(step: Any) -> bool:
