@@ -15,6 +15,8 @@ checkout ("after") and, with `--before-src DIR`, from another source tree such a
 - a forced reload (`POST /admin/reload` after registering a new version of the same model),
   median of `--reloads`, against `mlflow.sklearn.load_model` of that version in this process;
 - RSS of the worker after load, against the bare loading process's;
+- start and RSS again with the champion found through a real `mlflow server` on the same store
+  (the API's REST client: no MLflow in the API), against the same bare load;
 - the webhook switch, with `--webhook-rounds N` (> 0): `bench/webhook.py`'s measurement.
 
 The two services are measured alternately (before, after, before, ...) so that drift in the
@@ -120,6 +122,10 @@ def run_limits(
             service.rows["rss_mb"] = rss_mb(process.pid)
             service.port, service.process = port, process
     print("starts, s:", {name: [round(x, 2) for x in times] for name, times in starts.items()})
+    over_http = starts_over_http(root, base, services)
+    for service in services:
+        service.rows["start_http_s"], service.rows["rss_http_mb"] = over_http[service.name]
+    baseline["start_http_s"], baseline["rss_http_mb"] = baseline["start_s"], baseline["rss_mb"]
 
     empty_port = free_port()
     empty, _ = start(
@@ -163,13 +169,55 @@ def run_limits(
             process.terminate()
             process.wait(20)
     rows = {}
-    for row in ("predict_rps", "p99_ms", "batch_texts_s", "start_s", "reload_s", "rss_mb"):
+    for row in (
+        "predict_rps", "p99_ms", "batch_texts_s", "start_s", "reload_s", "rss_mb",
+        "start_http_s", "rss_http_mb",
+    ):  # fmt: skip
         rows[row] = (baseline[row], *(s.rows[row] for s in services))
     rows["rss_after_reloads_mb"] = (
         baseline["rss_mb"],
         *(s.rows["rss_after_reloads_mb"] for s in services),
     )
     return rows
+
+
+def starts_over_http(
+    root: Path, env: dict[str, str], services: list[Service]
+) -> dict[str, tuple[float, float]]:
+    """Median start to `/health` 200 and the RSS then, the champion found through a real
+    `mlflow server` on the same store (the API's REST client path, no MLflow imported)."""
+    port = free_port()
+    server_env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server, _ = start(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+         env["MLFLOW_TRACKING_URI"], "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        server_env, root / "mlflow-server.log", f"http://127.0.0.1:{port}/health",
+    )  # fmt: skip
+    measured: dict[str, list[tuple[float, float]]] = {service.name: [] for service in services}
+    try:
+        for _ in range(STARTS):
+            for service in services:
+                api_port = free_port()
+                service_env = {**env, "API_PORT": str(api_port),
+                               "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}  # fmt: skip
+                if service.src:
+                    service_env["PYTHONPATH"] = service.src
+                process, ready = start(
+                    [sys.executable, "-c", RUN_SERVER], service_env,
+                    root / f"{service.name}-http.log", f"http://127.0.0.1:{api_port}/health",
+                )  # fmt: skip
+                measured[service.name].append((ready, rss_mb(process.pid)))
+                process.terminate()
+                process.wait(20)
+    finally:
+        server.terminate()
+        server.wait(20)
+    print("starts over http, (s, MB):", measured)
+    return {
+        name: (statistics.median(s for s, _ in runs), statistics.median(m for _, m in runs))
+        for name, runs in measured.items()
+    }
 
 
 def in_process(env: dict[str, str], batches: Path) -> tuple[float, float]:
@@ -228,12 +276,15 @@ LABELS = {  # row: (what, its baseline)
     "reload_s": ("forced reload (new version), s", "mlflow.sklearn.load_model in-process"),
     "rss_mb": ("RSS after load, MB", "fresh process after bare load"),
     "rss_after_reloads_mb": ("RSS after the reloads, MB", "fresh process after bare load"),
+    "start_http_s": ("start -> /health 200, mlflow server, s", "bare load from SQLite"),
+    "rss_http_mb": ("RSS after load, mlflow server, MB", "fresh process after bare load"),
 }
 
 
 def report_limits(rows: dict[str, tuple[float, ...]], before: bool) -> None:
     names = ["before", "after"] if before else ["after"]
-    print("\nIssue 15, one run (ratio = service / baseline)")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nIssue 15, one run (ratio = service / baseline); load average now {load}")
     header = f"{'row':<44} {'baseline':>9} " + " ".join(f"{n:>8} {'ratio':>6}" for n in names)
     print(header + "   baseline is")
     for row, values in rows.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -48,6 +49,22 @@ def test_the_collector_runs_again_after_the_first_check(
     store = ModelStore(mlflow_store.settings(model_name=model_name))
     store.check()
     assert gc.isenabled()
+
+
+def test_replaced_snapshots_are_freed(mlflow_store: MlflowStore) -> None:
+    """`gc.freeze()` after each swap moves the heap out of the collector's reach: a snapshot
+    kept alive by a reference cycle would then never be freed, one model per reload."""
+    name = "freed-snapshots"
+    client = mlflow_store.client()
+    store = ModelStore(mlflow_store.settings(model_name=name))
+    replaced = []
+    for _ in range(3):
+        client.set_registered_model_alias(name, "champion", mlflow_store.register(name))
+        assert store.check().outcome == "loaded"
+        assert store.current is not None
+        replaced.append(weakref.ref(store.current))
+        replaced.append(weakref.ref(store.current.model))
+    assert [ref() is None for ref in replaced] == [True, True, True, True, False, False]
 
 
 def test_the_trained_pipeline_passes_validation(mlflow_store: MlflowStore) -> None:

@@ -4,7 +4,8 @@ The port opens as soon as the app is built; the registry client and scikit-learn
 the model watcher in the background, and nothing of training (Prefect, matplotlib, the flows)
 ever is. Against a tracking server the API does not import MLflow at all: it finds and
 downloads its champion with a small REST client (`serving.registry_client`). Checked in fresh
-interpreters, where `sys.modules` shows exactly what was imported.
+interpreters, where `sys.modules` shows exactly what was imported. Against a local SQLite store
+it reads MLflow's tables itself (`serving.sqlite_registry`): no MLflow there either.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +29,9 @@ from tests.support.processes import ServerProcess, free_port, http_ok
 
 # Never in a serving process: training and plotting.
 TRAINING_ONLY = ("prefect", "matplotlib", "sentiment_mlops.flows", "sentiment_mlops.core.plots")
-# Not before the port opens: the watcher imports these in the background.
-LOADED_LATER = ("mlflow", "sklearn", "sentiment_mlops.registry")
+# Not before the port opens: the watcher imports these in the background (pandas and numpy
+# come with scikit-learn; the drift check's pandas is imported only where it runs).
+LOADED_LATER = ("mlflow", "sklearn", "sentiment_mlops.registry", "pandas", "numpy", "scipy")
 
 BUILD_APP = """
 import json, sys
@@ -59,6 +62,21 @@ answers = {
 print(json.dumps(answers))
 server.should_exit = True
 """
+
+
+def _serve(env: dict[str, str], cwd: Path) -> tuple[dict[str, Any], str]:
+    """SERVE_APP's answers in a fresh interpreter, and everything it printed."""
+    env = {name: value for name, value in env.items() if name != "MLFLOW_REGISTRY_URI"}
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE_APP, str(free_port())],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1]), result.stdout + result.stderr
 
 
 def _matching(modules: list[str], unwanted: tuple[str, ...]) -> list[str]:
@@ -133,21 +151,25 @@ def test_served_from_a_tracking_server_mlflow_is_never_imported(
         "MLFLOW_TRACKING_USERNAME": "serving",
         "MLFLOW_TRACKING_PASSWORD": password,
     }
-    env.pop("MLFLOW_REGISTRY_URI", None)
-    result = subprocess.run(
-        [sys.executable, "-c", SERVE_APP, str(free_port())],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr
-    answers = json.loads(result.stdout.splitlines()[-1])
+    answers, output = _serve(env, tmp_path)
     assert answers["health"]["model_version"] == "1", answers["health"]
     assert answers["predict"]["sentiment"] == "positive"
     assert answers["predict"]["model_version"] == "1"
     assert (
         _matching(answers["modules"], ("mlflow", "sentiment_mlops.registry", *TRAINING_ONLY)) == []
     )
-    assert password not in result.stdout + result.stderr
+    assert password not in output
+
+
+def test_served_from_a_sqlite_store_mlflow_is_never_imported(
+    mlflow_store: MlflowStore, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        **{k: v for k, v in mlflow_store.env(PREDICTION_LOG_URL="off").items() if v is not None},
+    }
+    answers, _ = _serve(env, tmp_path)
+    assert answers["health"]["model_version"] is not None, answers["health"]
+    assert answers["predict"]["sentiment"] == "positive"
+    unwanted = ("mlflow", "sentiment_mlops.registry", *TRAINING_ONLY)
+    assert _matching(answers["modules"], unwanted) == []

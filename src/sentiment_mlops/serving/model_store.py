@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from sentiment_mlops.redaction import redactor_for
+from sentiment_mlops.serving.memory import release_freed_memory
 from sentiment_mlops.serving.served_model import ServedModel, validate_model
 from sentiment_mlops.settings import Settings
 
@@ -196,6 +197,10 @@ class ModelStore:
                 trace = self.redact(traceback.format_exc())
                 logger.error("model check failed unexpectedly: %s", trace)
                 result = self._fail("lookup", None, error)
+            if result.changed:
+                # The old snapshot went with `_check`'s frame (requests still holding it free it
+                # when they end): its pages and the load's garbage go back to the OS.
+                release_freed_memory()
             self.stats.last_outcome = result.outcome
             self._resolve_failure(result)
             return result

@@ -16,6 +16,7 @@ cannot be reached, `RegistryError` for anything it refuses, with credentials red
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,11 +47,16 @@ class Registry(Protocol):
 
 
 def open_registry(settings: Settings, redact: Redactor) -> Registry:
-    """The REST client when tracking and registry are one tracking server, else MLflow's."""
+    """The REST client when tracking and registry are one tracking server; the SQLite reader
+    when they are one SQLite store with the schema it knows; else MLflow's client."""
     uri = settings.mlflow_tracking_uri
-    if uri.startswith(("http://", "https://")) and settings.registry_uri == uri:
+    if settings.registry_uri != uri:
+        return MlflowRegistry(settings)
+    if uri.startswith(("http://", "https://")):
         return RestRegistry(settings, redact)
-    return MlflowRegistry(settings)
+    from sentiment_mlops.serving.sqlite_registry import open_sqlite_registry
+
+    return open_sqlite_registry(settings) or MlflowRegistry(settings)
 
 
 class MlflowRegistry:
@@ -148,14 +154,7 @@ class RestRegistry:
         location = str((found or {}).get("artifact_uri") or "")
         if not location:
             raise RegistryError(f"registry: version {ref.version} has no download location")
-        read = self._reader(location)
-        flavor = _sklearn_flavor(read("MLmodel"))
-        if not self.settings.mlflow_allow_pickle_deserialization:
-            raise RegistryError(
-                "loading a pickled model is disallowed (MLFLOW_ALLOW_PICKLE_DESERIALIZATION)"
-            )
-        # Unpickling imports scikit-learn and our model code; models come from our registry.
-        return pickle.loads(read(flavor["pickled_model"]))
+        return load_pickled(self._reader(location), self.settings)
 
     # --- HTTP ---------------------------------------------------------------------------------
     def _get_json(
@@ -195,10 +194,7 @@ class RestRegistry:
             return lambda name: self._download(f"{root}/{parts.path.strip('/')}/{name}")
         if parts.scheme in {"http", "https"}:
             return lambda name: self._download(f"{location.rstrip('/')}/{name}")
-        if parts.scheme in _LOCAL_SCHEMES:
-            folder = Path(unquote(parts.path) if parts.scheme else location)
-            return lambda name: (folder / name).read_bytes()
-        return _mlflow_reader(location, self.settings)
+        return local_reader(location, self.settings)
 
     def _download(self, url: str) -> bytes:
         response = self._get(url)
@@ -215,11 +211,37 @@ def _error_of(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def local_reader(location: str, settings: Settings) -> Callable[[str], bytes]:
+    """A function that reads one file of the version folder at `location`: a local folder
+    directly, any other store (S3, cloud storage) through MLflow's artifact repositories."""
+    parts = urlsplit(location)
+    if parts.scheme in _LOCAL_SCHEMES:
+        folder = Path(unquote(parts.path) if parts.scheme else location)
+        return lambda name: (folder / name).read_bytes()
+    return _mlflow_reader(location, settings)
+
+
+def load_pickled(read: Callable[[str], bytes], settings: Settings) -> Any:
+    """The scikit-learn model of a version folder: its `MLmodel`, then the pickle it names.
+
+    What `mlflow.sklearn.load_model` reads, without importing MLflow (the version's code folder
+    is not put on `sys.path`: the installed package is the one the API serves with)."""
+    flavor = _sklearn_flavor(read("MLmodel"))
+    if not settings.mlflow_allow_pickle_deserialization:
+        raise RegistryError(
+            "loading a pickled model is disallowed (MLFLOW_ALLOW_PICKLE_DESERIALIZATION)"
+        )
+    # Unpickling imports scikit-learn and our model code; models come from our registry.
+    return pickle.loads(read(flavor["pickled_model"]))
+
+
 def _sklearn_flavor(mlmodel: bytes) -> dict[str, Any]:
     """The `sklearn` flavour of an `MLmodel` file, checked to name a pickle we can read."""
     import yaml
 
-    flavors = (yaml.safe_load(mlmodel) or {}).get("flavors") or {}
+    # libyaml's loader where PyYAML has it: the pure-Python one is a few percent of a reload.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    flavors = (yaml.load(mlmodel, Loader=loader) or {}).get("flavors") or {}
     flavor = flavors.get("sklearn")
     if not isinstance(flavor, dict) or not flavor.get("pickled_model"):
         raise RegistryError("the version is not a scikit-learn model (no sklearn flavour)")
