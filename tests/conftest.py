@@ -7,6 +7,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,17 @@ from tests.support.templates import Template
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = PROJECT_ROOT / "data" / "demo_reviews.csv"
 PARAMS_FILE = PROJECT_ROOT / "params.yaml"
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` (the default in pyproject.toml) keeps the folders whose tests share a
+    costly session fixture on one worker: see tests/support/scheduling.py."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.support.scheduling import SharedFixtureScheduling
+
+    return SharedFixtureScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
 import pandas as pd
 import pytest
 
 from sentiment_mlops.acquire import AcquireError
 from sentiment_mlops.acquire.sources import frame_from_hf, read_aclimdb, read_table
 from tests.data.helpers import expected_split
+
+if TYPE_CHECKING:  # imported by the tests that build a dataset: ~1.6 s, not at collection
+    import datasets
 
 
 def _as_set(frame: pd.DataFrame) -> set[tuple[str, int]]:
@@ -127,6 +130,8 @@ def test_csv_without_a_label_column_is_an_acquire_error(tmp_path: Path) -> None:
 
 
 def _imdb_like(names: list[str], rows: list[tuple[str, int]]) -> datasets.Dataset:
+    import datasets
+
     features = datasets.Features(
         {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)}
     )
@@ -156,6 +161,8 @@ def test_hf_labels_are_mapped_by_class_name_not_position() -> None:
 
 
 def test_hf_unlabelled_rows_are_dropped() -> None:
+    import datasets
+
     features = datasets.Features(
         {"text": datasets.Value("string"), "label": datasets.Value("int64")}
     )
@@ -170,5 +177,7 @@ def test_hf_unlabelled_rows_are_dropped() -> None:
 
 
 def test_hf_dataset_without_label_column_is_an_acquire_error() -> None:
+    import datasets
+
     with pytest.raises(AcquireError, match="label"):
         frame_from_hf(datasets.Dataset.from_dict({"text": ["a"]}))

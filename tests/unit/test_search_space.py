@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import optuna
+from typing import TYPE_CHECKING
 
 from sentiment_mlops.core.params import TrainingParams, load_params
 from sentiment_mlops.flows.search_space import suggest_params
 from tests.conftest import PARAMS_FILE
 
+if TYPE_CHECKING:  # imported where the trials run, not at collection (~0.7 s of imports)
+    import optuna
+
 
 def _suggested(seed: int, trials: int = 25) -> list[TrainingParams]:
+    import optuna
+
     base = load_params(PARAMS_FILE)
     found: list[TrainingParams] = []
 
