@@ -295,13 +295,14 @@ def test_canary_on_the_stack_is_sticky_and_near_the_percentage(
     for key in range(0, KEYS, 20):  # the same key, the same variant, whatever the text
         again = canary.predict(TEXTS[(key + 1) % len(TEXTS)], key=f"user-{key}")
         assert again.json()["variant"] == variants[key]
-    # The two variants are two different models: the challenger learned flipped labels.
+    # The two variants are two different models: the challenger learned flipped labels. Not
+    # a fixed answer per text: earlier stack tests may have promoted another champion.
     first = {variants[k]: k for k in range(KEYS)}
     said = {
-        variant: canary.predict(TEXTS[0], key=f"user-{key}").json()["sentiment"]
+        variant: [canary.predict(text, key=f"user-{key}").json()["sentiment"] for text in TEXTS]
         for variant, key in first.items()
     }
-    assert said == {"champion": "positive", "challenger": "negative"}
+    assert said["champion"] != said["challenger"], said
 
 
 def _answers(url: str) -> list[dict[str, Any]]:
