@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -52,6 +53,10 @@ def _empty_is_unset(value: object) -> object:
 
 # A secret that may be unset; an empty value is unset too. No secret has a default value.
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_is_unset)]
+
+# MLflow's rule for webhook names (mlflow/utils/validation.py): 1-63 letters, digits, `.`, `_`
+# or `-`, starting and ending with a letter or digit.
+WEBHOOK_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
 
 # Everything of the local stack listens on this address only.
 STACK_HOST = "127.0.0.1"
@@ -291,6 +296,14 @@ class Settings(BaseSettings):
     webhook_secret: OptionalSecret = Field(default=None, validation_alias="WEBHOOK_SECRET")
     # The URL at which an MLflow server reaches this service's webhook receiver.
     webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
+    # The name of this service's registry webhook: registration updates the webhook of that name
+    # (or creates it). Unset: `{MODEL_NAME}-{MODEL_ALIAS}-reload`. Two APIs registering against
+    # one MLflow server (a production and a canary one) need two names, or each takes over the
+    # other's webhook and only the last registered is called. MLflow's rule for names.
+    webhook_name: Annotated[
+        Annotated[str, StringConstraints(max_length=63, pattern=WEBHOOK_NAME_PATTERN)] | None,
+        BeforeValidator(_empty_is_unset),
+    ] = Field(default=None, validation_alias="WEBHOOK_NAME")
     # Many replicas: a PostgreSQL database through which the replica that receives a webhook
     # tells all the others to check the alias at once (`serving.fanout`). Unset: each replica
     # hears only its own webhooks and polls.

@@ -473,6 +473,26 @@ def _phrases(words: list[str]) -> set[str]:
     return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
 
 
+def webhook_cache_problems(
+    mlflow_env: dict[str, str | None], api_env: dict[str, str | None]
+) -> list[str]:
+    """MLflow's server caches each event's webhook list for MLFLOW_WEBHOOK_CACHE_TTL seconds
+    (default 60): a webhook registered as the API starts misses alias moves for that long. So
+    the TTL must be an integer (MLflow parses it with int() at each delivery, and a value it
+    cannot parse fails them all) shorter than the API's poll, or the webhook is slower than the
+    fallback it is there to beat."""
+    ttl = mlflow_env.get("MLFLOW_WEBHOOK_CACHE_TTL")
+    if ttl is None:
+        return ["MLflow caches webhook lists for 60 s (MLFLOW_WEBHOOK_CACHE_TTL is not set)"]
+    if not re.fullmatch(r"\d+", ttl.strip()):
+        return [f"MLFLOW_WEBHOOK_CACHE_TTL={ttl!r} is not an integer: MLflow fails every delivery"]
+    default = Settings.model_fields["model_reload_interval"].default
+    poll = float(api_env.get("MODEL_RELOAD_INTERVAL") or default)
+    if int(ttl) >= poll:
+        return [f"MLFLOW_WEBHOOK_CACHE_TTL={ttl} s is not shorter than the API's {poll:g} s poll"]
+    return []
+
+
 def fanout_problems(objects: list[Obj], webhook_routes: frozenset[str]) -> list[str]:
     """A new champion reaches every API pod: MLflow's webhook is registered for the API's Service
     (so one pod), MLflow may deliver there, and every pod may LISTEN and NOTIFY on the database
@@ -508,6 +528,7 @@ def fanout_problems(objects: list[Obj], webhook_routes: frozenset[str]) -> list[
             problems.append(f"MLflow refuses {url.scheme} webhook URLs")
         if mlflow_env.get("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS") != "true":
             problems.append("MLflow refuses webhook URLs of private addresses (the Service's)")
+        problems += webhook_cache_problems(mlflow_env, api_env)
         workloads = [o for o in objects if o["kind"] in {"Job", "Deployment"}]
         (registrar,) = [w for w in workloads if container in pod_spec(w)["containers"]]
         if not admits(objects, registrar, mlflow, 5000):

@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from sentiment_mlops.settings import Settings
-from tests.deploy.k8s_checks import settings_variables
+from sentiment_mlops.settings import Settings, StackSettings
+from sentiment_mlops.stack import services as stack_services
+from sentiment_mlops.stack.secrets import StackSecrets
+from tests.deploy.k8s_checks import settings_variables, webhook_cache_problems
 from tests.deploy.stackfiles import (
     COMPOSE_FILE,
     command_words,
@@ -71,6 +73,7 @@ TOOL_ENV: dict[str, set[str]] = {
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+        "MLFLOW_WEBHOOK_CACHE_TTL",
     },
     # prefect server
     "prefect-server": {
@@ -252,6 +255,38 @@ def test_mlflow_server_command_matches_the_seed(compose: dict) -> None:
     assert "--serve-artifacts" in command
     allowed = command[command.index("--allowed-hosts") + 1].split(",")
     assert {"mlflow:5000", "localhost:*"} <= set(allowed)
+
+
+def _resolved(service: dict[str, Any], env: dict[str, str]) -> dict[str, str | None]:
+    return {k: interpolate(v, env) for k, v in service_environment(service).items()}
+
+
+def test_mlflow_takes_a_new_webhook_within_a_short_cache_ttl(
+    compose: dict, env_example: dict
+) -> None:
+    """compose's and the local stack's MLflow server refresh their cached webhook lists well
+    within the API's poll, with the same TTL (k8s: `fanout_problems`)."""
+    services = compose["services"]
+    mlflow, api = (_resolved(services[name], env_example) for name in ("mlflow", "api"))
+    assert webhook_cache_problems(mlflow, api) == []
+    secrets = StackSecrets("key", "secret", "fernet-key", "webhook-secret")
+    stack = StackSettings(postgres_url="postgresql://postgres@127.0.0.1:5432/postgres")
+    stack_mlflow = stack_services.mlflow_service(stack, secrets).env
+    replica = stack_services.api_replica_service(stack, secrets, 1, 8001).env
+    assert webhook_cache_problems(dict(stack_mlflow), dict(replica)) == []
+    ttl = services["mlflow"]["environment"]["MLFLOW_WEBHOOK_CACHE_TTL"]
+    assert ttl == stack_mlflow["MLFLOW_WEBHOOK_CACHE_TTL"]
+
+
+def test_the_webhook_cache_check_catches_a_long_or_broken_ttl(
+    compose: dict, env_example: dict
+) -> None:
+    api = _resolved(compose["services"]["api"], env_example)  # MODEL_RELOAD_INTERVAL 10
+    found = [
+        webhook_cache_problems({"MLFLOW_WEBHOOK_CACHE_TTL": ttl} if ttl else {}, api)
+        for ttl in ("", "1.5", "10", "1")
+    ]
+    assert [len(problems) for problems in found] == [1, 1, 1, 0], found
 
 
 def test_clients_reach_the_servers_by_service_name(compose: dict) -> None:

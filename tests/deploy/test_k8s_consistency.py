@@ -144,6 +144,13 @@ FANOUT_BREAKS = {
         "prod",
         "MLflow refuses webhook URLs of private addresses (the Service's)",
     ),
+    "mlflow caches webhook lists for a minute": (
+        "base/config.yaml",
+        '  MLFLOW_WEBHOOK_CACHE_TTL: "1"\n',
+        "",
+        "prod",
+        "MLflow caches webhook lists for 60 s (MLFLOW_WEBHOOK_CACHE_TTL is not set)",
+    ),
     "the registrar cannot reach mlflow": (
         "base/network-policies.yaml",
         "              app.kubernetes.io/name: sentiment-api-webhook\n",

@@ -8,7 +8,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ PARAMS = REPO_ROOT / "params.yaml"
 MODEL_NAME = "sentiment-classifier"
 ADMIN_TOKEN = "test-admin-token"
 WEBHOOK_SECRET = "test-webhook-secret"
+# Any valid Fernet key; a test server's stored webhook secrets are encrypted with it.
+FERNET_KEY = "-y_Xo9dIsJfE-o9sSxE7j_b6XZXxP44FGCSP4gGj_FE="
 
 
 @dataclass(frozen=True)
@@ -222,3 +225,28 @@ def signed_delivery(
         "X-MLflow-Signature": sign(secret, delivery_id, timestamp, body),
     }
     return {"content": body, "headers": headers}
+
+
+@contextmanager
+def mlflow_server(db: Path, port: int, workdir: Path) -> Iterator[str]:
+    """A real tracking server on `db` that may deliver webhooks to 127.0.0.1."""
+    env = {
+        "MLFLOW_TRACKING_URI": None,  # the session store's
+        "MLFLOW_REGISTRY_URI": None,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": FERNET_KEY,
+        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+    }
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{db}",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    log = workdir / "mlflow-server.log"
+    with processes.ServerProcess(command, env, log, cwd=workdir) as server:
+        server.wait_ready(processes.http_ok(f"{url}/health"), 90, "mlflow server")
+        yield url

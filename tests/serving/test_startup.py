@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,38 +15,12 @@ from tests.serving.helpers import (
     MODEL_NAME,
     WEBHOOK_SECRET,
     MlflowStore,
+    mlflow_server,
     run_cli,
     run_service,
     wait_until,
 )
-from tests.support.processes import ServerProcess, free_port, http_ok
-
-# Any valid Fernet key; the test server's stored webhook secrets are encrypted with it.
-FERNET_KEY = "-y_Xo9dIsJfE-o9sSxE7j_b6XZXxP44FGCSP4gGj_FE="
-
-
-@contextmanager
-def mlflow_server(db: Path, port: int, workdir: Path) -> Iterator[str]:
-    """A real tracking server on `db` that may deliver webhooks to 127.0.0.1."""
-    env = {
-        "MLFLOW_TRACKING_URI": None,  # the session store's
-        "MLFLOW_REGISTRY_URI": None,
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": FERNET_KEY,
-        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
-    }
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{db}",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    with ServerProcess(command, env, workdir / "mlflow-server.log", cwd=workdir) as server:
-        server.wait_ready(http_ok(f"{url}/health"), 90, "mlflow server")
-        yield url
+from tests.support.processes import free_port
 
 
 @pytest.mark.slow

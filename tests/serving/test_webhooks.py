@@ -1,9 +1,15 @@
-"""Signature checks and event decisions of the webhook receiver, as pure functions."""
+"""Signature checks and event decisions of the webhook receiver, as pure functions; webhook
+registration against a real `mlflow server`."""
 
 from __future__ import annotations
 
-import pytest
+import shutil
+from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
+from sentiment_mlops import registry
 from sentiment_mlops.serving.webhooks import (
     SeenDeliveries,
     WebhookConfigError,
@@ -13,7 +19,9 @@ from sentiment_mlops.serving.webhooks import (
     sign,
     verify_delivery,
 )
-from tests.serving.helpers import MlflowStore
+from sentiment_mlops.settings import Settings
+from tests.serving.helpers import MlflowStore, mlflow_server
+from tests.support.processes import free_port
 
 NOW = 1_750_000_000
 BODY = b'{"entity": "model_version_alias", "action": "created"}'
@@ -94,3 +102,44 @@ def test_register_needs_url_and_secret(mlflow_store: MlflowStore) -> None:
         register_webhook(mlflow_store.settings(webhook_url=None))
     with pytest.raises(WebhookConfigError, match="WEBHOOK_SECRET"):
         register_webhook(mlflow_store.settings(webhook_url="http://x/", webhook_secret=None))
+
+
+@pytest.mark.slow
+def test_apis_with_their_own_webhook_names_keep_their_own_webhooks(
+    mlflow_store: MlflowStore, tmp_path: Path
+) -> None:
+    """A production and a canary API registering against one MLflow server. Registration
+    updates the webhook of its name: under the one default name (per model and alias) the
+    second API would take the first one's webhook over, and MLflow would call only it."""
+    db = tmp_path / "server.db"
+    shutil.copy(mlflow_store.db, db)
+    urls = {
+        name: f"http://127.0.0.1:{free_port()}/webhooks/mlflow"
+        for name in ("sentiment-production", "sentiment-canary", None)
+    }
+    with mlflow_server(db, free_port(), tmp_path) as server_url:
+
+        def settings(name: str | None) -> Settings:
+            return mlflow_store.settings(
+                mlflow_tracking_uri=server_url, webhook_url=urls[name], webhook_name=name
+            )
+
+        ids = {name: register_webhook(settings(name)) for name in urls}
+        assert register_webhook(settings("sentiment-production")) == ids["sentiment-production"]
+        webhooks = registry.make_client(settings(None)).list_webhooks(max_results=100)
+
+    assert {webhook.name: webhook.url for webhook in webhooks} == {
+        "sentiment-production": urls["sentiment-production"],
+        "sentiment-canary": urls["sentiment-canary"],
+        # Unset: today's name, so an API that sets nothing keeps its webhook.
+        "sentiment-classifier-champion-reload": urls[None],
+    }
+    assert len(set(ids.values())) == 3
+
+
+def test_a_webhook_name_mlflow_would_refuse_is_a_settings_error() -> None:
+    """Refused at startup, naming the variable, not at registration through MLflow."""
+    for bad in ("canary api", "-canary", "x" * 64):
+        with pytest.raises(ValidationError, match="WEBHOOK_NAME"):
+            Settings(_env_file=None, WEBHOOK_NAME=bad)  # type: ignore[call-arg]
+    assert Settings(_env_file=None, WEBHOOK_NAME="").webhook_name is None  # type: ignore[call-arg]

@@ -116,6 +116,8 @@ class RunningStack:
             "MODEL_RELOAD_INTERVAL": "1",
             "DATA_PATH": str(DEMO_DATA),
             "PARAMS_PATH": str(PARAMS_FILE),
+            # A loaded machine may need longer than the default for MLflow's first start.
+            **{k: v for k, v in os.environ.items() if k == "STACK_START_TIMEOUT"},
         }
 
     def client_env(self) -> dict[str, str]:

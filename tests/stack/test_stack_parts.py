@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
 from sentiment_mlops.settings import StackSettings
-from sentiment_mlops.stack import provision, replicas, services
-from sentiment_mlops.stack.health import worker_beat_since
+from sentiment_mlops.stack import StackError, provision, replicas, services
+from sentiment_mlops.stack.health import poll, worker_beat_since
 from sentiment_mlops.stack.lifecycle import Stack
 from sentiment_mlops.stack.ports import PortsInUseError, port_is_free
 from sentiment_mlops.stack.secrets import load_or_create_secrets
@@ -81,6 +81,23 @@ def test_secrets_are_generated_once_kept_private_and_configured_values_win(
     from cryptography.fernet import Fernet
 
     Fernet(first.webhook_encryption_key.encode())  # a valid key
+
+
+def test_poll_waits_for_the_check_and_says_whether_it_came_true() -> None:
+    calls: list[int] = []
+
+    def third_call() -> bool:
+        calls.append(1)
+        return len(calls) == 3
+
+    assert poll(third_call, timeout=60, interval=0.01) and len(calls) == 3
+    assert not poll(lambda: False, timeout=0.05, interval=0.01)
+
+    def exited() -> bool:
+        raise StackError("exited while starting")
+
+    with pytest.raises(StackError, match="exited"):  # a check may stop the wait
+        poll(exited, timeout=60)
 
 
 def test_the_worker_is_healthy_only_after_a_heartbeat_since_it_started() -> None:

@@ -128,7 +128,8 @@ class SeenDeliveries:
 
 
 def webhook_name(settings: Settings) -> str:
-    return f"{settings.model_name}-{settings.model_alias}-reload"
+    """`WEBHOOK_NAME`, else one per model and alias: registration is idempotent by this name."""
+    return settings.webhook_name or f"{settings.model_name}-{settings.model_alias}-reload"
 
 
 def register_webhook(settings: Settings) -> str:

@@ -12,6 +12,14 @@
   replica which then died without answering (`empty-response`) is sent again only when sending
   it twice does no harm: GET and HEAD, predictions (a pure function of the body), the webhook
   and `/admin/reload` (each a champion check). Feedback is not: it would be stored twice.
+  Only a request HAProxy holds whole can be sent again: `option http-buffer-request` waits
+  for the body up to one buffer (`tune.bufsize`, 16 kB), so a larger body (a `/predict/batch`
+  of a hundred reviews, a text near `MAX_TEXT_CHARS`) streams to the replica and is not resent
+  after an empty response; a refused connection is still retried. `tune.bufsize` stays at its
+  default rather than the API's `MAX_BODY_BYTES` (6 MB): HAProxy gives every stream a request
+  and a response buffer of that size, 12 MB per request in flight, 3 GB at the API's 256
+  concurrent connections, to cover a case (a replica dying with a large batch in hand) that
+  the client's own retry covers too.
 - Draining: the rolling restart (`stack.replicas`) puts a replica in maintenance through the
   runtime API (`stats socket`, in the stack folder, or a private runtime folder when that path
   is too long for a socket) before stopping it, and makes it ready again once it serves.

@@ -3,28 +3,50 @@ the API's readiness check say (is a model served)?"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sentiment_mlops.stack.services import WORKER_NAME, ServiceSpec
 
+# Seconds between two checks of `poll`.
+POLL_INTERVAL = 0.25
 
-def is_healthy(spec: ServiceSpec, since: float) -> bool:
-    """Whether the service answers its health check (see `ServiceSpec.health_kind`)."""
+
+def poll(check: Callable[[], bool], timeout: float, interval: float = POLL_INTERVAL) -> bool:
+    """Call `check` until it returns True (True) or `timeout` seconds have passed (False).
+    The one wait loop of the stack: the caller says what failing means (a `check` may raise
+    to stop at once, as the lifecycle does when the process it waits for exits)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def answers_ok(url: str) -> bool:
+    """Whether a GET of `url` answers 200 (within 3 s)."""
     import httpx
 
     try:
-        if spec.health_kind == "worker":
-            response = httpx.post(spec.health_url, json={}, timeout=3)
-        else:
-            response = httpx.get(spec.health_url, timeout=3)
+        return httpx.get(url, timeout=3).status_code == 200
     except httpx.HTTPError:
         return False
-    if response.status_code != 200:
+
+
+def is_healthy(spec: ServiceSpec, since: float) -> bool:
+    """Whether the service answers its health check (see `ServiceSpec.health_kind`)."""
+    if spec.health_kind != "worker":
+        return answers_ok(spec.health_url)
+    import httpx
+
+    try:
+        response = httpx.post(spec.health_url, json={}, timeout=3)
+    except httpx.HTTPError:
         return False
-    if spec.health_kind == "worker":
-        return worker_beat_since(response.json(), since)
-    return True
+    return response.status_code == 200 and worker_beat_since(response.json(), since)
 
 
 def worker_beat_since(workers: list[dict[str, Any]], since: float) -> bool:

@@ -33,7 +33,7 @@ from sentiment_mlops.stack import (
     replicas,
     services,
 )
-from sentiment_mlops.stack.health import describe_readiness, is_healthy
+from sentiment_mlops.stack.health import describe_readiness, is_healthy, poll
 from sentiment_mlops.stack.secrets import StackSecrets, load_or_create_secrets, write_private
 from sentiment_mlops.stack.services import ServiceSpec
 from sentiment_mlops.stack.supervisord import REAPER, Supervisord
@@ -167,22 +167,23 @@ class Stack:
         """Wait until the service answers its health check; returns the seconds since its
         process started. Fails at once, with the end of its log, if the process exits."""
         first = self.supervisord.info(spec.name)
-        deadline = time.monotonic() + self.settings.start_timeout
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
             info = self.supervisord.info(spec.name)
             if info["statename"] not in _ALIVE or info["pid"] != first["pid"]:
                 raise StackError(
                     self._failure(spec, f"exited while starting ({info['statename']})")
                 )
-            if is_healthy(spec, since=info["start"]):
-                seconds = round(time.time() - info["start"], 1)
-                self.timings[spec.name] = seconds
-                self.report(f"{spec.name} healthy after {seconds:.1f} s")
-                return seconds
-            time.sleep(0.25)
-        raise StackError(
-            self._failure(spec, f"not healthy within {self.settings.start_timeout:.0f} s")
-        )
+            return is_healthy(spec, since=info["start"])
+
+        if not poll(healthy, self.settings.start_timeout):
+            raise StackError(
+                self._failure(spec, f"not healthy within {self.settings.start_timeout:.0f} s")
+            )
+        seconds = round(time.time() - first["start"], 1)
+        self.timings[spec.name] = seconds
+        self.report(f"{spec.name} healthy after {seconds:.1f} s")
+        return seconds
 
     def _wait_done(self, spec: ServiceSpec) -> None:
         """Wait for a one-shot program to exit; anything but exit 0 fails `up`."""

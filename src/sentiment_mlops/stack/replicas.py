@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import StackError, haproxy
+from sentiment_mlops.stack.health import answers_ok, poll
 from sentiment_mlops.stack.services import ServiceSpec, replicas_of
 from sentiment_mlops.stack.supervisord import Supervisord
 
@@ -106,20 +107,12 @@ def _in_flight(stack: Stack, spec: ServiceSpec) -> int:
 
 def _serves(spec: ServiceSpec) -> bool:
     """Whether the replica's /health answers 200 (it serves a model)."""
-    import httpx
-
-    try:
-        return httpx.get(str(spec.readiness_url), timeout=3).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return answers_ok(str(spec.readiness_url))
 
 
 def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise StackError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.1)
+    if not poll(check, timeout, interval=0.1):
+        raise StackError(f"gave up waiting for {what} after {timeout:.0f} s")
 
 
 def _port(spec: ServiceSpec) -> int:

@@ -28,6 +28,12 @@ WORKER_NAME = "sentiment-stack-worker"
 REPLICA_PREFIX = "api-"
 # The region every S3 client of the stack names (SeaweedFS accepts any).
 REGION = "us-east-1"
+# Seconds the MLflow server caches each event's webhook list (MLflow's default: 60). A webhook
+# takes effect that long after it is registered; the cost is one webhook query per registry
+# event once the cache has expired. An integer: MLflow parses it with int() at each delivery,
+# and a value it cannot parse fails every delivery. compose and the k8s ConfigMap say the same
+# (tests/deploy).
+WEBHOOK_CACHE_TTL = "1"
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,9 @@ def mlflow_service(settings: StackSettings, stack_secrets: StackSecrets) -> Serv
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": stack_secrets.webhook_encryption_key,
+        # MLflow caches each event's webhook list this long (default 60 s): a webhook an API
+        # registers at its start would miss the alias moves of its first minute.
+        "MLFLOW_WEBHOOK_CACHE_TTL": WEBHOOK_CACHE_TTL,
     }
     return ServiceSpec(
         name="mlflow",
