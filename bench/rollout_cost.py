@@ -10,7 +10,9 @@ so that drift of the machine's load hits all alike; prints requests/s, p50, p99,
 request (the server; for shadow also with its scorer process) and each mode's ratio to the
 baseline (the goals: canary about free; shadow p99 at most +10%), the shadow texts scored and
 dropped, and checks that shadow answers equal the baseline's. CPU per request is the number to
-trust on a shared machine: req/s and p99 move with the other jobs' load.
+trust on a shared machine: req/s and p99 move with the other jobs' load. Also per mode: the
+server's threads and its context switches per request (all threads), which load moves least:
+a thread of the server woken per request (what a shadow hand-off must not need) shows there.
 
     uv run python bench/serve.py --rollout [--duration 20] [--data PATH]
 """
@@ -86,23 +88,34 @@ def run_rollout(root: Path, data: Path, duration: float) -> None:
         same = _same_answers(urls["off"], urls["shadow"], bodies["ours"])
         runs: dict[str, list[Load]] = {mode: [] for mode in MODES}
         cpu: dict[str, list[float]] = {mode: [] for mode in (*MODES, "shadow+scorer")}
+        switches: dict[str, list[float]] = {mode: [] for mode in MODES}
         for _ in range(ROUNDS):
             for mode in MODES:
                 before, before_all = cpu_seconds(pids[mode]), _tree_cpu_seconds(pids[mode])
+                switched = _context_switches(pids[mode])
                 load = wrk(f"{urls[mode]}/predict", bodies["ours"], script, CONCURRENCY, duration)
                 used = cpu_seconds(pids[mode]) - before
                 requests = load.requests_per_s * round(duration)
                 runs[mode].append(load)
                 cpu[mode].append(1000 * used / requests)
+                switches[mode].append((_context_switches(pids[mode]) - switched) / requests)
                 if mode == "shadow":
                     used_all = _tree_cpu_seconds(pids[mode]) - before_all
                     cpu["shadow+scorer"].append(1000 * used_all / requests)
         shadow = scrape(urls["shadow"])
+        threads = {mode: len(list(Path(f"/proc/{pids[mode]}/task").iterdir())) for mode in MODES}
     finally:
         for process in servers:
             process.terminate()
             process.wait(20)
     _report(runs, cpu, shadow, same)
+    for mode in MODES:
+        print(
+            f"{mode:8} server threads {threads[mode]:3d}, context switches per request "
+            f"{statistics.median(switches[mode]):.2f} (by round: "
+            + " ".join(f"{x:.2f}" for x in switches[mode])
+            + ")"
+        )
     print(f"load average at start {load_before}, at end {os.getloadavg()[0]:.2f}")
 
 
@@ -130,6 +143,21 @@ def _tree_cpu_seconds(pid: int) -> float:
     """CPU time of a process and its children (the shadow scorer), those alive now."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return cpu_seconds(pid) + sum(_tree_cpu_seconds(int(child)) for child in children)
+
+
+def _context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of the process's threads, those alive now."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # a thread that just ended
+            continue
+        for line in status.splitlines():
+            name, _, value = line.partition(":")
+            if name.endswith("ctxt_switches"):  # voluntary_ and nonvoluntary_
+                total += int(value)
+    return total
 
 
 def _same_answers(baseline: str, shadow: str, bodies: Path) -> int:

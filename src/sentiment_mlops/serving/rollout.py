@@ -9,8 +9,9 @@ removed the store drops it and the champion answers everything again.
   gets the same variant and the share converges on CANARY_PERCENT.
 - `shadow`: the champion answers; each text goes to the shadow scorer, a child process at idle
   priority (`serving.shadow_scorer`; dropped and counted when it is behind, never waited for)
-  that scores them with the challenger in batches. A thread here compares its labels with the
-  champion's. The response is the champion's, untouched.
+  that scores them with the challenger in batches. Its scores come back on the event loop,
+  which compares their labels with the champion's: shadow adds no thread to the server. The
+  response is the champion's, untouched.
 
 Per-variant class balance and latency, shadow agreement and drops go to `/metrics`; answers
 and shadow scores go to the prediction log with their variant.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -71,8 +71,6 @@ class Rollout:
         self._log = log
         self._threshold = round(settings.canary_percent * _BUCKETS / 100)
         self.scorer = ShadowScorer(settings, settings.shadow_queue_size, self._fold)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.dropped = 0  # event loop only
         self.unscored = 0  # sent to the scorer while it had no challenger it could load
         self.predictions = Counter(
@@ -110,23 +108,16 @@ class Rollout:
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        """On the event loop (the app's lifespan): the shadow scorer's pipes are read there."""
         if not self.active:
             return
         self.store.start()
         if self.mode == "shadow":
             self.scorer.start()
-            self._thread = threading.Thread(
-                target=self.scorer.run_results, args=(self._stop.is_set,), name="shadow-results",
-                daemon=True,
-            )  # fmt: skip
-            self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
         self.store.stop()
         self.scorer.stop()
-        if self._thread is not None:
-            self._thread.join(5.0)
 
     def request_check(self) -> None:
         """A webhook said the challenger alias moved: check it now."""
@@ -157,7 +148,7 @@ class Rollout:
     ) -> None:
         """Count the answer per variant and, in shadow mode, queue its texts for the challenger.
 
-        Never waits: a full queue drops the texts (counted)."""
+        Never waits: texts the scorer has no room for are dropped (counted)."""
         if not self.active:
             return
         self._latency[variant].observe(time.perf_counter() - started)
@@ -178,7 +169,7 @@ class Rollout:
         for label, count in totals.items():
             self._predicted[variant, label].inc(count)
 
-    # --- the shadow results thread --------------------------------------------------------
+    # --- shadow scores, on the event loop ---------------------------------------------------
     def _fold(self, batch: ScoredBatch) -> None:
         """Count one batch the scorer process sent back and log its scores."""
         if batch.version is None:  # the scorer could not load the challenger
@@ -240,7 +231,7 @@ class _RolloutCollector(Collector):
         yield failures
         yield CounterMetricFamily(
             "sentiment_shadow_dropped",
-            "Texts not shadow-scored because the shadow queue was full.",
+            "Texts not shadow-scored: the scorer was behind (queue or pipe full) or restarting.",
             value=rollout.dropped,
         )
         scorer = rollout.scorer

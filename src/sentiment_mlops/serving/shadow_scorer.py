@@ -1,45 +1,66 @@
 """The shadow scorer: a child process that scores shadow texts with the challenger.
 
 In the serving process, challenger scoring held the GIL for a millisecond per call and pushed
-the champion's p99 up (bench/README.md "Challenger rollout"). Here it runs in its own process at
-idle priority (`SCHED_IDLE`, else nice 19), so it only uses CPU the champion leaves unused: on
-a saturated machine shadow scoring falls behind and drops texts (counted), by design.
+the champion's p99 up (bench/README.md "Challenger rollout"). Here it runs in its own process
+(`serving.shadow_child`) at idle priority (`SCHED_IDLE`, else nice 19), so it only uses CPU the
+champion leaves unused: on a saturated machine shadow scoring falls behind and drops texts
+(counted), by design.
 
+The hand-off adds no thread to the server: a thread that wants the GIL delays the event loop by
+up to the switch interval (5 ms), straight into the champion's p99 (a multiprocessing queue's
+feeder thread and a results thread did, +92% p99 on a quiet machine). Everything here runs on
+the event loop and never waits:
+- Texts go to the child over a pipe as length-prefixed UTF-8 frames: the texts of one loop turn
+  in one non-blocking write. What the pipe cannot take stays in a buffer that a writer callback
+  sends when the child catches up; until then new texts are dropped (and counted), as are texts
+  beyond SHADOW_QUEUE_SIZE sent and not scored yet.
+- Scores come back on a second pipe, read with `loop.add_reader`, one frame per batch in order;
+  they are paired with the texts sent (same order) and folded by `on_batch`.
 - The parent sends the challenger's `ModelRef` whenever its store swaps (the store stays the one
-  place that finds, validates and refuses versions); the child loads that version the way the
-  store does (`registry.load_model`) and checks it with the same probe texts.
-- Texts go over a multiprocessing queue. The parent never waits: it keeps the texts it sent in
-  a deque bounded by SHADOW_QUEUE_SIZE and drops (and counts) what does not fit.
-- The child scores in batches, in order, and sends back one compact tuple per text; the parent
-  pairs them with its deque (same order) and folds them into the metrics and prediction log.
-- A child that dies is started again (after a backoff); the texts it held are counted as lost.
+  place that finds, validates and refuses versions); the child loads that version.
+- A child that dies closes the scores pipe: its texts are counted as lost and a new child is
+  started after a backoff.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
+import fcntl
 import logging
-import multiprocessing
 import os
-import queue
-import time
+import pickle
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import sentiment_mlops
+from sentiment_mlops.serving.shadow_child import (
+    BOOT,
+    HEADER,
+    MODEL,
+    SETTINGS,
+    TEXT,
+    frame,
+    split_frames,
+)
 from sentiment_mlops.settings import Settings
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
-    from sentiment_mlops.registry import ModelRef
     from sentiment_mlops.serving.served_model import ServedModel
 
 logger = logging.getLogger(__name__)
 
-# Texts the child scores in one call: a call's fixed cost (about 1 ms) is paid once per batch.
-_BATCH = 64
 _MAX_RESTART_BACKOFF = 30.0
+_PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size; 64 KiB if the kernel refuses
+_READ_BYTES = 1 << 16
+# The folder the server's own package came from: the child imports the same one.
+_PACKAGE_FOLDER = str(Path(sentiment_mlops.__file__).resolve().parents[1])
 
 
 class ShadowItem(NamedTuple):
@@ -69,17 +90,22 @@ class ScoredBatch:
 
 @dataclass
 class _Channel:
-    """One child and its queues; replaced as a whole when the child is restarted."""
+    """One child and its pipes; replaced as a whole when the child is restarted."""
 
-    process: BaseProcess
-    texts: Any  # multiprocessing queue: ("model", ref) or ("text", str)
-    results: Any  # multiprocessing queue: (version, seconds, [Score tuples])
+    process: subprocess.Popen[bytes]
+    texts: int  # write end, non-blocking
+    scores: int  # read end, non-blocking
     sent: collections.deque[ShadowItem] = field(default_factory=collections.deque)
     model: ServedModel | None = None  # the snapshot whose ref the child was sent last
+    unsent: bytearray = field(default_factory=bytearray)  # frames not written yet
+    flush_due: bool = False  # a write of `unsent` is scheduled for the next loop turn
+    blocked: bool = False  # the pipe was full: a writer callback waits, new texts are dropped
+    received: bytearray = field(default_factory=bytearray)  # a partial frame of scores
 
 
 class ShadowScorer:
-    """Starts, feeds, watches and restarts the scoring child; `on_batch` runs in its thread."""
+    """Starts, feeds, watches and restarts the scoring child from the event loop; `on_batch`
+    runs on the loop too. `start` and `submit` must be called on the loop; `stop` anywhere."""
 
     def __init__(
         self, settings: Settings, capacity: int, on_batch: Callable[[ScoredBatch], None]
@@ -87,9 +113,10 @@ class ShadowScorer:
         self._settings = settings
         self._capacity = capacity
         self._on_batch = on_batch
-        self._context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._channel: _Channel | None = None
         self._stopping = False
+        self._backoff = 1.0
         self.restarts = 0  # children started again after one died
         self.lost = 0  # texts sent to a child that died before scoring them
 
@@ -101,7 +128,7 @@ class ShadowScorer:
     @property
     def up(self) -> bool:
         channel = self._channel
-        return channel is not None and channel.process.is_alive()
+        return channel is not None and channel.process.poll() is None
 
     @property
     def waiting(self) -> int:
@@ -109,153 +136,169 @@ class ShadowScorer:
         return len(channel.sent) if channel else 0
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._channel = self._spawn()
 
     def stop(self) -> None:
+        """The loop lets go of the pipes (its selector is not thread-safe), then the child ends."""
         self._stopping = True
         channel, self._channel = self._channel, None
-        if channel is not None:
-            channel.texts.cancel_join_thread()  # the child may be gone: never hang at exit
-            channel.process.terminate()
-            channel.process.join(5.0)
+        if channel is None:
+            return
+        self._on_loop(self._detach, channel)
+        channel.process.terminate()
+        try:
+            channel.process.wait(5.0)
+        except subprocess.TimeoutExpired:
+            channel.process.kill()
+            channel.process.wait()
 
     def submit(self, challenger: ServedModel, items: list[ShadowItem]) -> int:
-        """Send texts to the child without waiting; returns how many were dropped (no room)."""
+        """Queue texts for this loop turn's write; returns how many were dropped (no room)."""
         channel = self._channel
-        if channel is None:
+        if channel is None or channel.blocked:
             return len(items)
+        unsent = channel.unsent
         if channel.model is not challenger:  # the store swapped: the child loads that version
             channel.model = challenger
-            channel.texts.put_nowait(("model", challenger.ref))
-        room = self._capacity - len(channel.sent)
-        for item in items[: max(room, 0)]:
-            channel.sent.append(item)
-            channel.texts.put_nowait(("text", item.text))
-        return max(len(items) - room, 0)
+            unsent += frame(MODEL, pickle.dumps(challenger.ref))
+        taken = items[: max(self._capacity - len(channel.sent), 0)]
+        for item in taken:
+            data = item.text.encode("utf-8", "surrogatepass")
+            unsent += HEADER.pack(TEXT, len(data))
+            unsent += data
+        channel.sent.extend(taken)
+        if not channel.flush_due:
+            channel.flush_due = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush, channel)
+        return len(items) - len(taken)
 
-    # --- the parent's results thread --------------------------------------------------------
-    def run_results(self, stop: Callable[[], bool]) -> None:
-        """Fold the child's results until `stop()`; restart the child when it dies."""
-        backoff = 1.0
-        while not stop():
-            channel = self._channel
-            if channel is None:
-                return
-            try:
-                version, seconds, scores = channel.results.get(timeout=0.5)
-            except (queue.Empty, EOFError, OSError) as error:
-                if not isinstance(error, queue.Empty):  # a broken pipe: start afresh
-                    channel.process.terminate()
-                    channel.process.join(5.0)
-                if not channel.process.is_alive() and not self._stopping:
-                    backoff = self._restart(channel, backoff)
-                continue
-            backoff = 1.0
+    # --- on the event loop ------------------------------------------------------------------
+    def _flush(self, channel: _Channel) -> None:
+        """One non-blocking write; what the pipe cannot take waits for it to drain."""
+        channel.flush_due = False
+        if channel is not self._channel:
+            return
+        try:
+            written = os.write(channel.texts, channel.unsent)
+        except BlockingIOError:
+            written = 0
+        except OSError:  # the child is gone: its scores pipe says so too
+            self._lose(channel)
+            return
+        del channel.unsent[:written]
+        assert self._loop is not None
+        if channel.unsent and not channel.blocked:
+            channel.blocked = True
+            self._loop.add_writer(channel.texts, self._flush, channel)
+        elif not channel.unsent and channel.blocked:
+            channel.blocked = False
+            self._loop.remove_writer(channel.texts)
+
+    def _read(self, channel: _Channel) -> None:
+        """Scores from the child: fold each batch; end of file means the child is gone."""
+        try:
+            chunk = os.read(channel.scores, _READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._lose(channel)
+            return
+        channel.received += chunk
+        for _, payload in split_frames(channel.received):
+            version, seconds, scores = pickle.loads(payload)
+            self._backoff = 1.0
             items = [channel.sent.popleft() for _ in scores]
             try:
                 self._on_batch(ScoredBatch(version, seconds, items, [Score(*s) for s in scores]))
             except Exception:  # a bug must not end shadow scoring for good
                 logger.exception("folding %d shadow scores failed", len(items))
 
-    def _restart(self, dead: _Channel, backoff: float) -> float:
-        self.lost += len(dead.sent)
-        dead.texts.cancel_join_thread()
-        dead.texts.close()
-        dead.results.close()
+    def _lose(self, channel: _Channel) -> None:
+        if channel is not self._channel:
+            return
+        self._channel = None
+        self._detach(channel)
+        if channel.process.poll() is None:  # it closed its pipe but lives on: end it
+            channel.process.kill()
+        self.lost += len(channel.sent)
         logger.warning(
             "shadow scorer (pid %s) exited with %s; %d texts lost; restarting in %.0f s",
-            dead.process.pid, dead.process.exitcode, len(dead.sent), backoff,
+            channel.process.pid, channel.process.returncode, len(channel.sent), self._backoff,
         )  # fmt: skip
-        time.sleep(backoff)
+        if not self._stopping:
+            assert self._loop is not None
+            self._loop.call_later(self._backoff, self._restart, channel.process)
+            self._backoff = min(self._backoff * 2, _MAX_RESTART_BACKOFF)
+
+    def _restart(self, dead: subprocess.Popen[bytes]) -> None:
+        dead.poll()  # reap it
         if self._stopping:
-            return backoff
-        self._channel = self._spawn()
+            return
+        try:
+            self._channel = self._spawn()
+        except OSError:
+            logger.exception("shadow scorer could not be started; trying again")
+            assert self._loop is not None
+            self._loop.call_later(self._backoff, self._restart, dead)
+            return
         self.restarts += 1
-        return min(backoff * 2, _MAX_RESTART_BACKOFF)
 
     def _spawn(self) -> _Channel:
-        texts, results = self._context.Queue(), self._context.Queue()
-        process = self._context.Process(
-            target=run_child,
-            args=(self._settings, texts, results, os.getpid()),
-            name="shadow-scorer",
-            daemon=True,
-        )
-        process.start()
-        return _Channel(process, texts, results)
-
-
-# --- the child process ----------------------------------------------------------------------
-def run_child(settings: Settings, texts: Any, results: Any, parent: int) -> None:
-    """The child's main loop: load what it is told and score in batches, at idle priority once
-    the first model is in (imports and that load are a start-up cost, like the parent's)."""
-    model: ServedModel | None = None
-    idle = False
-    while os.getppid() == parent:  # the server is gone (even killed): so is its scorer
+        texts_in, texts = os.pipe()
+        scores, scores_out = os.pipe()
+        with contextlib.suppress(OSError):  # over the user's pipe quota: the default size
+            fcntl.fcntl(texts, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         try:
-            first = texts.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        batch: list[str] = []
-        for kind, payload in _drain(texts, first):
-            if kind == "model":  # texts before it were sent for the old model
-                _score(model, batch, results)
-                batch = []
-                model = _load(settings, payload)
-                if not idle:
-                    idle = _lower_priority()
-            else:
-                batch.append(payload)
-        _score(model, batch, results)
+            process = subprocess.Popen(
+                [sys.executable, "-P", "-c", BOOT, _PACKAGE_FOLDER,
+                 str(texts_in), str(scores_out), str(os.getpid())],
+                pass_fds=(texts_in, scores_out),
+            )  # fmt: skip
+        except OSError:
+            os.close(texts)
+            os.close(scores)
+            raise
+        finally:
+            os.close(texts_in)  # the child's ends: its exit closes them, and we see end of file
+            os.close(scores_out)
+        os.write(texts, frame(SETTINGS, pickle.dumps(self._settings)))  # an empty pipe: no wait
+        os.set_blocking(texts, False)
+        os.set_blocking(scores, False)
+        channel = _Channel(process, texts, scores)
+        assert self._loop is not None
+        self._loop.add_reader(scores, self._read, channel)
+        return channel
 
+    def _detach(self, channel: _Channel) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(channel.scores)
+        if channel.blocked:
+            self._loop.remove_writer(channel.texts)
+        os.close(channel.scores)
+        os.close(channel.texts)
 
-def _drain(texts: Any, first: tuple[str, Any]) -> list[tuple[str, Any]]:
-    messages = [first]
-    while sum(kind == "text" for kind, _ in messages) < _BATCH:
+    def _on_loop(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run `function` on the loop and wait for it, from whichever thread calls."""
+        loop = self._loop
+        assert loop is not None
         try:
-            messages.append(texts.get_nowait())
-        except queue.Empty:
-            break
-    return messages
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop or not loop.is_running():
+            function(*args)
+            return
+        done = threading.Event()
 
+        def run() -> None:
+            try:
+                function(*args)
+            finally:
+                done.set()
 
-def _lower_priority() -> bool:
-    """SCHED_IDLE: run only on CPU nobody else wants; nice 19 where that is not allowed."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(19)
-    return True
-
-
-def _load(settings: Settings, ref: ModelRef) -> ServedModel | None:
-    """The version the parent's store validated, loaded as the store loads it."""
-    from datetime import UTC, datetime
-
-    from sentiment_mlops import registry
-    from sentiment_mlops.serving.served_model import ServedModel, validate_model
-
-    try:
-        model = registry.load_model(registry.make_client(settings), ref)
-        return ServedModel(model, ref, validate_model(model), {}, datetime.now(UTC))
-    except Exception:  # the parent counts its texts as unscored; the next swap tries again
-        logger.exception("shadow scorer could not load version %s", ref.version)
-        return None
-
-
-def _score(model: ServedModel | None, batch: list[str], results: Any) -> None:
-    if not batch:
-        return
-    if model is None:
-        results.put((None, 0.0, [("", 0.0, 0.0)] * len(batch)))
-        return
-    from sentiment_mlops.core.labels import LABEL_NAMES, NEGATIVE, POSITIVE
-
-    negative, positive = LABEL_NAMES[NEGATIVE], LABEL_NAMES[POSITIVE]
-    started = time.perf_counter()
-    scored = model.predict(batch)
-    seconds = time.perf_counter() - started
-    scores = [
-        (r["sentiment"], r["probabilities"][negative], r["probabilities"][positive]) for r in scored
-    ]
-    results.put((model.version, seconds, scores))
+        loop.call_soon_threadsafe(run)
+        done.wait(5.0)
