@@ -3,7 +3,6 @@ API with a prediction log on SQLite, and the app in-process with its log on Post
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,19 +10,22 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sentiment_mlops.serving.app import create_app
-from tests.serving.helpers import MlflowStore, train_store, wait_until
+from tests.serving.helpers import MlflowStore, wait_until
 from tests.serving.log_support import LoggedService, logged_service
+from tests.serving.store_template import copy_trained_store
 from tests.support.postgres import fresh_database
 
 
 @pytest.fixture(scope="session")
 def mlflow_store(
-    tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_store_template: Path,
 ) -> MlflowStore:
-    """Version 1 of the model, trained on data/demo_reviews.csv, is the champion."""
+    """Version 1 of the model, trained on data/demo_reviews.csv, is the champion: this
+    session's own copy of a store trained once (tests/serving/store_template.py)."""
     root = tmp_path_factory.mktemp("mlflow")
-    shutil.copyfile(migrated_store_template, root / "mlflow.db")  # no migrations to wait for
-    return train_store(root)
+    return copy_trained_store(request, root, migrated_store_template)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ under a file lock, the others wait for that lock and then copy the template.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -30,9 +31,18 @@ class Template:
         request: pytest.FixtureRequest,
         name: str,
         distributions: Sequence[str],
+        sources: Sequence[Path] = (),
     ) -> None:
+        """`sources`: files whose content shapes the template too (code, data); their digest
+        joins the name, so an edit of one builds a new template."""
         self.name = name
-        self.key = "-".join([name, *(f"{d}{metadata.version(d)}" for d in distributions)])
+        parts = [name, *(f"{d}{metadata.version(d)}" for d in distributions)]
+        if sources:
+            digest = hashlib.sha256()
+            for source in sorted(sources):
+                digest.update(str(source).encode() + b"\0" + source.read_bytes() + b"\0")
+            parts.append(digest.hexdigest()[:16])
+        self.key = "-".join(parts)
         cache = getattr(request.config, "cache", None)
         self._root: Path | None = cache.mkdir("templates") if cache is not None else None
         self._tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")

@@ -1,0 +1,79 @@
+"""The serving and scoring tests' trained store, built once and copied into each session.
+
+Training, logging and registering the demo model costs ~4.5 s of CPU; pytest-xdist spreads the
+serving and scoring modules over every worker, so each worker paid it. The store is built once
+into a template (tests/support/templates.py: kept in pytest's cache folder, built under a file
+lock) and each session gets its own copy, as it got its own store before: tests that register
+versions, set aliases or log broken models change only their session's copy.
+
+MLflow writes absolute artifact locations (in the database and in each model's `MLmodel`), so a
+copy has the template's folder replaced by its own wherever that appears.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.serving.helpers import DEMO_CSV, PARAMS, REPO_ROOT, MlflowStore, train_store
+from tests.support.templates import Template
+
+# What shapes the trained store besides these sources: the libraries that fit, log and migrate.
+DISTRIBUTIONS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "sqlalchemy", "alembic")
+
+
+def _sources() -> list[Path]:
+    code = sorted((REPO_ROOT / "src" / "sentiment_mlops").rglob("*.py"))
+    return [*code, Path(__file__).with_name("helpers.py"), Path(__file__), DEMO_CSV, PARAMS]
+
+
+def _build(folder: Path, migrated_store: Path) -> None:
+    root = folder / "store"
+    root.mkdir()
+    shutil.copyfile(migrated_store, root / "mlflow.db")  # no migrations to wait for
+    store = train_store(root)
+    (folder / "model.pkl").write_bytes(pickle.dumps(store.model))
+    facts = {
+        "root": str(root),
+        "model_uri": store.model_uri,
+        "run_id": store.run_id,
+        "experiment_id": store.experiment_id,
+    }
+    (folder / "store.json").write_text(json.dumps(facts))
+
+
+def _relocate(root: Path, old: str) -> None:
+    """Replace the folder `old` by `root` in the store's text: database cells and files."""
+    new = str(root)
+    with sqlite3.connect(root / "mlflow.db") as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for column in [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]:
+                db.execute(
+                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                    f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
+                    (old, new, old),
+                )
+    db.close()
+    for path in root.rglob("MLmodel"):
+        text = path.read_text()
+        if old in text:
+            path.write_text(text.replace(old, new))
+
+
+def copy_trained_store(
+    request: pytest.FixtureRequest, root: Path, migrated_store: Path
+) -> MlflowStore:
+    """A store in `root` as `train_store(root)` leaves it, copied from the template."""
+    template = Template(request, "served-store", DISTRIBUTIONS, sources=_sources())
+    folder = template.get(lambda staging: _build(staging, migrated_store))
+    facts = json.loads((folder / "store.json").read_text())
+    shutil.copytree(folder / "store", root, dirs_exist_ok=True)
+    _relocate(root, facts["root"])
+    model = pickle.loads((folder / "model.pkl").read_bytes())
+    return MlflowStore(root, model, facts["model_uri"], facts["run_id"], facts["experiment_id"])
