@@ -49,7 +49,8 @@ from sentiment_mlops.serving.app import create_app
 from sentiment_mlops.settings import Settings
 app, port = create_app(Settings(_env_file=None)), int(sys.argv[1])
 server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-threading.Thread(target=server.run, daemon=True).start()
+thread = threading.Thread(target=server.run, daemon=True)
+thread.start()
 deadline = time.monotonic() + 120
 while app.state.store.current is None and time.monotonic() < deadline:
     time.sleep(0.05)
@@ -61,6 +62,7 @@ answers = {
 }
 print(json.dumps(answers))
 server.should_exit = True
+thread.join(60)  # the app's shutdown stops its threads, as `sentiment serve` does on SIGTERM
 """
 
 
@@ -68,7 +70,8 @@ def _serve(env: dict[str, str], cwd: Path) -> tuple[dict[str, Any], str]:
     """SERVE_APP's answers in a fresh interpreter, and everything it printed."""
     env = {name: value for name, value in env.items() if name != "MLFLOW_REGISTRY_URI"}
     result = subprocess.run(
-        [sys.executable, "-c", SERVE_APP, str(free_port())],
+        # faulthandler: a crash in the served process prints every thread's stack here.
+        [sys.executable, "-X", "faulthandler", "-c", SERVE_APP, str(free_port())],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -4,7 +4,11 @@ During a swap the old and the new model are both alive; once the old one is free
 its pages in the allocator's arenas (the watcher thread's arena above all), so a worker's RSS
 grew by tens of MB over its first reloads and stayed there. `malloc_trim` returns free pages at
 the top of every arena and whole free pages inside them; it runs in the watcher thread, after
-the swap, without the GIL (ctypes releases it around the call). Elsewhere than glibc: nothing.
+the swap, holding the GIL (`PyDLL`): a few milliseconds once per reload, and never running
+while the interpreter shuts down around it (plain `CDLL` releases the GIL around the call; a
+test process that exited without stopping its server once ended with SIGSEGV right after its
+first swap, and a GIL-free C call in a daemon thread at exit is the suspect, not proven).
+Elsewhere than glibc: nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Callable
 def _malloc_trim() -> Callable[[int], int] | None:
     name = ctypes.util.find_library("c")
     try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
+        trim = ctypes.PyDLL(name).malloc_trim if name else None
     except (OSError, AttributeError):  # not glibc (musl, macOS): no malloc_trim
         trim = None
     if trim is not None:
