@@ -57,9 +57,12 @@ def _compared(http: TestClient) -> float:
 
 
 def _serve_and_score(http: TestClient, version: str, mode: str) -> None:
-    """Wait for the challenger, answer the test texts and, in shadow mode, wait for their scores
-    (the scorer is a process that starts, imports and loads the challenger first)."""
+    """Wait for both models, answer the test texts and, in shadow mode, wait for their scores
+    (the scorer is a process that starts, imports and loads the challenger first). The two
+    stores load independently: the challenger can be served before the champion, whose
+    requests get 503 until it is."""
     wait_until(lambda: _metric(http, "sentiment_challenger_version") == float(version), 60)
+    wait_until(lambda: http.get("/health").status_code == 200, 60)
     answers_without_ids(http)
     if mode == "shadow":
         wait_until(lambda: _compared(http) == 2 * len(TEXTS), timeout=120)

@@ -21,10 +21,14 @@ def answers_without_ids(http: Poster) -> list[dict[str, Any]]:
     their random `prediction_id`s: two services' answers compare equal when their models agree."""
     found = []
     for text in TEXTS:
-        body = http.post("/predict", json={"text": text}).json()
+        response = http.post("/predict", json={"text": text})
+        assert response.status_code == 200, response.text
+        body = response.json()
         body.pop("prediction_id")
         found.append(body)
-    batch = http.post("/predict/batch", json={"texts": TEXTS}).json()
+    response = http.post("/predict/batch", json={"texts": TEXTS})
+    assert response.status_code == 200, response.text
+    batch = response.json()
     for body in batch["predictions"]:
         body.pop("prediction_id")
     return [*found, batch]
