@@ -39,12 +39,20 @@ from typing import Any
 
 import httpx
 
-from serve import BATCH, MODEL_NAME, RUN_SERVER, Load, free_port, start, wrk
+from serve import (
+    BATCH,
+    MODEL_NAME,
+    Load,
+    free_port,
+    service_env,
+    start,
+    start_api,
+    start_empty_app,
+    wrk,
+)
 
 ADMIN_TOKEN = "bench-admin-token"
 STARTS = 3  # starts of each service, alternating; the median is reported
-EMPTY_APP = [sys.executable, "-m", "uvicorn", "empty_app:app", "--log-level", "warning",
-             "--no-access-log", "--host", "127.0.0.1"]  # fmt: skip
 # A fresh interpreter timing a bare MLflow load; prints seconds and its RSS in MB.
 BARE_LOAD = """
 import time; started = time.monotonic()
@@ -84,13 +92,10 @@ def run_limits(
     reloads: int,
 ) -> dict[str, tuple[float, ...]]:
     """Measure every row; returns {row: (baseline, before?, after)}."""
-    bench_dir = str(Path(__file__).resolve().parent)
     services = [Service("after", None, {})]
     if before_src:
         services.insert(0, Service("before", before_src, {}))
-    base = {**env, "PREDICTION_LOG_URL": "off", "ADMIN_TOKEN": ADMIN_TOKEN,
-            "MODEL_RELOAD_INTERVAL": "3600", "API_HOST": "127.0.0.1",
-            "API_WORKERS": "1"}  # fmt: skip
+    base = service_env(env, ADMIN_TOKEN=ADMIN_TOKEN)
     baseline: dict[str, float] = {}
 
     # Baselines that need no service: a bare MLflow load in a fresh process, in-process proba.
@@ -105,14 +110,7 @@ def run_limits(
     starts: dict[str, list[float]] = {service.name: [] for service in services}
     for attempt in range(STARTS):  # start each in turn; the last start stays up
         for service in services:
-            port = free_port()
-            service_env = {**base, "API_PORT": str(port)}
-            if service.src:
-                service_env["PYTHONPATH"] = service.src
-            process, ready = start(
-                [sys.executable, "-c", RUN_SERVER],
-                service_env, root / f"{service.name}.log", f"http://127.0.0.1:{port}/health",
-            )  # fmt: skip
+            process, port, ready = start_api(root, base, service.name, service.src)
             starts[service.name].append(ready)
             if attempt < STARTS - 1:
                 process.terminate()
@@ -127,11 +125,7 @@ def run_limits(
         service.rows["start_http_s"], service.rows["rss_http_mb"] = over_http[service.name]
     baseline["start_http_s"], baseline["rss_http_mb"] = baseline["start_s"], baseline["rss_mb"]
 
-    empty_port = free_port()
-    empty, _ = start(
-        [*EMPTY_APP, "--port", str(empty_port), "--app-dir", bench_dir],
-        base, root / "empty.log", f"http://127.0.0.1:{empty_port}/health",
-    )  # fmt: skip
+    empty, empty_port = start_empty_app(root, base)
     try:
         empty_url = f"http://127.0.0.1:{empty_port}/predict"
         wrk(empty_url, bodies["ours"], script, 8, 2)  # warm up
@@ -198,14 +192,9 @@ def starts_over_http(
     try:
         for _ in range(STARTS):
             for service in services:
-                api_port = free_port()
-                service_env = {**env, "API_PORT": str(api_port),
-                               "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}  # fmt: skip
-                if service.src:
-                    service_env["PYTHONPATH"] = service.src
-                process, ready = start(
-                    [sys.executable, "-c", RUN_SERVER], service_env,
-                    root / f"{service.name}-http.log", f"http://127.0.0.1:{api_port}/health",
+                process, _, ready = start_api(
+                    root, {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"},
+                    f"{service.name}-http", service.src,
                 )  # fmt: skip
                 measured[service.name].append((ready, rss_mb(process.pid)))
                 process.terminate()

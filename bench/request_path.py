@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
-from limits import EMPTY_APP
-from serve import BATCH, RUN_SERVER, Load, free_port, start, wrk
+from serve import BATCH, Load, service_env, start_api, start_empty_app, wrk
 
 CONCURRENCY = 8
 
@@ -52,29 +50,15 @@ def run_request_path(
     rounds: int = 3,
 ) -> None:
     """Start the services, measure `rounds` alternating rounds, print the table."""
-    bench_dir = str(Path(__file__).resolve().parent)
-    base = {**env, "PREDICTION_LOG_URL": "off", "MODEL_RELOAD_INTERVAL": "3600",
-            "API_HOST": "127.0.0.1", "API_WORKERS": "1"}  # fmt: skip
+    base = service_env(env)
     trees = [("before", before_src)] if before_src else []
     trees.append(("after", None))
     processes: dict[str, tuple[Any, int]] = {}
     try:
         for name, src in trees:
-            port = free_port()
-            service_env = {**base, "API_PORT": str(port)}
-            if src:
-                service_env["PYTHONPATH"] = src
-            process, _ = start(
-                [sys.executable, "-c", RUN_SERVER],
-                service_env, root / f"{name}.log", f"http://127.0.0.1:{port}/health",
-            )  # fmt: skip
+            process, port, _ = start_api(root, base, name, src)
             processes[name] = (process, port)
-        port = free_port()
-        empty, _ = start(
-            [*EMPTY_APP, "--port", str(port), "--app-dir", bench_dir],
-            base, root / "empty.log", f"http://127.0.0.1:{port}/health",
-        )  # fmt: skip
-        processes["empty"] = (empty, port)
+        processes["empty"] = start_empty_app(root, base)
         rows: dict[str, list[tuple[Load, float]]] = {}
         for round_ in range(rounds + 1):  # the first round warms up and is not counted
             if round_:

@@ -171,6 +171,45 @@ def start(command: list[str], env: dict[str, str], log: Path, health: str) -> tu
     raise SystemExit(f"{health} not healthy after 180 s; see {log}")
 
 
+# The empty FastAPI endpoint (bench/empty_app.py) the request benchmarks compare against.
+EMPTY_APP = [sys.executable, "-m", "uvicorn", "empty_app:app", "--log-level", "warning",
+             "--no-access-log", "--host", "127.0.0.1"]  # fmt: skip
+
+
+def service_env(env: dict[str, str], **extra: str) -> dict[str, str]:
+    """The request benchmarks' service environment: one worker on 127.0.0.1, no prediction
+    log and no reload poll (neither is on the path measured), plus `extra`."""
+    return {**env, "PREDICTION_LOG_URL": "off", "MODEL_RELOAD_INTERVAL": "3600",
+            "API_HOST": "127.0.0.1", "API_WORKERS": "1", **extra}  # fmt: skip
+
+
+def start_api(
+    root: Path, env: dict[str, str], name: str, src: str | None
+) -> tuple[Any, int, float]:
+    """Our API (from this checkout, or from the source tree `src`) on a free port, logging to
+    `root/name.log`; returns the process, its port and the seconds until it was healthy."""
+    port = free_port()
+    api_env = {**env, "API_PORT": str(port)}
+    if src:
+        api_env["PYTHONPATH"] = src
+    process, ready = start(
+        [sys.executable, "-c", RUN_SERVER],
+        api_env, root / f"{name}.log", f"http://127.0.0.1:{port}/health",
+    )  # fmt: skip
+    return process, port, ready
+
+
+def start_empty_app(root: Path, env: dict[str, str]) -> tuple[Any, int]:
+    """The empty FastAPI endpoint on a free port; returns the process and its port."""
+    port = free_port()
+    bench_dir = str(Path(__file__).resolve().parent)
+    process, _ = start(
+        [*EMPTY_APP, "--port", str(port), "--app-dir", bench_dir],
+        env, root / "empty.log", f"http://127.0.0.1:{port}/health",
+    )  # fmt: skip
+    return process, port
+
+
 def wrk(url: str, bodies: Path, script: Path, connections: int, seconds: float) -> Load:
     threads, whole_seconds = min(connections, 2), max(1, round(seconds))
     result = subprocess.run(

@@ -97,17 +97,3 @@ def test_every_skip_is_one_of_ours_with_a_reason(findings: dict, overlay: str) -
 def test_checkov_catches_a_writable_root_filesystem(findings: dict) -> None:
     failed = [(c["check_id"], c["resource"]) for c in findings["weakened"]["failed"]]
     assert failed == [("CKV_K8S_22", "Deployment.sentiment-mlops.sentiment-api")]
-
-
-def test_skip_check_catches_a_skip_without_reason() -> None:
-    obj = {
-        "kind": "Deployment",
-        "metadata": {
-            "name": "x",
-            "annotations": {
-                "checkov.io/skip1": "CKV_K8S_43=pinned by tag elsewhere",
-                "checkov.io/skip2": "CKV_K8S_15",
-            },
-        },
-    }
-    assert len(skip_problems([obj])) == 1

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 from pydantic import SecretStr
+from supervisor.datatypes import dict_of_key_value_pairs
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
@@ -32,6 +33,7 @@ from sentiment_mlops.stack.ports import PortsInUseError, port_is_free
 from sentiment_mlops.stack.secrets import load_or_create_secrets
 from sentiment_mlops.stack.services import ServiceSpec
 from sentiment_mlops.stack.supervisord import render_config
+from tests.deploy.k8s_checks import webhook_cache_problems
 from tests.stack.helpers import status_cells, status_rows
 from tests.support.processes import free_port, wait_until
 
@@ -177,6 +179,23 @@ def test_the_supervisord_config_keeps_every_service_running_and_its_socket_priva
         name: int(config[f"program:{name}"]["priority"]) for name in ("s3", "mlflow", "api")
     }
     assert priority["s3"] < priority["mlflow"] < priority["api"]
+
+
+def test_supervisord_starts_mlflow_with_a_webhook_cache_shorter_than_the_apis_poll(
+    tmp_path: Path,
+) -> None:
+    """The environment supervisord gives the stack's MLflow server (the rendered config, read
+    with supervisord's own parser): without MLFLOW_WEBHOOK_CACHE_TTL, MLflow caches webhook
+    lists for 60 s and an API that registers its webhook at start misses a minute of alias moves."""
+    settings = settings_for(tmp_path)
+    specs = services.all_services(settings, load_or_create_secrets(settings))
+    config = configparser.RawConfigParser()
+    config.read_string(render_config(settings, specs).replace("%%", "%"))
+    mlflow, api = (
+        dict_of_key_value_pairs(config[f"program:{name}"]["environment"])
+        for name in ("mlflow", "api-1")  # api: haproxy in front of the replicas
+    )
+    assert webhook_cache_problems(mlflow, api) == []
 
 
 @pytest.mark.slow  # a real supervisord with three programs

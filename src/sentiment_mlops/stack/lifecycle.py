@@ -187,11 +187,13 @@ class Stack:
 
     def _wait_done(self, spec: ServiceSpec) -> None:
         """Wait for a one-shot program to exit; anything but exit 0 fails `up`."""
-        deadline = time.monotonic() + self.settings.start_timeout + 120
-        info = self.supervisord.info(spec.name)
-        while info["statename"] in _ALIVE and time.monotonic() < deadline:
-            time.sleep(0.25)
-            info = self.supervisord.info(spec.name)
+        info: dict[str, Any] = {}
+
+        def exited() -> bool:
+            info.update(self.supervisord.info(spec.name))
+            return info["statename"] not in _ALIVE
+
+        poll(exited, self.settings.start_timeout + 120)
         self.timings["deployment"] = round(info["stop"] - info["start"], 1)
         if info["statename"] != "EXITED" or info["exitstatus"] != 0:
             raise StackError(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import StackError
+from sentiment_mlops.stack.health import poll
 from sentiment_mlops.stack.secrets import StackSecrets
 from sentiment_mlops.stack.services import REGION
 
@@ -67,19 +67,25 @@ def ensure_buckets(
     first calls may fail; a real error (wrong credentials) still shows after the timeout.
     """
     wanted = [settings.artifacts_bucket, settings.dvc_bucket]
-    deadline = time.monotonic() + timeout
-    while True:
+    created: list[str] = []
+    errors: list[Exception] = []
+
+    def create_missing() -> bool:
         try:
             client = s3_client(settings, stack_secrets)
             existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
             missing = [name for name in wanted if name not in existing]
             for name in missing:
                 client.create_bucket(Bucket=name)
-            return missing
         except Exception as error:
-            if time.monotonic() > deadline:
-                raise ProvisionError(f"cannot create the S3 buckets {wanted}: {error}") from error
-            time.sleep(0.5)
+            errors.append(error)
+            return False
+        created[:] = missing
+        return True
+
+    if not poll(create_missing, timeout, interval=0.5):
+        raise ProvisionError(f"cannot create the S3 buckets {wanted}: {errors[-1]}") from errors[-1]
+    return created
 
 
 def _libpq_url(url: str) -> str:
