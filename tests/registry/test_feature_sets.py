@@ -21,7 +21,7 @@ from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
 from tests.conftest import DEMO_DATA, PARAMS_FILE
 from tests.registry.scores import assert_scores, expected_scores
-from tests.registry.test_model_code import load_in_clean_environment
+from tests.registry.test_model_code import assert_loads_in_a_clean_environment
 
 FEATURE_SETS = [
     ("word", None),
@@ -92,4 +92,4 @@ def test_feature_set_trains_logs_registers_and_predicts_per_row(
         )
         shipped = {p.name for p in (folder / "code").rglob("*.py")}
         assert {"nb.py", "text.py", "vectorizer.py"} <= shipped
-        assert_scores(load_in_clean_environment(folder, texts, tmp_path)["scores"], expected)
+        assert_loads_in_a_clean_environment(folder, texts, expected, tmp_path)

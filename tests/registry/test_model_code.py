@@ -75,16 +75,28 @@ def test_model_ships_only_the_modules_unpickling_needs(model_folder: Path) -> No
     assert shipped == MODEL_CODE
 
 
-def test_model_loads_with_pyfunc_in_a_clean_environment(
-    logged: LoggedModel, model_folder: Path, tmp_path: Path
+def assert_loads_in_a_clean_environment(
+    model_folder: Path, texts: list[str], expected: list[dict], tmp_path: Path
 ) -> None:
-    texts = logged.split.test_texts.tolist()
+    """The model predicts `expected` where our package is absent, with our modules imported
+    from its own `code/` folder only."""
     loaded = load_in_clean_environment(model_folder, texts, tmp_path)
-    assert_scores(loaded["scores"], expected_scores(logged.model, texts))
+    assert_scores(loaded["scores"], expected)
     code = (model_folder / "code").resolve()
     assert loaded["modules"], "the model imported none of our modules"
     for name, file in loaded["modules"].items():
         assert Path(file).resolve().is_relative_to(code), (name, file)
+
+
+# A new interpreter on a built site-packages folder (~3 s of CPU): the quick set loads the
+# word+char_wb model this way (test_feature_sets.py), which ships all of this model's code.
+@pytest.mark.slow
+def test_model_loads_with_pyfunc_in_a_clean_environment(
+    logged: LoggedModel, model_folder: Path, tmp_path: Path
+) -> None:
+    texts = logged.split.test_texts.tolist()
+    expected = expected_scores(logged.model, texts)
+    assert_loads_in_a_clean_environment(model_folder, texts, expected, tmp_path)
 
 
 def test_logging_leaves_sys_path_as_it_was(logged: LoggedModel) -> None:

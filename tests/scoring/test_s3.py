@@ -4,7 +4,7 @@ the AWS_* keys, as the stack's `.stack/env` sets them."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -20,13 +20,24 @@ from tests.support.seaweed import SeaweedS3
 BUCKET = "scoring"
 
 
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One S3 server for the module (each start and stop costs seconds)."""
+    with SeaweedS3(tmp_path_factory.mktemp("s3"), buckets=[BUCKET]) as server:
+        yield server
+
+
 @pytest.fixture
-def s3(mlflow_store: MlflowStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    with SeaweedS3(tmp_path / "s3", buckets=[BUCKET]) as server:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-        with store_environment(mlflow_store, monkeypatch):
-            yield server.client()
+def s3(s3_server: SeaweedS3, mlflow_store: MlflowStore, monkeypatch: pytest.MonkeyPatch):
+    """The module's server with BUCKET empty, as a new server has it."""
+    client = s3_server.client()
+    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    assert "Contents" not in client.list_objects_v2(Bucket=BUCKET)
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    with store_environment(mlflow_store, monkeypatch):
+        yield client
 
 
 def test_scores_an_s3_object_into_another(s3) -> None:
