@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,15 +169,10 @@ class CompactScorer:
 
     def __init__(self, model: CompactModel) -> None:
         keys = term_keys(model.terms)  # this process's hashes, in column order
-        order = np.argsort(keys, kind="stable")
-        self._sorted_keys = keys[order]
-        self._columns = order.astype(np.intp)
-        if np.any(self._sorted_keys[1:] == self._sorted_keys[:-1]):
-            raise CompactCollisionError("two vocabulary terms have the same key in this process")
         if not len(keys) or not np.all(np.isfinite(model.coef)):
             raise CompactScorerError("no terms, or coefficients that are not finite")
         analyzer = WordNgrams(model.ngram_range)
-        self._counter = NgramCounter(self._lookup, len(keys), analyzer, model.dtype)
+        self._counter = NgramCounter(_sorted_lookup(keys), len(keys), analyzer, model.dtype)
         self.binary, self.sublinear_tf = model.binary, model.sublinear_tf
         self.idf, self.nb_ratio = model.idf, model.nb_ratio
         self.coef, self.intercept = model.coef, model.intercept
@@ -220,12 +216,22 @@ class CompactScorer:
         positive = np.array([_expit(value) for value in decision.tolist()])
         return np.stack([1 - positive, positive], axis=1)
 
-    def _lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Each key's column, or -1: binary search in the sorted keys."""
-        where = np.searchsorted(self._sorted_keys, keys)
-        np.minimum(where, len(self._sorted_keys) - 1, out=where)
-        found = self._sorted_keys[where] == keys
-        return np.where(found, self._columns[where], -1)
+
+def _sorted_lookup(keys: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A lookup from a key to its column (its position in `keys`), or -1: a binary search in
+    the sorted keys (a function of its own arrays: no reference cycle through the scorer)."""
+    columns = np.argsort(keys, kind="stable")
+    ordered = keys[columns]
+    if np.any(ordered[1:] == ordered[:-1]):
+        raise CompactCollisionError("two vocabulary terms have the same key in this process")
+    last = len(ordered) - 1
+
+    def lookup(queries: np.ndarray) -> np.ndarray:
+        where = np.searchsorted(ordered, queries)
+        np.minimum(where, last, out=where)
+        return np.where(ordered[where] == queries, columns[where], -1)
+
+    return lookup
 
 
 def _row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
