@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from sentiment_mlops.core.compact_export import compact_bytes, compact_model_of
 from sentiment_mlops.core.compact_scorer import (
+    TERM_SEPARATOR,
     CompactCollisionError,
     CompactModel,
     CompactScorer,
@@ -93,13 +94,13 @@ def test_an_altered_or_damaged_file_is_refused(saved: bytes) -> None:
     model = CompactModel.from_bytes(saved)
     coef = model.coef.copy()
     coef[:: len(coef) // 50] += 0.5  # fifty weights, spread over the columns the probes use
-    terms = list(model.terms)
+    terms = model.terms.split(TERM_SEPARATOR)
     terms[0], terms[1] = terms[1], terms[0]
     expected = model.expected.copy()
     expected[0, 0] += 1e-9
     altered = {
         "coef": _tampered(saved, coef=coef),
-        "terms": _tampered(saved, terms=terms),
+        "terms": _tampered(saved, terms=TERM_SEPARATOR.join(terms)),
         "expected": _tampered(saved, expected=expected),
         "sublinear_tf": _tampered(saved, sublinear_tf=not model.sublinear_tf),
     }
@@ -142,10 +143,10 @@ def _without(data: bytes, name: str) -> bytes:
 
 def test_terms_whose_keys_collide_are_not_scored(saved: bytes) -> None:
     model = CompactModel.from_bytes(saved)
-    terms = list(model.terms)
+    terms = model.terms.split(TERM_SEPARATOR)
     terms[1] = terms[0]  # the same key twice: the table cannot tell their columns apart
     with pytest.raises(CompactCollisionError):
-        CompactScorer(replace(model, terms=terms))
+        CompactScorer(replace(model, terms=TERM_SEPARATOR.join(terms)))
 
 
 # A fresh interpreter: load the file, score, and report what was imported.

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sentiment_mlops.core.compact_scorer import CompactModel
+from sentiment_mlops.core.compact_scorer import TERM_SEPARATOR, CompactModel
 from sentiment_mlops.core.lean_scorer import LeanScorer, UnsupportedPipelineError
 from sentiment_mlops.core.text import WordNgrams
 from sentiment_mlops.core.vectorizer import NgramTfidfVectorizer
@@ -47,12 +47,12 @@ def compact_model_of(pipeline: Any) -> CompactModel:
     terms = [""] * len(vocabulary)
     for term, column in vocabulary.items():
         terms[column] = term
-    if any("\n" in term for term in terms) or "" in terms:
+    if any(TERM_SEPARATOR in term for term in terms) or "" in terms:
         raise UnsupportedPipelineError("a term that is empty or spans lines")
     probes = [*_FIXED_PROBES, *_vocabulary_probes(terms)]
     classes = np.asarray(pipeline.classes_)
     return CompactModel(
-        terms=terms,
+        terms=TERM_SEPARATOR.join(terms),
         dtype=dtype,
         ngram_range=tuple(vectorizer.analyzer.ngram_range),  # type: ignore[arg-type]
         binary=bool(vectorizer.binary),

@@ -69,12 +69,21 @@ def term_keys(terms: list[str], hashes: Hasher = hash_strings) -> np.ndarray:
     (terms are runs of word characters joined by single spaces); the markers' positions give
     each term's first token and length without a Python call per term.
     """
-    pieces = f" {_MARKER} ".join(terms).split(" ")
+    return _keys_of_pieces(f" {_MARKER} ".join(terms).split(" "), hashes)
+
+
+def joined_term_keys(joined: str, separator: str) -> np.ndarray:
+    """`term_keys` of the terms in `joined`, separated by `separator` (a character no term
+    contains), without a list of the terms: a compact file's terms as they are stored."""
+    return _keys_of_pieces(joined.replace(separator, f" {_MARKER} ").split(" "), hash_strings)
+
+
+def _keys_of_pieces(pieces: list[str], hashes: Hasher) -> np.ndarray:
+    """The keys of the terms whose tokens are `pieces`, the terms separated by `_MARKER`."""
     hashed = hashes(pieces, len(pieces))
     markers = np.flatnonzero(hashed == np.int64(hash(_MARKER)).view(np.uint64))
-    if len(markers) != len(terms) - 1:  # a token whose hash is the marker's: count per term
-        lengths = np.fromiter((t.count(" ") + 1 for t in terms), np.int64, count=len(terms))
-        markers = np.cumsum(lengths + 1)[:-1] - 1
+    if len(markers) != pieces.count(_MARKER):  # a token hashed as the marker: compare strings
+        markers = np.array([i for i, piece in enumerate(pieces) if piece == _MARKER], np.int64)
     ends = np.append(markers, len(pieces))
     starts = np.append(0, ends[:-1] + 1)
     lengths = ends - starts
