@@ -43,6 +43,8 @@ COMPACT_FILE = "compact_scorer.npz"
 COMPACT_METADATA_KEY = "sentiment_compact_scorer"
 FORMAT_VERSION = 1
 _MAX_NGRAM = 8
+# The slot table's marks for a slot home to no key, and to several keys.
+_EMPTY, _CROWDED = -1, -2
 TERM_SEPARATOR = "\n"  # between terms (runs of word characters joined by single spaces)
 _FLOAT64_ARRAYS = ("idf", "coef", "intercept", "expected")
 # The counts' dtype (the vectorizer's), by item size: float32 as our pipeline, or float64.
@@ -159,7 +161,7 @@ class CompactModel:
             "nb_ratio": (_shape(model.nb_ratio, width), (width,)),
         }
         wrong = [f"{name} {got} not {want}" for name, (got, want) in shapes.items() if got != want]
-        if wrong or not 1 <= low <= high <= _MAX_NGRAM or not probes:
+        if wrong or not 1 <= low <= high <= _MAX_NGRAM or not probes or width >= 2**31:
             raise CompactScorerError(f"inconsistent compact scorer: {wrong or (low, high)}")
         if model.classes.dtype.kind not in "iu":
             raise CompactScorerError(f"classes are {model.classes.dtype}, not integers")
@@ -182,7 +184,7 @@ class CompactScorer:
             if paused:
                 gc.enable()
         analyzer = WordNgrams(model.ngram_range)
-        self._counter = NgramCounter(_sorted_lookup(keys), len(keys), analyzer, model.dtype)
+        self._counter = NgramCounter(_key_lookup(keys), len(keys), analyzer, model.dtype)
         self.binary, self.sublinear_tf = model.binary, model.sublinear_tf
         self.idf, self.nb_ratio = model.idf, model.nb_ratio
         self.coef, self.intercept = model.coef, model.intercept
@@ -218,8 +220,12 @@ class CompactScorer:
             data *= self.idf[indices]
         # scikit-learn's kernel: squares in the data's type, summed and divided in float64.
         norms = np.sqrt(_row_sums((data * data).astype(np.float64), indptr))
-        norms[norms == 0.0] = 1.0  # an empty row stays as it is, as scikit-learn leaves it
-        data /= np.repeat(norms, np.diff(indptr))
+        if len(norms) == 1:
+            if norms[0]:  # an empty row stays as it is, as scikit-learn leaves it
+                data /= norms
+        else:
+            norms[norms == 0.0] = 1.0
+            data /= np.repeat(norms, np.diff(indptr))
         if self.nb_ratio is not None:
             data *= self.nb_ratio[indices]
         # scipy upcasts float32 values to float64 before the product, as this does.
@@ -228,19 +234,43 @@ class CompactScorer:
         return np.stack([1 - positive, positive], axis=1)
 
 
-def _sorted_lookup(keys: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """A lookup from a key to its column (its position in `keys`), or -1: a binary search in
-    the sorted keys (a function of its own arrays: no reference cycle through the scorer)."""
+def _key_lookup(keys: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A lookup from a key to its column (its position in `keys`), or -1, in numpy alone.
+
+    A slot table of at least 4 slots per key, addressed by a key's top bits, holds the key
+    homed in each slot that is home to one key: most queries are answered by one gather. A
+    query whose slot is home to several keys (about one vocabulary term in six) is looked up by
+    binary search in the sorted keys. A few numpy calls whatever the number of queries: a lone
+    review has about 400. The function holds its own arrays only (no reference cycle through
+    the scorer).
+    """
     columns = np.argsort(keys)  # distinct keys (else refused below): any sort order will do
     ordered = keys[columns]
     if np.any(ordered[1:] == ordered[:-1]):
         raise CompactCollisionError("two vocabulary terms have the same key in this process")
     last = len(ordered) - 1
+    bits = max(4, (4 * len(keys) - 1).bit_length())
+    shift = np.uint64(64 - bits)
+    slots, first, counts = np.unique(keys >> shift, return_index=True, return_counts=True)
+    slot_key = np.zeros(1 << bits, dtype=np.uint64)
+    slot_column = np.full(1 << bits, _EMPTY, dtype=np.int32)
+    alone = counts == 1
+    slot_key[slots[alone]] = keys[first[alone]]
+    slot_column[slots[alone]] = first[alone]
+    slot_column[slots[~alone]] = _CROWDED
 
     def lookup(queries: np.ndarray) -> np.ndarray:
-        where = np.searchsorted(ordered, queries)
-        np.minimum(where, last, out=where)
-        return np.where(ordered[where] == queries, columns[where], -1)
+        at = queries >> shift
+        stored = slot_column[at]
+        # A slot's column where its key is the query; else -1, or _CROWDED for a shared slot.
+        found = np.where(slot_key[at] == queries, stored, np.minimum(stored, _EMPTY))
+        rest = np.flatnonzero(found == _CROWDED)
+        if len(rest):
+            missed = queries[rest]
+            where = np.searchsorted(ordered, missed)
+            np.minimum(where, last, out=where)
+            found[rest] = np.where(ordered[where] == missed, columns[where], -1)
+        return found
 
     return lookup
 
@@ -249,10 +279,10 @@ def _row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     """Each CSR row's sum, added one value after another from 0.0 in column order, as
     scikit-learn's l2 normalisation and scipy's `csr_matvec` add (numpy's `sum` is pairwise,
     `reduceat` and `dot` round differently): a cumulative sum along rows padded with zeros."""
+    if len(indptr) == 2:  # one text: the API's single requests
+        return np.cumsum(np.append(0.0, values))[-1:]
     lengths = np.diff(indptr)
     rows, widest = len(lengths), int(lengths.max(initial=0))
-    if rows == 1:
-        return np.cumsum(np.append(0.0, values))[-1:]
     if rows * widest > 4 * len(values) + 4096:  # one long text among short ones: row by row
         bounds = zip(indptr[:-1].tolist(), indptr[1:].tolist(), strict=True)
         return np.array([np.cumsum(np.append(0.0, values[a:b]))[-1] for a, b in bounds])
