@@ -294,11 +294,26 @@ class _ScoredSklearnFlavor:
     @staticmethod
     def save_model(path: str, mlflow_model: mlflow.models.Model, **kwargs: Any) -> None:
         mlflow.sklearn.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
+        _save_compact_scorer(kwargs["sk_model"], Path(path), mlflow_model)
         pyfunc = mlflow_model.flavors[mlflow.pyfunc.FLAVOR_NAME]
         pyfunc[mlflow.pyfunc.MAIN] = scores.__name__
         pyfunc[mlflow.pyfunc.DATA] = pyfunc["model_path"]  # what `_load_pyfunc` is given
         pyfunc.pop("predict_fn", None)  # the sklearn method name; ScoredTexts has `predict`
         mlflow_model.save(str(Path(path, "MLmodel")))
+
+
+def _save_compact_scorer(model: Any, folder: Path, mlflow_model: mlflow.models.Model) -> None:
+    """Beside the pickle, the pipeline's parameters as `core.compact_scorer`'s file, named in
+    the `MLmodel` metadata: the API loads that without scikit-learn. Only for pipelines the
+    compact scorer reproduces; the others (and versions logged before it) are unpickled."""
+    from sentiment_mlops.core.compact_export import compact_bytes
+    from sentiment_mlops.core.compact_scorer import COMPACT_FILE, COMPACT_METADATA_KEY
+
+    data = compact_bytes(model)
+    if data is not None:
+        (folder / COMPACT_FILE).write_bytes(data)
+        metadata = {**(mlflow_model.metadata or {}), COMPACT_METADATA_KEY: COMPACT_FILE}
+        mlflow_model.metadata = metadata
 
 
 @_translated

@@ -30,6 +30,7 @@ MODEL_CODE = {
     "sentiment_mlops/core/labels.py",
     "sentiment_mlops/core/nb.py",
     "sentiment_mlops/core/scores.py",
+    "sentiment_mlops/core/term_counts.py",
     "sentiment_mlops/core/text.py",
     "sentiment_mlops/core/vectorizer.py",
 }

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from sentiment_mlops import registry
+from sentiment_mlops.core.compact_scorer import COMPACT_FILE
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.serving.webhooks import sign
 from sentiment_mlops.settings import Settings
@@ -108,16 +109,22 @@ class MlflowStore:
         return ref.version
 
     def log_broken_model(self) -> str:
-        """Log the model again and corrupt its pickle; returns the new model URI."""
+        """Log the model again and corrupt its pickle and its compact scorer (a version whose
+        model files are not a model); returns the new model URI."""
         _, model_uri = log_model(self.client(), self.experiment_id, self.model)
-        model_id = model_uri.removeprefix("models:/")
-        location = self.client().get_logged_model(model_id).artifact_location
-        folder = Path(location.removeprefix("file://"))
+        folder = self.model_folder(model_uri)
         pickles = list(folder.rglob("*.pkl"))
         assert pickles, f"no pickle under {folder}"
         for pickle in pickles:
             pickle.write_bytes(b"this is not a pickle")
+        (folder / COMPACT_FILE).write_bytes(b"this is not a compact scorer")
         return model_uri
+
+    def model_folder(self, model_uri: str) -> Path:
+        """The local folder of a logged model's files."""
+        model_id = model_uri.removeprefix("models:/")
+        location = self.client().get_logged_model(model_id).artifact_location
+        return Path(location.removeprefix("file://"))
 
 
 def train_store(root: Path) -> MlflowStore:

@@ -33,6 +33,7 @@ import pandas as pd
 import pytest
 
 from sentiment_mlops import registry
+from sentiment_mlops.core.compact_scorer import COMPACT_FILE
 from sentiment_mlops.serving.webhooks import ALIAS_CREATED, ALIAS_DELETED
 from tests.conftest import DEMO_DATA
 from tests.stack.conftest import Story
@@ -358,8 +359,8 @@ def test_clearing_the_challenger_under_load_returns_to_champion_only(
 
 
 def _corrupt_copy(stack: RunningStack, version: str) -> str:
-    """Corrupt `version`'s pickle in S3 and register its model again: a version whose model
-    file is not a model. Returns the new version."""
+    """Corrupt `version`'s pickle and compact scorer in S3 and register its model again: a
+    version whose model files are not a model. Returns the new version."""
     client = stack.mlflow()
     source = client.get_model_version(MODEL, version)
     model_id = source.model_id or source.source.removeprefix("models:/")
@@ -367,9 +368,9 @@ def _corrupt_copy(stack: RunningStack, version: str) -> str:
     pickles = [
         key
         for key in stack.bucket_keys("mlflow-artifacts")
-        if f"/models/{model_id}/artifacts/" in key and key.endswith(".pkl")
+        if f"/models/{model_id}/artifacts/" in key and key.endswith((".pkl", COMPACT_FILE))
     ]
-    assert pickles, f"no pickle of model {model_id} in S3"
+    assert any(key.endswith(".pkl") for key in pickles), f"no pickle of model {model_id} in S3"
     for key in pickles:
         s3.put_object(Bucket="mlflow-artifacts", Key=key, Body=b"this is not a pickle")
     ref = registry.register_version(client, MODEL, f"models:/{model_id}", source.run_id, {})

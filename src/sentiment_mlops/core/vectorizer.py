@@ -18,18 +18,15 @@ requests one or a few at a time. `count_terms` returns the counts as bare CSR ar
 `core.lean_scorer`, which needs no scipy matrix (building one costs more than a short text).
 
 The hash table is built lazily, once per process (Python's string hashes change with each
-process's seed, so it is never pickled). An unseen n-gram is counted as a vocabulary term only
-if their 64-bit keyed hashes collide: 100,000 terms / 2**64, about 5e-15 per n-gram, so one
-extra count in about 600 billion reviews of 300 n-grams. If two vocabulary terms collide, the
-vectorizer uses scikit-learn's exact path instead.
+process's seed, so it is never pickled). The keys, their collision odds and the counting are
+`core.term_counts`', shared with the compact serving artifact (`core.compact_scorer`). If two
+vocabulary terms collide, the vectorizer uses scikit-learn's exact path instead.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Callable
-from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -37,28 +34,16 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
+from sentiment_mlops.core.term_counts import (
+    NgramCounter,
+    TermCounts,
+    term_keys,
+)
+from sentiment_mlops.core.term_counts import combine as _combine
+from sentiment_mlops.core.term_counts import hash_strings as _hashes
 from sentiment_mlops.core.text import WordNgrams
 
-# An odd 64-bit constant (the golden ratio's): the n-gram key is a polynomial in it.
-_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-# Separates terms when they are split all at once; a term never contains it (`_term_keys`).
-_MARKER = "\x00"
-
-
-@dataclass(frozen=True)
-class TermCounts:
-    """A document-term count matrix as its CSR arrays, each row's columns sorted and distinct:
-    what `transform` returns, without a scipy matrix around it. scikit-learn's
-    `inplace_csr_row_normalize_l2` reads exactly these four attributes."""
-
-    data: np.ndarray
-    indices: np.ndarray
-    indptr: np.ndarray
-    shape: tuple[int, int]
-
-    @classmethod
-    def of(cls, matrix: Any) -> TermCounts:
-        return cls(matrix.data, matrix.indices, matrix.indptr, matrix.shape)
+__all__ = ["NgramTfidfVectorizer", "TermCounts", "_combine", "_hashes"]
 
 
 class NgramTfidfVectorizer(TfidfVectorizer):
@@ -117,7 +102,8 @@ class _VocabularyTable:
         # columns are 0..n-1, as scikit-learn's vocabulary validation requires).
         by_column = np.zeros_like(keys)
         by_column[columns] = keys
-        self.lookup, self.usable = _hash_table(by_column)
+        lookup, self.usable = _hash_table(by_column)
+        self._counter = NgramCounter(lookup, len(vocabulary), analyzer, dtype)
 
     def matches(self, vectorizer: TfidfVectorizer) -> bool:
         """Whether this table was built for the vectorizer as it is now (not refitted since)."""
@@ -149,53 +135,7 @@ class _VocabularyTable:
 
     def count(self, documents: list[Any]) -> TermCounts:
         """Term counts of `documents`, the matrix scikit-learn's `_count_vocab` returns."""
-        keys, key_rows = self._ngram_keys(documents)
-        columns = self.lookup(keys)
-        known = columns >= 0
-        rows, width = len(documents), len(self.vocabulary)
-        # One sort of (row, column) pairs orders each row's columns and brings repeats together.
-        pairs = columns[known] if key_rows is None else key_rows[known] * width + columns[known]
-        pairs.sort()
-        # Where each distinct pair starts, and where the last one ends.
-        boundary = np.ones(len(pairs) + 1, dtype=bool)
-        np.not_equal(pairs[1:], pairs[:-1], out=boundary[1:-1])
-        edges = np.flatnonzero(boundary)
-        distinct = pairs[edges[:-1]]
-        counts = (edges[1:] - edges[:-1]).astype(self.dtype)
-        # scikit-learn's choice: 32-bit indices unless the counts outgrow them.
-        index_dtype = np.int32 if max(len(distinct), width) < 2**31 else np.int64
-        if rows == 1:
-            indptr = np.array([0, len(distinct)], dtype=index_dtype)
-            indices = distinct.astype(index_dtype)
-        else:
-            row_starts = np.arange(rows + 1, dtype=np.int64) * width
-            indptr = np.searchsorted(distinct, row_starts).astype(index_dtype)
-            indices = (distinct % width).astype(index_dtype)
-        return TermCounts(counts, indices, indptr, (rows, width))
-
-    def _ngram_keys(self, documents: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
-        """The key of every n-gram of `documents` in the analyzer's range, and its row (None
-        for one document: all are in row 0)."""
-        tokens = [self.analyzer.tokens(document) for document in documents]
-        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-        hashes = _hashes(chain.from_iterable(tokens), int(lengths.sum()))
-        rows = None if len(documents) == 1 else np.repeat(np.arange(len(documents)), lengths)
-        low, high = self.analyzer.ngram_range
-        keys, key_rows = [], []
-        ngram = hashes
-        for n in range(1, high + 1):
-            if n > 1:  # ngram[i] becomes the key of tokens i..i+n-1
-                ngram = _combine(ngram[:-1], hashes[n - 1 :])
-            if n < low:
-                continue
-            if rows is None:
-                keys.append(ngram)
-            else:  # keep the n-grams that lie inside one document
-                first_rows = rows[: len(ngram)]
-                same_document = first_rows == rows[n - 1 :]
-                keys.append(ngram[same_document])
-                key_rows.append(first_rows[same_document])
-        return np.concatenate(keys), None if rows is None else np.concatenate(key_rows)
+        return self._counter.count(documents)
 
 
 def _hash_table(keys: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
@@ -222,33 +162,5 @@ def _index_lookup(keys: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray],
 
 
 def _term_keys(terms: list[str]) -> np.ndarray:
-    """The key of each term (`_combine` over its tokens' hashes), as `count` forms them.
-
-    The terms are split in one call, with a marker token between them that no term contains
-    (terms are runs of word characters joined by single spaces); the markers' positions give
-    each term's first token and length without a Python call per term.
-    """
-    pieces = f" {_MARKER} ".join(terms).split(" ")
-    hashes = _hashes(pieces, len(pieces))
-    markers = np.flatnonzero(hashes == np.int64(hash(_MARKER)).view(np.uint64))
-    if len(markers) != len(terms) - 1:  # a token whose hash is the marker's: count per term
-        lengths = np.fromiter((t.count(" ") + 1 for t in terms), np.int64, count=len(terms))
-        markers = np.cumsum(lengths + 1)[:-1] - 1
-    ends = np.append(markers, len(pieces))
-    starts = np.append(0, ends[:-1] + 1)
-    lengths = ends - starts
-    keys = hashes[starts]
-    for offset in range(1, int(lengths.max(initial=1))):
-        longer = lengths > offset
-        keys[longer] = _combine(keys[longer], hashes[starts[longer] + offset])
-    return keys
-
-
-def _hashes(strings: Any, count: int) -> np.ndarray:
-    return np.fromiter(map(hash, strings), dtype=np.int64, count=count).view(np.uint64)
-
-
-def _combine(prefix: np.ndarray, following: np.ndarray) -> np.ndarray:
-    # Arithmetic modulo 2**64 is the point: numpy's array arithmetic wraps around silently
-    # (only its scalar arithmetic warns), without `np.errstate`'s cost on every call.
-    return (prefix * _MULTIPLIER) ^ following
+    # `_hashes` is looked up here at each call, so a test can make every term collide.
+    return term_keys(terms, _hashes)

@@ -1,13 +1,14 @@
 """Where the API finds its champion: a small REST client for a tracking server, else MLflow's.
 
 The API needs three registry answers (the version behind an alias, its files, its run's metrics)
-and one load (`MLmodel` and the pickle it names). Against a tracking server (`http(s)://`), these
-are five GET requests of MLflow's REST API, made here with httpx, so the API never imports MLflow:
-importing it and building its client was most of the time from start to the first served model
-(issue 15). Artifacts come through the server when it proxies them (`mlflow-artifacts:`, as the
-stack's does) or from a local folder; any other store (S3 read directly, cloud stores) falls back
-to MLflow's artifact repositories for the download only. A local store (SQLite, a folder: the
-embedded default) has no REST API, so `MlflowRegistry` keeps going through `registry`.
+and one load (`MLmodel` and the compact scorer or the pickle it names). Against a tracking
+server (`http(s)://`), these are five GET requests of MLflow's REST API, made here with httpx,
+so the API never imports MLflow: importing it and building its client was most of the time from
+start to the first served model (issue 15). Artifacts come through the server when it proxies
+them (`mlflow-artifacts:`, as the stack's does) or from a local folder; any other store (S3 read
+directly, cloud stores) falls back to MLflow's artifact repositories for the download only. A
+local store (SQLite, a folder: the embedded default) has no REST API, so `MlflowRegistry` keeps
+going through `registry`.
 
 Both raise our errors, as the registry adapter does: `ServiceUnavailableError` when the server
 cannot be reached, `RegistryError` for anything it refuses, with credentials redacted.
@@ -22,7 +23,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from sentiment_mlops.errors import RegistryError, ServiceUnavailableError
 from sentiment_mlops.model_ref import ModelRef
 from sentiment_mlops.redaction import Redactor
-from sentiment_mlops.serving.model_files import load_pickled, local_reader
+from sentiment_mlops.serving.model_files import load_version_model, local_reader
 from sentiment_mlops.settings import Settings
 
 if TYPE_CHECKING:
@@ -143,13 +144,13 @@ class RestRegistry:
         return {metric["key"]: float(metric["value"]) for metric in metrics}
 
     def load_model(self, ref: ModelRef) -> Any:
-        """Download the version's `MLmodel` and its pickle, and unpickle the pipeline."""
+        """Download the version's `MLmodel` and its compact scorer, or its pickle to unpickle."""
         params = {"name": ref.name, "version": ref.version}
         found = self._get_json("/api/2.0/mlflow/model-versions/get-download-uri", params)
         location = str((found or {}).get("artifact_uri") or "")
         if not location:
             raise RegistryError(f"registry: version {ref.version} has no download location")
-        return load_pickled(self._reader(location), self.settings)
+        return load_version_model(self._reader(location), self.settings)
 
     # --- HTTP ---------------------------------------------------------------------------------
     def _get_json(

@@ -50,9 +50,13 @@ class ServedModel:
         _ = self._lean  # decide and check the scoring path now: before the swap, not per call
 
     @property
-    def scoring_path(self) -> Literal["lean", "sklearn"]:
-        """`lean` when `core.lean_scorer` computes the probabilities, `sklearn` otherwise."""
-        return "sklearn" if self._lean is None else "lean"
+    def scoring_path(self) -> Literal["compact", "lean", "sklearn"]:
+        """`compact` for a version loaded from its compact file (`core.compact_scorer`: no
+        scikit-learn in the process), `lean` when `core.lean_scorer` scores the unpickled
+        pipeline, `sklearn` otherwise."""
+        if self._lean is None:
+            return "sklearn"
+        return "compact" if self._lean is self.model else "lean"
 
     @property
     def version(self) -> str:
@@ -86,7 +90,12 @@ class ServedModel:
     @cached_property
     def _lean(self) -> Any:
         """A `LeanScorer` of the model when it has our pipeline's shape and scores the check
-        texts as the model does (to LEAN_TOLERANCE); else None: scikit-learn's own path."""
+        texts as the model does (to LEAN_TOLERANCE); else None: scikit-learn's own path.
+        A `CompactScorer` is its own: it was checked against the pipeline's probes at load."""
+        from sentiment_mlops.core.compact_scorer import CompactScorer
+
+        if isinstance(self.model, CompactScorer):
+            return self.model
         from sentiment_mlops.core.lean_scorer import LeanScorer, UnsupportedPipelineError
 
         version = self.ref.version

@@ -123,14 +123,16 @@ def _lower_priority() -> bool:
 
 
 def _load(settings: Settings, ref: ModelRef) -> ServedModel | None:
-    """The version the server's store validated, loaded as the store loads it."""
+    """The version the server's store validated, loaded as the store loads it (its compact
+    scorer when it has one: then scikit-learn is not imported here either)."""
     from datetime import UTC, datetime
 
-    from sentiment_mlops import registry
+    from sentiment_mlops.redaction import redactor_for
+    from sentiment_mlops.serving.registry_client import open_registry
     from sentiment_mlops.serving.served_model import ServedModel, validate_model
 
     try:
-        model = registry.load_model(registry.make_client(settings), ref)
+        model = open_registry(settings, redactor_for(settings)).load_model(ref)
         return ServedModel(model, ref, validate_model(model), {}, datetime.now(UTC))
     except Exception:  # the server counts its texts as unscored; the next swap tries again
         logger.exception("shadow scorer could not load version %s", ref.version)

@@ -4,7 +4,7 @@ Against the embedded default store the API used to build MLflow's client: import
 alone took longer than everything else before the first served model, and kept ~100 MB of
 modules resident. The three answers the API needs are three indexed queries on MLflow's tables
 (the version behind an alias with where its files are, a run's latest metrics), and loading is
-reading `MLmodel` and the pickle it names (`model_files.load_pickled`).
+reading `MLmodel` and the compact scorer or pickle it names (`model_files.load_version_model`).
 
 Those tables are MLflow's, not a public API. So this reader is used only on a store whose
 schema is the Alembic revision it was written and tested against (`KNOWN_REVISION`; the tests
@@ -24,7 +24,7 @@ from typing import Any
 
 from sentiment_mlops.errors import RegistryError, ServiceUnavailableError
 from sentiment_mlops.model_ref import ModelRef
-from sentiment_mlops.serving.model_files import load_pickled, local_reader
+from sentiment_mlops.serving.model_files import load_version_model, local_reader
 from sentiment_mlops.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -126,11 +126,11 @@ class SqliteRegistry:
         )
 
     def load_model(self, ref: ModelRef) -> Any:
-        """Read the version's `MLmodel` and its pickle from where its files are."""
+        """Read the version's `MLmodel`, then its compact scorer or its pickle, from its folder."""
         location = self._locations.get((ref.name, ref.version))
         if location is None:  # not looked up by alias in this process
             location = self._location(ref)
-        return load_pickled(local_reader(location, self.settings), self.settings)
+        return load_version_model(local_reader(location, self.settings), self.settings)
 
     def run_metrics(self, run_id: str | None) -> dict[str, float]:
         """The latest value of each metric a run logged: {} when the run is unknown."""

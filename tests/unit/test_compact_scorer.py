@@ -1,0 +1,182 @@
+"""The compact scorer gives the pipeline's own probabilities from one numpy file, loads without
+scikit-learn, scipy or pandas, and refuses a file that is damaged or altered."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.pipeline import Pipeline
+
+from sentiment_mlops.core.compact_export import compact_bytes, compact_model_of
+from sentiment_mlops.core.compact_scorer import (
+    TERM_SEPARATOR,
+    CompactCollisionError,
+    CompactModel,
+    CompactScorer,
+    CompactScorerError,
+)
+from sentiment_mlops.core.model import build_pipeline
+from tests.unit.test_lean_scorer import EDGE_TEXTS, PARAMS, _corpus, _fitted, _other_shapes
+
+TOLERANCE = 1e-12
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[Pipeline, list[str]]:
+    """Our pipeline with the real params.yaml settings (100,000 word 1-2-grams), fitted on a
+    large generated corpus, and texts to score (unseen, edge cases, training rows)."""
+    pipeline, texts = _fitted(PARAMS, rows=6000)
+    assert len(pipeline.named_steps["tfidf"].vocabulary_) == PARAMS.vectorizer.max_features
+    return pipeline, texts
+
+
+@pytest.fixture(scope="module")
+def saved(fitted: tuple[Pipeline, list[str]]) -> bytes:
+    data = compact_bytes(fitted[0])
+    assert data is not None
+    return data
+
+
+@pytest.mark.slow
+def test_equals_predict_proba_exactly_with_the_real_params(
+    fitted: tuple[Pipeline, list[str]], saved: bytes
+) -> None:
+    pipeline, texts = fitted
+    scorer = CompactScorer.load(saved, TOLERANCE)
+    long_texts = ["great film " * 5000, "😀 " * 2000 + "awful", "x" * 100_000]
+    texts = [*texts, *EDGE_TEXTS, *long_texts]
+    for batch in (
+        [texts[0]], [""], ["   "], ["😀"], texts[:2], texts[-8:], texts[:64], long_texts,
+        [*long_texts, "", "ok"], texts,
+    ):  # fmt: skip
+        np.testing.assert_array_equal(
+            scorer.predict_proba(batch), pipeline.predict_proba(batch), err_msg=str(batch[:2])
+        )
+    singles = np.concatenate([scorer.predict_proba([text]) for text in texts[:300]])
+    np.testing.assert_array_equal(singles, pipeline.predict_proba(texts[:300]))
+    assert scorer.classes_.tolist() == pipeline.classes_.tolist()
+
+
+@pytest.mark.parametrize(
+    ("change", "binary"),
+    [({"features": {"nb_alpha": None}}, False), ({"vectorizer": {"sublinear_tf": False}}, True)],
+    ids=["no-nb", "linear-binary-tf"],
+)
+def test_equals_predict_proba_for_other_word_settings(change: dict[str, Any], binary: bool) -> None:
+    training, labels, unseen = _corpus(11, 600)
+    pipeline = build_pipeline(PARAMS.updated(change))
+    pipeline.named_steps["tfidf"].binary = binary
+    pipeline.fit(training, labels)
+    texts = [*unseen, *EDGE_TEXTS, *training[:50]]
+    scorer = CompactScorer.load(compact_model_of(pipeline).to_bytes(), TOLERANCE)
+    np.testing.assert_array_equal(scorer.predict_proba(texts), pipeline.predict_proba(texts))
+
+
+def test_pipelines_it_cannot_score_get_no_compact_file() -> None:
+    char_wb, _ = _fitted(PARAMS.updated({"features": {"set": "char_wb"}}), rows=200)
+    for name, pipeline in {**_other_shapes(), "char_wb": char_wb}.items():
+        assert compact_bytes(pipeline) is None, name
+
+
+def _tampered(data: bytes, **changes: Any) -> bytes:
+    return replace(CompactModel.from_bytes(data), **changes).to_bytes()
+
+
+def test_an_altered_or_damaged_file_is_refused(saved: bytes) -> None:
+    model = CompactModel.from_bytes(saved)
+    coef = model.coef.copy()
+    coef[:: len(coef) // 50] += 0.5  # fifty weights, spread over the columns the probes use
+    terms = model.terms.split(TERM_SEPARATOR)
+    terms[0], terms[1] = terms[1], terms[0]
+    expected = model.expected.copy()
+    expected[0, 0] += 1e-9
+    altered = {
+        "coef": _tampered(saved, coef=coef),
+        "terms": _tampered(saved, terms=TERM_SEPARATOR.join(terms)),
+        "expected": _tampered(saved, expected=expected),
+        "sublinear_tf": _tampered(saved, sublinear_tf=not model.sublinear_tf),
+    }
+    for name, data in altered.items():
+        with pytest.raises(CompactScorerError, match="probe texts score"):
+            CompactScorer.load(data, TOLERANCE)
+        assert name
+    short = _tampered(saved, idf=model.idf[:-1] if model.idf is not None else None)
+    damaged = {
+        "truncated": saved[: len(saved) // 2],
+        "not a zip": b"this is not a compact scorer",
+        "empty": b"",
+        "short idf": short,
+        "a pickled array": _with_array(saved, "coef", np.array([object()], dtype=object)),
+        "float32 coef": _with_array(saved, "coef", model.coef.astype(np.float32)),
+        "no classes": _without(saved, "classes"),
+    }
+    for name, data in damaged.items():
+        with pytest.raises(CompactScorerError):
+            CompactScorer.load(data, TOLERANCE)
+        assert name
+
+
+def _arrays(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def _with_array(data: bytes, name: str, value: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **{**_arrays(data), name: value})
+    return buffer.getvalue()
+
+
+def _without(data: bytes, name: str) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **{key: v for key, v in _arrays(data).items() if key != name})
+    return buffer.getvalue()
+
+
+def test_terms_whose_keys_collide_are_not_scored(saved: bytes) -> None:
+    model = CompactModel.from_bytes(saved)
+    terms = model.terms.split(TERM_SEPARATOR)
+    terms[1] = terms[0]  # the same key twice: the table cannot tell their columns apart
+    with pytest.raises(CompactCollisionError):
+        CompactScorer(replace(model, terms=TERM_SEPARATOR.join(terms)))
+
+
+# A fresh interpreter: load the file, score, and report what was imported.
+LOAD_ALONE = """
+import json, sys
+from pathlib import Path
+from sentiment_mlops.core.compact_scorer import CompactScorer
+scorer = CompactScorer.load(Path(sys.argv[1]).read_bytes(), 1e-12)
+proba = scorer.predict_proba(json.loads(sys.argv[2]))
+print(json.dumps({"proba": proba.tolist(), "modules": sorted(sys.modules)}))
+"""
+
+
+def test_loading_and_scoring_import_numpy_only(
+    fitted: tuple[Pipeline, list[str]], saved: bytes, tmp_path: Path
+) -> None:
+    pipeline, texts = fitted
+    path = tmp_path / "compact_scorer.npz"
+    path.write_bytes(saved)
+    texts = texts[:20]
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_ALONE, str(path), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    # Another process, other string hashes: the keys are rebuilt from the terms, and agree.
+    assert answer["proba"] == pipeline.predict_proba(texts).tolist()
+    unwanted = ("sklearn", "scipy", "pandas", "mlflow", "sentiment_mlops.core.vectorizer")
+    imported = [m for m in answer["modules"] if m.split(".")[0] in unwanted or m in unwanted]
+    assert imported == []
