@@ -9,8 +9,8 @@ removed the store drops it and the champion answers everything again.
   gets the same variant and the share converges on CANARY_PERCENT.
 - `shadow`: the champion answers; each text goes to the shadow scorer, a child process at idle
   priority (`serving.shadow_scorer`; dropped and counted when it is behind, never waited for)
-  that scores them with the challenger in batches. Its scores come back on the event loop,
-  which compares their labels with the champion's: shadow adds no thread to the server. The
+  that scores them with the challenger in batches and compares their labels with the
+  champion's. Its counts come back on the event loop: shadow adds no thread to the server. The
   response is the champion's, untouched.
 
 Per-variant class balance and latency, shadow agreement and drops go to `/metrics`; answers
@@ -34,7 +34,7 @@ from sentiment_mlops.core.labels import LABEL_NAMES
 from sentiment_mlops.monitoring.prediction_log import Answered, PredictionLog
 from sentiment_mlops.serving.model_store import ModelStore
 from sentiment_mlops.serving.served_model import ServedModel
-from sentiment_mlops.serving.shadow_scorer import ScoredBatch, ShadowItem, ShadowScorer
+from sentiment_mlops.serving.shadow_scorer import ScoredBatch, ShadowScorer
 from sentiment_mlops.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -156,11 +156,7 @@ class Rollout:
         challenger = self.store.current
         if self.mode != "shadow" or challenger is None:
             return
-        items = [
-            ShadowItem(text, result["sentiment"], created_at, bool(result["prediction_id"]))
-            for text, result in zip(texts, results, strict=True)
-        ]
-        self.dropped += self.scorer.submit(challenger, items)
+        self.dropped += self.scorer.submit(challenger, texts, results, created_at)
 
     def _count(self, variant: str, labels: Iterable[str]) -> None:
         totals: dict[str, int] = {}
@@ -171,31 +167,29 @@ class Rollout:
 
     # --- shadow scores, on the event loop ---------------------------------------------------
     def _fold(self, batch: ScoredBatch) -> None:
-        """Count one batch the scorer process sent back and log its scores."""
-        if batch.version is None:  # the scorer could not load the challenger
-            self.unscored += len(batch.items)
+        """Count what the scorer process sent back and log the scores of logged texts."""
+        scored = batch.scored
+        if scored.version is None:  # the scorer could not load the challenger
+            self.unscored += scored.texts
             return
-        self._latency[CHALLENGER].observe(batch.seconds)
-        self._count(CHALLENGER, (score.label for score in batch.scores))
-        pairs = zip(batch.items, batch.scores, strict=True)
-        agreed = sum(item.champion_label == score.label for item, score in pairs)
-        if agreed:
-            self._agreement["agree"].inc(agreed)
-        if len(batch.items) - agreed:
-            self._agreement["disagree"].inc(len(batch.items) - agreed)
-        if self._log is not None:
-            self._log_scores(batch)
+        for seconds in scored.seconds:
+            self._latency[CHALLENGER].observe(seconds)
+        for label, count in scored.labels.items():
+            self._predicted[CHALLENGER, label].inc(count)
+        if scored.agreed:
+            self._agreement["agree"].inc(scored.agreed)
+        if scored.texts - scored.agreed:
+            self._agreement["disagree"].inc(scored.texts - scored.agreed)
+        if self._log is not None and batch.logged:
+            self._log_scores(scored.version, sum(scored.seconds) / scored.texts, batch)
 
-    def _log_scores(self, batch: ScoredBatch) -> None:
-        assert self._log is not None and batch.version is not None
-        name, version = self.settings.model_name, batch.version
-        latency_ms = batch.seconds * 1000 / len(batch.items)
-        for item, score in zip(batch.items, batch.scores, strict=True):
-            if not item.logged:  # sampled out or dropped: nothing to pair it with
-                continue
+    def _log_scores(self, version: str, seconds: float, batch: ScoredBatch) -> None:
+        assert self._log is not None
+        name, latency_ms = self.settings.model_name, seconds * 1000
+        for text, score in batch.logged:
             self._log.submit(
                 Answered(
-                    os.urandom(16).hex(), item.created_at, name, version, item.text,
+                    os.urandom(16).hex(), text.created_at, name, version, text.text,
                     score.p_negative, score.p_positive, score.label, latency_ms, "shadow",
                     CHALLENGER,
                 )

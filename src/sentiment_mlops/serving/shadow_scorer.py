@@ -9,13 +9,17 @@ champion leaves unused: on a saturated machine shadow scoring falls behind and d
 The hand-off adds no thread to the server: a thread that wants the GIL delays the event loop by
 up to the switch interval (5 ms), straight into the champion's p99 (a multiprocessing queue's
 feeder thread and a results thread did, +92% p99 on a quiet machine). Everything here runs on
-the event loop and never waits:
-- Texts go to the child over a pipe as length-prefixed UTF-8 frames: the texts of one loop turn
-  in one non-blocking write. What the pipe cannot take stays in a buffer that a writer callback
-  sends when the child catches up; until then new texts are dropped (and counted), as are texts
-  beyond SHADOW_QUEUE_SIZE sent and not scored yet.
-- Scores come back on a second pipe, read with `loop.add_reader`, one frame per batch in order;
-  they are paired with the texts sent (same order) and folded by `on_batch`.
+the event loop and never waits, and does as little per request as it can:
+- Texts go to the child over a pipe as length-prefixed frames (a flag byte with the champion's
+  class, then the UTF-8 text), appended to a buffer; a timer writes the buffer every
+  _WRITE_INTERVAL in one non-blocking write, so neither process is woken per request. What the
+  pipe cannot take stays in the buffer, which a writer callback sends when the child catches
+  up; until then new texts are dropped (and counted), as are texts beyond SHADOW_QUEUE_SIZE
+  sent and not scored yet.
+- Results come back on a second pipe, read with `loop.add_reader`: one frame per gathering of
+  texts in the child, with the labels counted and compared there, and scores only for the texts
+  whose champion answer was logged (paired, in order, with what the server kept of them to log
+  them). Each frame is folded by `on_batch`.
 - The parent sends the challenger's `ModelRef` whenever its store swaps (the store stays the one
   place that finds, validates and refuses versions); the child loads that version.
 - A child that dies closes the scores pipe: its texts are counted as lost and a new child is
@@ -40,12 +44,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sentiment_mlops
+from sentiment_mlops.core.labels import LABEL_NAMES
 from sentiment_mlops.serving.shadow_child import (
     BOOT,
+    CONFIG,
     HEADER,
+    LOGGED,
     MODEL,
-    SETTINGS,
     TEXT,
+    Score,
+    Scored,
+    child_settings,
     frame,
     split_frames,
 )
@@ -59,33 +68,28 @@ logger = logging.getLogger(__name__)
 _MAX_RESTART_BACKOFF = 30.0
 _PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size; 64 KiB if the kernel refuses
 _READ_BYTES = 1 << 16
+# Texts wait this long in the server before they are written to the child: one write (and one
+# wake-up of the child) for many requests. Shadow scores are not waited for.
+_WRITE_INTERVAL = 0.01
+# The flag byte of a TEXT frame, by the champion's label, for a text logged or not.
+_FLAGS = {name: (bytes([c]), bytes([c | LOGGED])) for c, name in LABEL_NAMES.items()}
 # The folder the server's own package came from: the child imports the same one.
 _PACKAGE_FOLDER = str(Path(sentiment_mlops.__file__).resolve().parents[1])
 
 
-class ShadowItem(NamedTuple):
+class LoggedText(NamedTuple):
+    """A text whose champion answer is in the prediction log: its shadow score goes there too."""
+
     text: str
-    champion_label: str
     created_at: float  # the champion's row has the same, so the report can pair them
-    logged: bool  # the champion's answer is in the prediction log
-
-
-class Score(NamedTuple):
-    """The challenger's answer to one text (a batch without a version was not scored)."""
-
-    label: str
-    p_negative: float
-    p_positive: float
 
 
 @dataclass
 class ScoredBatch:
-    """One batch back from the child, paired with the parent's items."""
+    """One frame back from the child, its logged scores paired with the server's texts."""
 
-    version: str | None
-    seconds: float
-    items: list[ShadowItem]
-    scores: list[Score]
+    scored: Scored
+    logged: list[tuple[LoggedText, Score]]
 
 
 @dataclass
@@ -95,10 +99,11 @@ class _Channel:
     process: subprocess.Popen[bytes]
     texts: int  # write end, non-blocking
     scores: int  # read end, non-blocking
-    sent: collections.deque[ShadowItem] = field(default_factory=collections.deque)
+    sent: int = 0  # texts written or to be written, not scored yet
+    logged: collections.deque[LoggedText] = field(default_factory=collections.deque)
     model: ServedModel | None = None  # the snapshot whose ref the child was sent last
     unsent: bytearray = field(default_factory=bytearray)  # frames not written yet
-    flush_due: bool = False  # a write of `unsent` is scheduled for the next loop turn
+    flush_due: bool = False  # a timer will write `unsent`
     blocked: bool = False  # the pipe was full: a writer callback waits, new texts are dropped
     received: bytearray = field(default_factory=bytearray)  # a partial frame of scores
 
@@ -110,7 +115,7 @@ class ShadowScorer:
     def __init__(
         self, settings: Settings, capacity: int, on_batch: Callable[[ScoredBatch], None]
     ) -> None:
-        self._settings = settings
+        self._config = pickle.dumps(child_settings(settings))
         self._capacity = capacity
         self._on_batch = on_batch
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -133,7 +138,7 @@ class ShadowScorer:
     @property
     def waiting(self) -> int:
         channel = self._channel
-        return len(channel.sent) if channel else 0
+        return channel.sent if channel else 0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -153,26 +158,39 @@ class ShadowScorer:
             channel.process.kill()
             channel.process.wait()
 
-    def submit(self, challenger: ServedModel, items: list[ShadowItem]) -> int:
-        """Queue texts for this loop turn's write; returns how many were dropped (no room)."""
+    def submit(
+        self,
+        challenger: ServedModel,
+        texts: list[str],
+        answers: list[dict[str, Any]],
+        created_at: float,
+    ) -> int:
+        """Queue the texts of one answer, with the champion's labels, for the next write;
+        returns how many were dropped (no room)."""
         channel = self._channel
         if channel is None or channel.blocked:
-            return len(items)
+            return len(texts)
         unsent = channel.unsent
         if channel.model is not challenger:  # the store swapped: the child loads that version
             channel.model = challenger
             unsent += frame(MODEL, pickle.dumps(challenger.ref))
-        taken = items[: max(self._capacity - len(channel.sent), 0)]
-        for item in taken:
-            data = item.text.encode("utf-8", "surrogatepass")
-            unsent += HEADER.pack(TEXT, len(data))
+        room = self._capacity - channel.sent
+        taken = len(texts) if room >= len(texts) else max(room, 0)
+        for i in range(taken):
+            text, answer = texts[i], answers[i]
+            data = text.encode("utf-8", "surrogatepass")
+            logged = answer["prediction_id"] is not None
+            unsent += HEADER.pack(TEXT, len(data) + 1)
+            unsent += _FLAGS[answer["sentiment"]][logged]
             unsent += data
-        channel.sent.extend(taken)
-        if not channel.flush_due:
+            if logged:
+                channel.logged.append(LoggedText(text, created_at))
+        channel.sent += taken
+        if taken and not channel.flush_due:
             channel.flush_due = True
             assert self._loop is not None
-            self._loop.call_soon(self._flush, channel)
-        return len(items) - len(taken)
+            self._loop.call_later(_WRITE_INTERVAL, self._flush, channel)
+        return len(texts) - taken
 
     # --- on the event loop ------------------------------------------------------------------
     def _flush(self, channel: _Channel) -> None:
@@ -209,13 +227,14 @@ class ShadowScorer:
             return
         channel.received += chunk
         for _, payload in split_frames(channel.received):
-            version, seconds, scores = pickle.loads(payload)
+            scored: Scored = pickle.loads(payload)
             self._backoff = 1.0
-            items = [channel.sent.popleft() for _ in scores]
+            channel.sent -= scored.texts
+            logged = [(channel.logged.popleft(), score) for score in scored.logged]
             try:
-                self._on_batch(ScoredBatch(version, seconds, items, [Score(*s) for s in scores]))
+                self._on_batch(ScoredBatch(scored, logged))
             except Exception:  # a bug must not end shadow scoring for good
-                logger.exception("folding %d shadow scores failed", len(items))
+                logger.exception("folding %d shadow scores failed", scored.texts)
 
     def _lose(self, channel: _Channel) -> None:
         if channel is not self._channel:
@@ -224,10 +243,10 @@ class ShadowScorer:
         self._detach(channel)
         if channel.process.poll() is None:  # it closed its pipe but lives on: end it
             channel.process.kill()
-        self.lost += len(channel.sent)
+        self.lost += channel.sent
         logger.warning(
             "shadow scorer (pid %s) exited with %s; %d texts lost; restarting in %.0f s",
-            channel.process.pid, channel.process.returncode, len(channel.sent), self._backoff,
+            channel.process.pid, channel.process.returncode, channel.sent, self._backoff,
         )  # fmt: skip
         if not self._stopping:
             assert self._loop is not None
@@ -265,7 +284,7 @@ class ShadowScorer:
         finally:
             os.close(texts_in)  # the child's ends: its exit closes them, and we see end of file
             os.close(scores_out)
-        os.write(texts, frame(SETTINGS, pickle.dumps(self._settings)))  # an empty pipe: no wait
+        os.write(texts, frame(CONFIG, self._config))  # an empty pipe: no wait
         os.set_blocking(texts, False)
         os.set_blocking(scores, False)
         channel = _Channel(process, texts, scores)
