@@ -1,9 +1,10 @@
 """The per-request work of the predict routes, counted (not timed) on the real app in-process.
 
 A profiler hook counts calls of the framework and metrics functions a request must not need:
-FastAPI's dependency solving (the routes read their body and the app's parts themselves) and
-prometheus-client's `.labels()` lookups (the children are kept). The answers and the metrics
-must stay what they were.
+FastAPI's dependency solving (the routes read their body and the app's parts themselves),
+prometheus-client's `.labels()` lookups (the children are kept), and the routing and the
+`AsyncExitStack` layer (`middleware.DirectRoutes` dispatches the predict routes). The answers,
+the metrics and the 4xx answers must stay what they were.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.utils import solve_dependencies
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.testclient import TestClient
 from prometheus_client.metrics import MetricWrapperBase
+from starlette.routing import Router
 
 from sentiment_mlops.serving.app import create_app
 from tests.serving.helpers import MlflowStore, wait_until
@@ -29,6 +32,8 @@ TEXT = "A wonderful, moving film. The cast is brilliant and I loved every minute
 WATCHED: dict[str, Callable[..., Any]] = {
     "solve_dependencies": solve_dependencies,
     "labels": MetricWrapperBase.labels,
+    "routing": Router.__call__,
+    "exit_stack_middleware": AsyncExitStackMiddleware.__call__,
 }
 
 
@@ -66,7 +71,7 @@ def _post_counting(app: FastAPI, path: str, body: dict[str, Any]) -> tuple[httpx
 @pytest.mark.parametrize(
     ("path", "body"), [("/predict", {"text": TEXT}), ("/predict/batch", {"texts": [TEXT, TEXT]})]
 )
-def test_a_prediction_solves_no_dependencies_and_looks_up_no_metric_labels(
+def test_a_prediction_solves_no_dependencies_looks_up_no_labels_and_skips_routing(
     app: FastAPI, path: str, body: dict[str, Any]
 ) -> None:
     response, calls = _post_counting(app, path, body)
@@ -98,3 +103,33 @@ def _sample(client: TestClient, endpoint: str, status: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_other_routes_are_still_routed(app: FastAPI) -> None:
+    """The direct dispatch is for the predict routes' POSTs alone: the rest goes through routing."""
+    response, calls = _post_counting(app, "/feedback", {"prediction_id": "0" * 32, "label": "x"})
+    assert response.status_code == 422, response.text
+    assert calls["routing"] >= 1, calls
+    with TestClient(app) as client:
+        assert client.get("/predict").status_code == 405
+        assert client.post("/predict/", json={"text": TEXT}).status_code in {200, 307}
+
+
+def test_bad_predict_requests_keep_their_answers_and_are_counted(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        # A 413 is refused before routing, as it always was: its endpoint is `unmatched`.
+        counted = {"413": "unmatched", "422": "/predict/batch"}
+        before = {code: _sample(client, where, code) for code, where in counted.items()}
+        big = client.post(
+            "/predict/batch",
+            content=b"x" * 10_000_000,
+            headers={"content-type": "application/json"},
+        )
+        assert big.status_code == 413
+        assert big.json()["detail"].startswith("request body is larger than the limit")
+        blank = client.post("/predict/batch", json={"texts": [TEXT, " "]})
+        assert blank.status_code == 422
+        assert blank.json()["detail"][0]["type"] == "text_empty"
+        assert blank.json()["message"].startswith("body.texts.1: text must not be empty")
+        after = {code: _sample(client, where, code) for code, where in counted.items()}
+    assert after == {code: count + 1 for code, count in before.items()}, (before, after)
