@@ -2,15 +2,17 @@
 
 A profiler hook counts calls of the framework and metrics functions a request must not need:
 FastAPI's dependency solving (the routes read their body and the app's parts themselves),
-prometheus-client's `.labels()` lookups (the children are kept), and the routing and the
-`AsyncExitStack` layer (`middleware.DirectRoutes` dispatches the predict routes). The answers,
-the metrics and the 4xx answers must stay what they were.
+prometheus-client's `.labels()` lookups (the children are kept), the routing and the
+`AsyncExitStack` layer (`middleware.DirectRoutes` dispatches the predict routes), and FastAPI's
+check for an OpenTelemetry provider (its native telemetry is off). The answers, the metrics and
+the 4xx answers must stay what they were; large batches run one at a time in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -21,11 +23,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.utils import solve_dependencies
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+from fastapi.telemetry._api import _unconfigured
 from fastapi.testclient import TestClient
 from prometheus_client.metrics import MetricWrapperBase
 from starlette.routing import Router
 
 from sentiment_mlops.serving.app import create_app
+from sentiment_mlops.serving.served_model import ServedModel
 from tests.serving.helpers import MlflowStore, wait_until
 
 TEXT = "A wonderful, moving film. The cast is brilliant and I loved every minute of it."
@@ -34,6 +38,7 @@ WATCHED: dict[str, Callable[..., Any]] = {
     "labels": MetricWrapperBase.labels,
     "routing": Router.__call__,
     "exit_stack_middleware": AsyncExitStackMiddleware.__call__,
+    "opentelemetry_provider_check": _unconfigured,
 }
 
 
@@ -133,3 +138,43 @@ def test_bad_predict_requests_keep_their_answers_and_are_counted(app: FastAPI) -
         assert blank.json()["message"].startswith("body.texts.1: text must not be empty")
         after = {code: _sample(client, where, code) for code, where in counted.items()}
     assert after == {code: count + 1 for code, count in before.items()}, (before, after)
+
+
+def test_large_predictions_run_one_at_a_time(mlflow_store: MlflowStore) -> None:
+    """Batches too large for the event loop queue for one worker thread: scoring holds the GIL,
+    so predictions in parallel threads only add the switching between them."""
+    app = create_app(mlflow_store.settings(prediction_log_url="off", model_reload_interval=3600))
+    code = ServedModel.predict.__code__
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def hook(frame: FrameType, event: str, _arg: object) -> None:
+        nonlocal running, most
+        if frame.f_code is code and event in {"call", "return"}:
+            with lock:
+                running += 1 if event == "call" else -1
+                most = max(most, running)
+
+    async def post_concurrently() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        body = {"texts": [f"{TEXT} {i} " * 12 for i in range(16)]}  # ~15,000 characters
+        client = httpx.AsyncClient(transport=transport, base_url="http://api")
+        async with app.router.lifespan_context(app), client as http:
+            for _ in range(600):  # the model loads in the background
+                if (await http.get("/health")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            posts = (http.post("/predict/batch", json=body) for _ in range(4))
+            return await asyncio.gather(*posts)
+
+    # Worker threads started from here on (this loop's pool) carry the hook; switch often.
+    interval = sys.getswitchinterval()
+    threading.setprofile(hook)
+    sys.setswitchinterval(1e-5)
+    try:
+        responses = asyncio.run(post_concurrently())
+    finally:
+        threading.setprofile(None)  # type: ignore[arg-type]
+        sys.setswitchinterval(interval)
+    assert [r.status_code for r in responses] == [200] * 4
+    assert most == 1

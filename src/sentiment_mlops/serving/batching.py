@@ -7,6 +7,8 @@ paid once per batch instead of once per text. No timer waits for more requests, 
 request costs one extra turn of the loop (microseconds). Each request still gets exactly one
 prediction, from one snapshot, and reports the version that made it. When the shared call
 raises, each request is predicted alone, so that one bad request fails only itself.
+
+Predictions too large for the loop run in a worker thread, one at a time (`big_predictions`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import anyio
+
 from sentiment_mlops.serving.served_model import ServedModel
 
 _Pending = tuple[ServedModel, list[str], "asyncio.Future[list[dict[str, Any]]]"]
+
+
+# Scoring holds the GIL for most of its time: two large predictions in two threads take as long as
+# one after the other, plus the interpreter switching between them every few milliseconds (eight
+# batches of 64 texts at once, in threads: about a fifth less throughput, and more CPU per text,
+# than one at a time; bench/serve.py --request-path). So they queue for one thread.
+BIG_PREDICTIONS = 1
+
+
+def big_predictions() -> anyio.CapacityLimiter:
+    """The per-app limiter of the predictions that run in a worker thread."""
+    return anyio.CapacityLimiter(BIG_PREDICTIONS)
 
 
 class MicroBatcher:
