@@ -23,10 +23,10 @@ from sentiment_mlops.serving.served_model import ServedModel
 _Pending = tuple[ServedModel, list[str], "asyncio.Future[list[dict[str, Any]]]"]
 
 
-# Scoring holds the GIL for most of its time: two large predictions in two threads take as long as
-# one after the other, plus the interpreter switching between them every few milliseconds (eight
-# batches of 64 texts at once, in threads: about a fifth less throughput, and more CPU per text,
-# than one at a time; bench/serve.py --request-path). So they queue for one thread.
+# Scoring holds the GIL for nearly all its time: two large predictions in two threads take as long
+# as one after the other, plus the interpreter switching between them every few milliseconds
+# (in-process, batches of 64 reviews: 83-88 CPU us a text in one thread, 91-105 in eight, and no
+# more texts/s). So they queue for one worker thread.
 BIG_PREDICTIONS = 1
 
 
