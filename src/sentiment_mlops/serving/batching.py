@@ -8,7 +8,7 @@ request costs one extra turn of the loop (microseconds). Each request still gets
 prediction, from one snapshot, and reports the version that made it. When the shared call
 raises, each request is predicted alone, so that one bad request fails only itself.
 
-Predictions too large for the loop run in a worker thread, one at a time (`big_predictions`).
+Predictions too large for the loop run in worker threads, two at a time (`big_predictions`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from sentiment_mlops.serving.served_model import ServedModel
 _Pending = tuple[ServedModel, list[str], "asyncio.Future[list[dict[str, Any]]]"]
 
 
-# Scoring holds the GIL for nearly all its time: two large predictions in two threads take as long
-# as one after the other, plus the interpreter switching between them every few milliseconds
+# Scoring holds the GIL for nearly all its time: large predictions in many threads take as long as
+# one after the other, plus the interpreter switching between them every few milliseconds
 # (in-process, batches of 64 reviews: 83-88 CPU us a text in one thread, 91-105 in eight, and no
-# more texts/s). So they queue for one worker thread.
-BIG_PREDICTIONS = 1
+# more texts/s). Two at a time: one scores while the next is ready to take the GIL, so the core
+# never waits for a thread to wake (one alone lost throughput on a busy machine).
+BIG_PREDICTIONS = 2
 
 
 def big_predictions() -> anyio.CapacityLimiter:

@@ -2,7 +2,7 @@
 
 Short inputs (about 1 ms to predict) run on the event loop, micro-batched with the other requests
 of the same loop turn: a threadpool hop would cost as much as the prediction. Larger inputs go to
-a worker thread, one at a time (`batching.big_predictions`), so that a big batch cannot stall
+worker threads, two at a time (`batching.big_predictions`), so that a big batch cannot stall
 `/health` or other requests.
 """
 
