@@ -22,11 +22,11 @@ import sentiment_mlops
 from sentiment_mlops.monitoring.prediction_log import open_prediction_log
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.redaction import install_log_redaction
-from sentiment_mlops.serving.batching import MicroBatcher
+from sentiment_mlops.serving.batching import MicroBatcher, big_predictions
 from sentiment_mlops.serving.fanout import FanoutCollector, ReloadFanout
 from sentiment_mlops.serving.feedback_routes import feedback_router
 from sentiment_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
-from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware
+from sentiment_mlops.serving.middleware import BodySizeLimitMiddleware, DirectRoutes
 from sentiment_mlops.serving.model_store import ModelStore
 from sentiment_mlops.serving.request_bodies import Limits, big_body_parses, validation_error_body
 from sentiment_mlops.serving.rollout import Rollout
@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=sentiment_mlops.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry is off: the app's telemetry is its Prometheus metrics,
+        # and checking for an OpenTelemetry provider costs every request about 1% of a /predict.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.store = store
@@ -89,16 +92,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.deliveries = deliveries
     app.state.fanout = fanout
     app.state.batcher = MicroBatcher()
+    app.state.big_predictions = big_predictions()
     app.state.big_body_parses = big_body_parses()
     app.state.prediction_log = prediction_log
     app.state.rollout = rollout
-    app.include_router(predict_router(Limits(settings.max_text_chars, settings.max_batch_size)))
+    predict_routes = predict_router(Limits(settings.max_text_chars, settings.max_batch_size))
+    app.include_router(predict_routes)
     app.include_router(router)
     app.include_router(feedback_router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Added last = outermost: the metrics see the 413s of the body limit too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    # Outermost of all: the predict routes through the same middleware, without the routing.
+    app.add_middleware(DirectRoutes, routes=predict_routes.routes, inner=list(app.user_middleware))
     if settings.admin_token is not None and "change-me" in settings.admin_token.get_secret_value():
         logger.warning("ADMIN_TOKEN is the example placeholder; set a real secret")
     return app

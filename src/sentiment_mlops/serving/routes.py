@@ -2,7 +2,8 @@
 
 Short inputs (about 1 ms to predict) run on the event loop, micro-batched with the other requests
 of the same loop turn: a threadpool hop would cost as much as the prediction. Larger inputs go to
-a worker thread so that a big batch cannot stall `/health` or other requests.
+worker threads, two at a time (`batching.big_predictions`), so that a big batch cannot stall
+`/health` or other requests.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
+import anyio
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -112,7 +114,8 @@ def _served(store: ModelStore) -> ServedModel:
 async def _predict(request: Request, served: ServedModel, texts: list[str]) -> list[dict[str, Any]]:
     if sum(map(len, texts)) <= INLINE_PREDICT_CHARS:
         return await request.app.state.batcher.predict(served, texts)
-    return await run_in_threadpool(served.predict, texts)
+    limiter = request.app.state.big_predictions
+    return await anyio.to_thread.run_sync(served.predict, texts, limiter=limiter)
 
 
 async def _answer(
