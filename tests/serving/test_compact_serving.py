@@ -30,6 +30,7 @@ from sentiment_mlops.core.compact_scorer import (
 from sentiment_mlops.serving.model_store import ModelStore
 from tests.serving.helpers import MlflowStore, log_model
 from tests.support.processes import free_port
+from tests.support.served_app import SERVED_APP_PRELUDE
 
 TEXTS = [
     "A wonderful film: moving, funny and beautifully acted. I loved every minute.",
@@ -40,19 +41,9 @@ TEXTS = [
 ]
 
 # The app under uvicorn until its model is loaded; prints its answers and what it imported.
-SERVE_BATCH = """
-import json, sys, threading, time
-import httpx, uvicorn
-from sentiment_mlops.serving.app import create_app
-from sentiment_mlops.settings import Settings
-app, port = create_app(Settings(_env_file=None)), int(sys.argv[1])
-server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-thread = threading.Thread(target=server.run, daemon=True)
-thread.start()
-deadline = time.monotonic() + 120
-while app.state.store.current is None and time.monotonic() < deadline:
-    time.sleep(0.05)
-url = f"http://127.0.0.1:{port}"
+SERVE_BATCH = (
+    SERVED_APP_PRELUDE
+    + """
 texts = json.loads(sys.argv[2])
 answers = {
     "batch": httpx.post(f"{url}/predict/batch", json={"texts": texts}).json(),
@@ -64,6 +55,7 @@ print(json.dumps(answers))
 server.should_exit = True
 thread.join(60)
 """
+)
 
 
 def _log_version(mlflow_store: MlflowStore, name: str) -> tuple[str, Path]:

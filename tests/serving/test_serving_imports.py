@@ -26,6 +26,7 @@ from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
 from tests.serving.helpers import MODEL_NAME, REPO_ROOT, MlflowStore, log_model
 from tests.support.processes import ServerProcess, free_port, http_ok
+from tests.support.served_app import SERVED_APP_PRELUDE
 
 # Never in a serving process: training and plotting.
 TRAINING_ONLY = ("prefect", "matplotlib", "sentiment_mlops.flows", "sentiment_mlops.core.plots")
@@ -42,19 +43,9 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 # The app served by uvicorn until its model is loaded; prints what it answered and imported.
-SERVE_APP = """
-import json, sys, threading, time
-import httpx, uvicorn
-from sentiment_mlops.serving.app import create_app
-from sentiment_mlops.settings import Settings
-app, port = create_app(Settings(_env_file=None)), int(sys.argv[1])
-server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-thread = threading.Thread(target=server.run, daemon=True)
-thread.start()
-deadline = time.monotonic() + 120
-while app.state.store.current is None and time.monotonic() < deadline:
-    time.sleep(0.05)
-url = f"http://127.0.0.1:{port}"
+SERVE_APP = (
+    SERVED_APP_PRELUDE
+    + """
 answers = {
     "health": httpx.get(f"{url}/health").json(),
     "predict": httpx.post(f"{url}/predict", json={"text": "A wonderful film"}).json(),
@@ -64,6 +55,7 @@ print(json.dumps(answers))
 server.should_exit = True
 thread.join(60)  # the app's shutdown stops its threads, as `sentiment serve` does on SIGTERM
 """
+)
 
 
 def _serve(env: dict[str, str], cwd: Path) -> tuple[dict[str, Any], str]:
