@@ -21,12 +21,8 @@ import pytest
 import yaml
 
 from sentiment_mlops import registry
-from sentiment_mlops.core.compact_scorer import (
-    COMPACT_FILE,
-    COMPACT_METADATA_KEY,
-    CompactModel,
-    CompactScorer,
-)
+from sentiment_mlops.core.compact_file import COMPACT_FILE, COMPACT_METADATA_KEY, CompactModel
+from sentiment_mlops.core.compact_scorer import CompactScorer
 from sentiment_mlops.serving.model_store import ModelStore
 from tests.serving.helpers import MlflowStore, log_model
 from tests.support.processes import free_port
@@ -137,14 +133,19 @@ def test_an_altered_compact_scorer_refuses_its_version(mlflow_store: MlflowStore
     assert store.current is served
 
 
-def test_a_version_without_the_file_is_unpickled_as_before(mlflow_store: MlflowStore) -> None:
-    """As logged before compact scorers: no file, no metadata key in `MLmodel`."""
-    name = "compact-absent"
+def _log_version_without_compact_file(mlflow_store: MlflowStore, name: str) -> str:
+    """A new version as logged before compact scorers: no file, no metadata key in `MLmodel`."""
     version, folder = _log_version(mlflow_store, name)
     (folder / COMPACT_FILE).unlink()
     mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
     del mlmodel["metadata"][COMPACT_METADATA_KEY]
     (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    return version
+
+
+def test_a_version_without_the_file_is_unpickled_as_before(mlflow_store: MlflowStore) -> None:
+    name = "compact-absent"
+    version = _log_version_without_compact_file(mlflow_store, name)
     _promote(mlflow_store, name, version)
     store = ModelStore(mlflow_store.settings(model_name=name))
     assert store.check().outcome == "loaded"
@@ -153,3 +154,4 @@ def test_a_version_without_the_file_is_unpickled_as_before(mlflow_store: MlflowS
     rows = served.predict(TEXTS)
     probabilities = [[row["probabilities"][label] for label in served.labels] for row in rows]
     assert probabilities == mlflow_store.model.predict_proba(TEXTS).tolist()
+

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sentiment_mlops.core.compact_scorer import (
+from sentiment_mlops.core.compact_file import (
     COMPACT_FILE,
     COMPACT_METADATA_KEY,
     CompactCollisionError,
-    CompactScorer,
     CompactScorerError,
 )
+from sentiment_mlops.core.compact_scorer import CompactScorer
 from sentiment_mlops.errors import RegistryError
 from sentiment_mlops.serving.served_model import LEAN_TOLERANCE
 from sentiment_mlops.settings import Settings
