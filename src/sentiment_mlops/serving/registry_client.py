@@ -56,7 +56,7 @@ def open_registry(settings: Settings, redact: Redactor) -> Registry:
 
 
 class MlflowRegistry:
-    """The registry through MLflow's client (`sentiment_mlops.registry`), for local stores."""
+    """The registry through MLflow's client (`sentiment_mlops.registry`), for other stores."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -73,9 +73,12 @@ class MlflowRegistry:
         return registry.get_alias(self._client, name, alias)
 
     def load_model(self, ref: ModelRef) -> Any:
+        """The version's compact scorer, or its pickle, read from where MLflow keeps its files
+        (`model_files`, as the other two readers load): no `mlflow.sklearn.load_model`."""
         from sentiment_mlops import registry
 
-        return registry.load_model(self._client, ref)
+        location = registry.download_location(self._client, ref)
+        return load_version_model(local_reader(location, self.settings), self.settings)
 
     def run_metrics(self, run_id: str | None) -> dict[str, float]:
         from sentiment_mlops import registry
