@@ -21,6 +21,7 @@ from sentiment_mlops.core.compact_file import (
     CompactModel,
     CompactScorerError,
     TermTable,
+    vocabulary_keys,
 )
 from sentiment_mlops.core.compact_scorer import CompactScorer
 from sentiment_mlops.core.model import build_pipeline
@@ -163,7 +164,11 @@ def test_files_of_either_revision_load_and_score_alike(
     in_order = sorted(vocabulary, key=vocabulary.__getitem__)
     assert arrays["terms"].tobytes().decode("utf-8").split("\n") == in_order
     revision_0 = _without(saved, *_REVISION_1)
-    assert isinstance(CompactModel.from_bytes(revision_0).vocabulary, str)
+    old_vocabulary = CompactModel.from_bytes(revision_0).vocabulary
+    assert isinstance(old_vocabulary, str)
+    # The same keys from the term table as from the terms' strings, column by column.
+    keys = vocabulary_keys(CompactModel.from_bytes(saved).vocabulary)
+    assert keys.tolist() == vocabulary_keys(old_vocabulary).tolist()
     expected = pipeline.predict_proba(texts)
     for data in (saved, revision_0):
         np.testing.assert_array_equal(CompactScorer.load(data, TOLERANCE).predict_proba(texts),
