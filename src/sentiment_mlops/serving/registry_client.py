@@ -7,8 +7,9 @@ so the API never imports MLflow: importing it and building its client was most o
 start to the first served model (issue 15). Artifacts come through the server when it proxies
 them (`mlflow-artifacts:`, as the stack's does) or from a local folder; any other store (S3 read
 directly, cloud stores) falls back to MLflow's artifact repositories for the download only. A
-local store (SQLite, a folder: the embedded default) has no REST API, so `MlflowRegistry` keeps
-going through `registry`.
+local store (SQLite, a folder: the embedded default) has no REST API: `sqlite_registry` reads
+a SQLite store of the schema it knows, and `MlflowRegistry` asks MLflow's client (`registry`)
+for any other, then loads the version's files as the two readers do (`model_files`).
 
 Both raise our errors, as the registry adapter does: `ServiceUnavailableError` when the server
 cannot be reached, `RegistryError` for anything it refuses, with credentials redacted.

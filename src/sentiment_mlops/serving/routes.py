@@ -281,9 +281,8 @@ def _challenger_state(rollout: Rollout) -> schemas.ServedChallenger | None:
     served = rollout.store.current if rollout.active else None
     if served is None:
         return None
-    alias = rollout.store.alias
     return schemas.ServedChallenger(
-        alias=alias, version=served.version, scoring_path=served.scoring_path
+        alias=rollout.store.alias, version=served.version, scoring_path=served.scoring_path
     )
 
 
