@@ -307,7 +307,7 @@ def _save_compact_scorer(model: Any, folder: Path, mlflow_model: mlflow.models.M
     the `MLmodel` metadata: the API loads that without scikit-learn. Only for pipelines the
     compact scorer reproduces; the others (and versions logged before it) are unpickled."""
     from sentiment_mlops.core.compact_export import compact_bytes
-    from sentiment_mlops.core.compact_scorer import COMPACT_FILE, COMPACT_METADATA_KEY
+    from sentiment_mlops.core.compact_file import COMPACT_FILE, COMPACT_METADATA_KEY
 
     data = compact_bytes(model)
     if data is not None:
@@ -440,6 +440,12 @@ def load_model(client: MlflowClient, ref: ModelRef) -> Any:
         return mlflow.sklearn.load_model(_download_loadable_files(client, ref, folder))
 
 
+@_translated
+def download_location(client: MlflowClient, ref: ModelRef) -> str:
+    """Where a version's files are (a folder, or an artifact store's URI), by version."""
+    return str(client.get_model_version_download_uri(ref.name, ref.version))
+
+
 # --- fetch only what loading reads (issue 15) -----------------------------------------------
 def _download_loadable_files(client: MlflowClient, ref: ModelRef, folder: str) -> str:
     """Download the version's `MLmodel` and the pickle it names into `folder`; returns it.
@@ -454,7 +460,7 @@ def _download_loadable_files(client: MlflowClient, ref: ModelRef, folder: str) -
     from mlflow.models import Model
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    location = client.get_model_version_download_uri(ref.name, ref.version)
+    location = download_location(client, ref)
     repository = get_artifact_repository(location, tracking_uri=client.tracking_uri)
     flavors = Model.load(repository.download_artifacts("MLmodel", folder)).flavors
     pickled = flavors.get(mlflow.sklearn.FLAVOR_NAME, {}).get("pickled_model")
@@ -469,7 +475,7 @@ def download_model(client: MlflowClient, ref: ModelRef, folder: str) -> Path:
     it through MLflow's pyfunc flavour elsewhere (Spark's executors) reads. Its path."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    location = client.get_model_version_download_uri(ref.name, ref.version)
+    location = download_location(client, ref)
     repository = get_artifact_repository(location, tracking_uri=client.tracking_uri)
     return Path(repository.download_artifacts("", folder))
 

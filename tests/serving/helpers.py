@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from sentiment_mlops import registry
-from sentiment_mlops.core.compact_scorer import COMPACT_FILE
+from sentiment_mlops.core.compact_file import COMPACT_FILE
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.serving.webhooks import sign
 from sentiment_mlops.settings import Settings

@@ -19,16 +19,14 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 
 from sentiment_mlops import registry
-from sentiment_mlops.core.compact_scorer import (
-    COMPACT_FILE,
-    COMPACT_METADATA_KEY,
-    CompactModel,
-    CompactScorer,
-)
+from sentiment_mlops.core.compact_file import COMPACT_FILE, COMPACT_METADATA_KEY, CompactModel
+from sentiment_mlops.core.compact_scorer import CompactScorer
+from sentiment_mlops.serving.app import create_app
 from sentiment_mlops.serving.model_store import ModelStore
-from tests.serving.helpers import MlflowStore, log_model
+from tests.serving.helpers import MlflowStore, log_model, wait_until
 from tests.support.processes import free_port
 from tests.support.served_app import SERVED_APP_PRELUDE
 
@@ -137,14 +135,19 @@ def test_an_altered_compact_scorer_refuses_its_version(mlflow_store: MlflowStore
     assert store.current is served
 
 
-def test_a_version_without_the_file_is_unpickled_as_before(mlflow_store: MlflowStore) -> None:
-    """As logged before compact scorers: no file, no metadata key in `MLmodel`."""
-    name = "compact-absent"
+def _log_version_without_compact_file(mlflow_store: MlflowStore, name: str) -> str:
+    """A new version as logged before compact scorers: no file, no metadata key in `MLmodel`."""
     version, folder = _log_version(mlflow_store, name)
     (folder / COMPACT_FILE).unlink()
     mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
     del mlmodel["metadata"][COMPACT_METADATA_KEY]
     (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    return version
+
+
+def test_a_version_without_the_file_is_unpickled_as_before(mlflow_store: MlflowStore) -> None:
+    name = "compact-absent"
+    version = _log_version_without_compact_file(mlflow_store, name)
     _promote(mlflow_store, name, version)
     store = ModelStore(mlflow_store.settings(model_name=name))
     assert store.check().outcome == "loaded"
@@ -153,3 +156,29 @@ def test_a_version_without_the_file_is_unpickled_as_before(mlflow_store: MlflowS
     rows = served.predict(TEXTS)
     probabilities = [[row["probabilities"][label] for label in served.labels] for row in rows]
     assert probabilities == mlflow_store.model.predict_proba(TEXTS).tolist()
+
+
+def test_model_info_shows_how_the_champion_and_the_challenger_score(
+    mlflow_store: MlflowStore,
+) -> None:
+    """Through the real app: the champion from its compact file, a challenger logged before
+    compact files (unpickled, on the lean path) beside it in a canary rollout."""
+    name = "compact-model-info"
+    champion, _ = _log_version(mlflow_store, name)
+    _promote(mlflow_store, name, champion)
+    settings = mlflow_store.settings(model_name=name, rollout_mode="canary", canary_percent=10)
+    with TestClient(create_app(settings)) as http:
+        wait_until(lambda: http.get("/health").status_code == 200, timeout=60)
+        info = http.get("/model-info").json()
+        assert (info["version"], info["scoring_path"]) == (champion, "compact")
+        assert info["challenger"] is None
+        challenger = _log_version_without_compact_file(mlflow_store, name)
+        registry.set_alias(mlflow_store.client(), name, settings.challenger_alias, challenger)
+        wait_until(lambda: http.get("/model-info").json()["challenger"] is not None, timeout=60)
+        info = http.get("/model-info").json()
+    assert (info["version"], info["scoring_path"]) == (champion, "compact")
+    assert info["challenger"] == {
+        "alias": settings.challenger_alias,
+        "version": challenger,
+        "scoring_path": "lean",
+    }

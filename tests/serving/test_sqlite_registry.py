@@ -13,12 +13,16 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sentiment_mlops import registry
+from sentiment_mlops.core.compact_file import COMPACT_FILE
+from sentiment_mlops.core.compact_scorer import CompactScorer
+from sentiment_mlops.errors import RegistryError
 from sentiment_mlops.redaction import redactor_for
 from sentiment_mlops.serving.registry_client import MlflowRegistry, open_registry
 from sentiment_mlops.serving.sqlite_registry import SqliteRegistry
-from tests.serving.helpers import MODEL_NAME, MlflowStore
+from tests.serving.helpers import MODEL_NAME, MlflowStore, log_model
 
 TEXTS = ["A wonderful, moving film.", "Dull and far too long.", "Ça m'a plu 🎬"]
 
@@ -62,3 +66,26 @@ def test_a_schema_it_does_not_know_goes_through_mlflow(
     sqlite3.connect(empty).close()  # not an MLflow store yet: MLflow creates its tables
     settings = mlflow_store.settings(mlflow_tracking_uri=f"sqlite:///{empty}")
     assert isinstance(open_registry(settings, redactor_for(settings)), MlflowRegistry)
+
+
+def test_mlflow_s_client_path_loads_the_compact_scorer_not_the_pickle(
+    mlflow_store: MlflowStore,
+) -> None:
+    """The fallback for stores the readers do not know loads what they load: a version's
+    compact scorer, without unpickling (its pickle is not even readable here); a version
+    without one, from its pickle."""
+    client = mlflow_store.client()
+    _, model_uri = log_model(client, mlflow_store.experiment_id, mlflow_store.model)
+    folder = mlflow_store.model_folder(model_uri)
+    (folder / "model.pkl").write_bytes(b"not a pickle: loading must not read it")
+    fallback = MlflowRegistry(mlflow_store.settings())
+    ref = registry.get_version(client, MODEL_NAME, mlflow_store.register(MODEL_NAME, model_uri))
+    loaded = fallback.load_model(ref)
+    assert isinstance(loaded, CompactScorer)
+    expected = mlflow_store.model.predict_proba(TEXTS)
+    assert np.array_equal(loaded.predict_proba(TEXTS), expected)
+    _, model_uri = log_model(client, mlflow_store.experiment_id, mlflow_store.model)
+    (mlflow_store.model_folder(model_uri) / COMPACT_FILE).write_bytes(b"damaged")
+    ref = registry.get_version(client, MODEL_NAME, mlflow_store.register(MODEL_NAME, model_uri))
+    with pytest.raises(RegistryError, match="compact scorer refused"):
+        fallback.load_model(ref)

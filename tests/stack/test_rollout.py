@@ -33,7 +33,7 @@ import pandas as pd
 import pytest
 
 from sentiment_mlops import registry
-from sentiment_mlops.core.compact_scorer import COMPACT_FILE
+from sentiment_mlops.core.compact_file import COMPACT_FILE
 from sentiment_mlops.serving.webhooks import ALIAS_CREATED, ALIAS_DELETED
 from tests.conftest import DEMO_DATA
 from tests.stack.conftest import Story

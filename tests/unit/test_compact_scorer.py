@@ -16,13 +16,14 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from sentiment_mlops.core.compact_export import compact_bytes, compact_model_of
-from sentiment_mlops.core.compact_scorer import (
-    TERM_SEPARATOR,
+from sentiment_mlops.core.compact_file import (
     CompactCollisionError,
     CompactModel,
-    CompactScorer,
     CompactScorerError,
+    TermTable,
+    vocabulary_keys,
 )
+from sentiment_mlops.core.compact_scorer import CompactScorer
 from sentiment_mlops.core.model import build_pipeline
 from tests.unit.test_lean_scorer import EDGE_TEXTS, PARAMS, _corpus, _fitted, _other_shapes
 
@@ -86,6 +87,11 @@ def test_pipelines_it_cannot_score_get_no_compact_file() -> None:
         assert compact_bytes(pipeline) is None, name
 
 
+def _terms(model: CompactModel) -> list[str]:
+    assert isinstance(model.vocabulary, TermTable)
+    return model.vocabulary.terms()
+
+
 def _tampered(data: bytes, **changes: Any) -> bytes:
     return replace(CompactModel.from_bytes(data), **changes).to_bytes()
 
@@ -94,13 +100,13 @@ def test_an_altered_or_damaged_file_is_refused(saved: bytes) -> None:
     model = CompactModel.from_bytes(saved)
     coef = model.coef.copy()
     coef[:: len(coef) // 50] += 0.5  # fifty weights, spread over the columns the probes use
-    terms = model.terms.split(TERM_SEPARATOR)
+    terms = _terms(model)
     terms[0], terms[1] = terms[1], terms[0]
     expected = model.expected.copy()
     expected[0, 0] += 1e-9
     altered = {
         "coef": _tampered(saved, coef=coef),
-        "terms": _tampered(saved, terms=TERM_SEPARATOR.join(terms)),
+        "terms": _tampered(saved, vocabulary=TermTable.of_terms(terms)),
         "expected": _tampered(saved, expected=expected),
         "sublinear_tf": _tampered(saved, sublinear_tf=not model.sublinear_tf),
     }
@@ -135,18 +141,68 @@ def _with_array(data: bytes, name: str, value: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _without(data: bytes, name: str) -> bytes:
+def _without(data: bytes, *names: str) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **{key: v for key, v in _arrays(data).items() if key != name})
+    np.savez(buffer, **{key: v for key, v in _arrays(data).items() if key not in names})
     return buffer.getvalue()
+
+
+# What a file of revision 0 (before the term table) did not have.
+_REVISION_1 = ("format_revision", "tokens", "term_tokens")
+
+
+def test_files_of_either_revision_load_and_score_alike(
+    fitted: tuple[Pipeline, list[str]], saved: bytes
+) -> None:
+    """Versions logged before the term table still load; a later file still holds what a
+    reader of revision 0 reads (format 1, the terms in column order), so such a server still
+    serves it."""
+    pipeline, texts = fitted
+    arrays = _arrays(saved)
+    assert arrays["format"].tolist() == [1] and arrays["format_revision"].tolist() == [1]
+    vocabulary = pipeline.named_steps["tfidf"].vocabulary_
+    in_order = sorted(vocabulary, key=vocabulary.__getitem__)
+    assert arrays["terms"].tobytes().decode("utf-8").split("\n") == in_order
+    revision_0 = _without(saved, *_REVISION_1)
+    old_vocabulary = CompactModel.from_bytes(revision_0).vocabulary
+    assert isinstance(old_vocabulary, str)
+    # The same keys from the term table as from the terms' strings, column by column.
+    keys = vocabulary_keys(CompactModel.from_bytes(saved).vocabulary)
+    assert keys.tolist() == vocabulary_keys(old_vocabulary).tolist()
+    expected = pipeline.predict_proba(texts)
+    for data in (saved, revision_0):
+        np.testing.assert_array_equal(CompactScorer.load(data, TOLERANCE).predict_proba(texts),
+                                      expected)  # fmt: skip
+    # Written again, a revision-0 model becomes a file of the latest revision.
+    rewritten = CompactModel.from_bytes(revision_0).to_bytes()
+    assert _arrays(rewritten)["term_tokens"].tolist() == arrays["term_tokens"].tolist()
+
+
+def test_a_damaged_term_table_is_refused(saved: bytes) -> None:
+    numbers = _arrays(saved)["term_tokens"]
+    tokens = _arrays(saved)["tokens"].tobytes().decode("utf-8").split("\n")
+    unknown, gap, too_long = numbers.copy(), numbers.copy(), np.vstack([numbers, numbers[:1]])
+    unknown[0, 7] = len(tokens)  # a token number past the tokens
+    gap[:, 3] = [-1, 5]  # a second token after the term's end
+    damaged = {
+        "unknown token": _with_array(saved, "term_tokens", unknown),
+        "gap": _with_array(saved, "term_tokens", gap),
+        "longer than the n-gram range": _with_array(saved, "term_tokens", too_long),
+        "int64": _with_array(saved, "term_tokens", numbers.astype(np.int64)),
+        "no tokens": _without(saved, "tokens"),
+    }
+    for name, data in damaged.items():
+        with pytest.raises(CompactScorerError, match=r"term table|tokens"):
+            CompactScorer.load(data, TOLERANCE)
+        assert name
 
 
 def test_terms_whose_keys_collide_are_not_scored(saved: bytes) -> None:
     model = CompactModel.from_bytes(saved)
-    terms = model.terms.split(TERM_SEPARATOR)
+    terms = _terms(model)
     terms[1] = terms[0]  # the same key twice: the table cannot tell their columns apart
     with pytest.raises(CompactCollisionError):
-        CompactScorer(replace(model, terms=TERM_SEPARATOR.join(terms)))
+        CompactScorer(replace(model, vocabulary=TermTable.of_terms(terms)))
 
 
 # A fresh interpreter: load the file, score, and report what was imported.

@@ -1,4 +1,4 @@
-"""Write a fitted pipeline as `core.compact_scorer`'s file, for the pipelines it can score.
+"""Write a fitted pipeline as `core.compact_file`'s file, for the pipelines it can score.
 
 At save time, where scikit-learn is loaded anyway: the parameters `LeanScorer` reads, the terms
 in column order, and probe texts scored by the pipeline itself, so that a server checks the
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sentiment_mlops.core.compact_scorer import TERM_SEPARATOR, CompactModel
+from sentiment_mlops.core.compact_file import TERM_SEPARATOR, CompactModel, TermTable
 from sentiment_mlops.core.lean_scorer import LeanScorer, UnsupportedPipelineError
 from sentiment_mlops.core.text import WordNgrams
 from sentiment_mlops.core.vectorizer import NgramTfidfVectorizer
@@ -52,7 +52,7 @@ def compact_model_of(pipeline: Any) -> CompactModel:
     probes = [*_FIXED_PROBES, *_vocabulary_probes(terms)]
     classes = np.asarray(pipeline.classes_)
     return CompactModel(
-        terms=TERM_SEPARATOR.join(terms),
+        vocabulary=TermTable.of_terms(terms),
         dtype=dtype,
         ngram_range=tuple(vectorizer.analyzer.ngram_range),  # type: ignore[arg-type]
         binary=bool(vectorizer.binary),

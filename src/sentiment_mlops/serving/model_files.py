@@ -1,8 +1,9 @@
 """A registered version's files, read and loaded without importing MLflow.
 
-Shared by the registry readers the API uses (`registry_client`'s REST client and
-`sqlite_registry`): a version folder is an `MLmodel` file naming a pickle, read from a local
-folder directly, or through MLflow's artifact repositories for other stores (S3, cloud).
+Shared by the registry readers the API uses (`registry_client`'s REST client and its MLflow
+client fallback, and `sqlite_registry`): a version folder is an `MLmodel` file naming a
+pickle, read from a local folder directly, or through MLflow's artifact repositories for other
+stores (S3, cloud).
 A version logged with a compact scorer (`core.compact_scorer`, named in the `MLmodel`
 metadata) is loaded from that file instead: numpy arrays, no unpickling, no scikit-learn.
 """
@@ -16,13 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sentiment_mlops.core.compact_scorer import (
+from sentiment_mlops.core.compact_file import (
     COMPACT_FILE,
     COMPACT_METADATA_KEY,
     CompactCollisionError,
-    CompactScorer,
     CompactScorerError,
 )
+from sentiment_mlops.core.compact_scorer import CompactScorer
 from sentiment_mlops.errors import RegistryError
 from sentiment_mlops.serving.served_model import LEAN_TOLERANCE
 from sentiment_mlops.settings import Settings

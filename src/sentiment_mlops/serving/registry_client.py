@@ -7,8 +7,9 @@ so the API never imports MLflow: importing it and building its client was most o
 start to the first served model (issue 15). Artifacts come through the server when it proxies
 them (`mlflow-artifacts:`, as the stack's does) or from a local folder; any other store (S3 read
 directly, cloud stores) falls back to MLflow's artifact repositories for the download only. A
-local store (SQLite, a folder: the embedded default) has no REST API, so `MlflowRegistry` keeps
-going through `registry`.
+local store (SQLite, a folder: the embedded default) has no REST API: `sqlite_registry` reads
+a SQLite store of the schema it knows, and `MlflowRegistry` asks MLflow's client (`registry`)
+for any other, then loads the version's files as the two readers do (`model_files`).
 
 Both raise our errors, as the registry adapter does: `ServiceUnavailableError` when the server
 cannot be reached, `RegistryError` for anything it refuses, with credentials redacted.
@@ -56,7 +57,7 @@ def open_registry(settings: Settings, redact: Redactor) -> Registry:
 
 
 class MlflowRegistry:
-    """The registry through MLflow's client (`sentiment_mlops.registry`), for local stores."""
+    """The registry through MLflow's client (`sentiment_mlops.registry`), for other stores."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -73,9 +74,12 @@ class MlflowRegistry:
         return registry.get_alias(self._client, name, alias)
 
     def load_model(self, ref: ModelRef) -> Any:
+        """The version's compact scorer, or its pickle, read from where MLflow keeps its files
+        (`model_files`, as the other two readers load): no `mlflow.sklearn.load_model`."""
         from sentiment_mlops import registry
 
-        return registry.load_model(self._client, ref)
+        location = registry.download_location(self._client, ref)
+        return load_version_model(local_reader(location, self.settings), self.settings)
 
     def run_metrics(self, run_id: str | None) -> dict[str, float]:
         from sentiment_mlops import registry

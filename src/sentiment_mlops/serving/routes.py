@@ -255,6 +255,8 @@ async def model_info(
         name=settings.model_name,
         alias=settings.model_alias,
         version=served.version if served else None,
+        scoring_path=served.scoring_path if served else None,
+        challenger=_challenger_state(request.app.state.rollout),
         run_id=served.ref.run_id if served else None,
         source=(
             store.redact(served.ref.source) if served and served.ref.source is not None else None
@@ -272,6 +274,15 @@ async def model_info(
         live_accuracy=accuracy,
         live_accuracy_window=settings.feedback_window,
         reload_fanout=_fanout_state(request.app.state.fanout),
+    )
+
+
+def _challenger_state(rollout: Rollout) -> schemas.ServedChallenger | None:
+    served = rollout.store.current if rollout.active else None
+    if served is None:
+        return None
+    return schemas.ServedChallenger(
+        alias=rollout.store.alias, version=served.version, scoring_path=served.scoring_path
     )
 
 

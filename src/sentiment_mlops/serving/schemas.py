@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentiment_mlops.core.labels import LabelName
+from sentiment_mlops.serving.served_model import ScoringPath
 
 # The two classes, as predicted and as given in feedback (defined in core.labels).
 SentimentLabel = LabelName
@@ -122,6 +123,21 @@ class ReloadFanout(BaseModel):
     last_error: str | None = Field(description="Why the listener last lost its connection")
 
 
+class ServedChallenger(BaseModel):
+    """The challenger version a rollout serves beside the champion."""
+
+    alias: str
+    version: str
+    scoring_path: ScoringPath
+
+
+_SCORING_PATH = (
+    "How the served version scores: compact (its compact scorer file: numpy only), lean (the "
+    "unpickled pipeline, scored without scikit-learn's per-call overhead), sklearn (the "
+    "pipeline's own predict_proba)"
+)
+
+
 class ModelInfo(BaseModel):
     """What is served, and what the watcher last saw."""
 
@@ -129,6 +145,10 @@ class ModelInfo(BaseModel):
     name: str
     alias: str
     version: str | None
+    scoring_path: ScoringPath | None = Field(description=_SCORING_PATH)
+    challenger: ServedChallenger | None = Field(
+        description="The challenger served by a rollout (ROLLOUT_MODE), while one is"
+    )
     run_id: str | None
     source: str | None
     metrics: dict[str, float]

@@ -28,6 +28,8 @@ LEAN_CHECK_BATCHES = (
     ["", "   ", "\t\n", "😀", *PROBE_TEXTS, " ".join(PROBE_TEXTS) * 20],
 )
 LEAN_TOLERANCE = 1e-12
+# How a served version scores: see `ServedModel.scoring_path`.
+ScoringPath = Literal["compact", "lean", "sklearn"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class ServedModel:
         _ = self._lean  # decide and check the scoring path now: before the swap, not per call
 
     @property
-    def scoring_path(self) -> Literal["compact", "lean", "sklearn"]:
+    def scoring_path(self) -> ScoringPath:
         """`compact` for a version loaded from its compact file (`core.compact_scorer`: no
         scikit-learn in the process), `lean` when `core.lean_scorer` scores the unpickled
         pipeline, `sklearn` otherwise."""
