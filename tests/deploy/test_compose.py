@@ -1,8 +1,8 @@
 """docker-compose.yml agrees with the seed, the settings module, the tools it runs and .env.
 
 The seed's table: MLflow host 5001 -> 5000, MinIO 9000 (S3) and 9001 (console), Prefect 4200,
-API 8000, PostgreSQL 5432. Each check is a function returning problems, shown failing on a
-broken copy so that a passing run means something.
+API 8000, PostgreSQL 5432. Each check is a function returning problems; one of them is shown
+failing on a broken copy (one is enough: more would test the checks, not the files).
 """
 
 from __future__ import annotations
@@ -164,12 +164,6 @@ def test_ports_match_the_seed(compose: dict) -> None:
     assert port_problems(compose) == []
 
 
-def test_port_check_catches_a_moved_port(compose: dict) -> None:
-    broken = copy.deepcopy(compose)
-    broken["services"]["mlflow"]["ports"] = ["5000:5000"]
-    assert port_problems(broken) == ["mlflow: publishes [(5000, 5000)], seed says {(5001, 5000)}"]
-
-
 @pytest.mark.parametrize(
     ("service", "port"), [("mlflow", 5000), ("prefect-server", 4200), ("api", 8000)]
 )
@@ -197,12 +191,6 @@ def test_api_serves_on_the_settings_default_port(compose: dict) -> None:
 def test_healthchecks_and_dependencies(compose: dict) -> None:
     assert dependency_problems(compose) == []
     assert one_shot_services(compose) == {"minio-init"}
-
-
-def test_dependency_check_catches_a_missing_healthcheck(compose: dict) -> None:
-    broken = copy.deepcopy(compose)
-    del broken["services"]["mlflow"]["healthcheck"]
-    assert len(dependency_problems(broken)) == 1
 
 
 def test_one_shot_init_is_adopted_by_a_long_running_service(compose: dict) -> None:
@@ -274,11 +262,6 @@ def test_mlflow_takes_a_new_webhook_within_a_short_cache_ttl(
     assert webhook_cache_problems(dict(stack_mlflow), dict(replica)) == []
     ttl = services["mlflow"]["environment"]["MLFLOW_WEBHOOK_CACHE_TTL"]
     assert ttl == stack_mlflow["MLFLOW_WEBHOOK_CACHE_TTL"]
-
-
-def test_the_webhook_cache_check_catches_a_missing_ttl(compose: dict, env_example: dict) -> None:
-    api = _resolved(compose["services"]["api"], env_example)
-    assert len(webhook_cache_problems({}, api)) == 1
 
 
 def test_clients_reach_the_servers_by_service_name(compose: dict) -> None:

@@ -1,5 +1,5 @@
 """The rendered Kubernetes objects agree with the settings, the Dockerfiles, the API's routes
-and each other (rules in tests/deploy/k8s_checks.py), and each rule fails on one planted break.
+and each other (rules in tests/deploy/k8s_checks.py); one planted break shows the checks can fail.
 """
 
 from __future__ import annotations
@@ -34,36 +34,6 @@ CHECKS: dict[str, Check] = {
     "worker": checks.worker_problems,
     "fanout": _fanout,
 }
-# One break per rule: (file under deploy/k8s, text, replacement, overlay rendered).
-BREAKS: dict[str, tuple[str, str, str, str]] = {
-    "env": ("base/config.yaml", "MLFLOW_DISABLE_TELEMETRY:", "MLFLOW_DISABLE_TELEMETRYS:", "prod"),
-    "references": (
-        "base/prefect-worker.yaml",
-        "name: prefect-base-job-template",
-        "name: job-template",
-        "prod",
-    ),
-    "images": (
-        "overlays/prod/kustomization.yaml",
-        'sentiment-mlops/training\n    newTag: "0.1.0"',
-        'sentiment-mlops/training\n    newTag: "0.2.0"',
-        "prod",
-    ),
-    "probes": ("base/api.yaml", "path: /health\n", "path: /healthz\n", "dev"),
-    "ports": ("base/api.yaml", "targetPort: http", "targetPort: 8080", "dev"),
-    "worker": (
-        "base/prefect-worker.yaml",
-        "--pool\n            - sentiment-kubernetes",
-        "--pool\n            - sentiment",
-        "dev",
-    ),
-    "fanout": (
-        "base/config.yaml",
-        "WEBHOOK_URL: http://sentiment-api:8000/",
-        "WEBHOOK_URL: http://sentiment-api:8080/",
-        "prod",
-    ),
-}
 
 
 def test_the_api_probes_routes_that_exist() -> None:
@@ -76,11 +46,11 @@ def test_rule_holds(rule: str, overlay: str) -> None:
     assert CHECKS[rule](rendered(overlay)) == []
 
 
-@pytest.mark.parametrize("rule", CHECKS)
-def test_rule_catches_its_planted_break(rule: str, tmp_path: Path) -> None:
-    relative, old, new, overlay = BREAKS[rule]
-    copy = broken_copy(tmp_path, relative, old, new)
-    problems = CHECKS[rule](render_with_job(copy / "overlays" / overlay))
+def test_the_env_rule_catches_a_planted_misspelt_variable(tmp_path: Path) -> None:
+    """One planted break for all the rules: more would test our checks, not the manifests."""
+    old, new = "MLFLOW_DISABLE_TELEMETRY:", "MLFLOW_DISABLE_TELEMETRYS:"
+    copy = broken_copy(tmp_path, "base/config.yaml", old, new)
+    problems = checks.env_problems(render_with_job(copy / "overlays" / "prod"))
     assert len(problems) == 1, problems
 
 

@@ -12,7 +12,7 @@ import signal
 import socket
 from pathlib import Path
 
-from tests.deploy.k8s import broken_copy, find, pod_spec, render, rendered
+from tests.deploy.k8s import find, pod_spec, rendered
 from tests.deploy.tools import REPO, require_tool
 from tests.support.processes import ServerProcess, free_port, wait_until
 
@@ -40,16 +40,6 @@ def grace_problems(objects: list[dict]) -> list[str]:
 
 def test_grace_period_covers_prestop_and_the_drain() -> None:
     assert grace_problems(rendered("prod")) == []
-
-
-def test_grace_check_catches_a_short_grace_period(tmp_path: Path) -> None:
-    copy = broken_copy(
-        tmp_path,
-        "base/api.yaml",
-        "terminationGracePeriodSeconds: 30",
-        "terminationGracePeriodSeconds: 15",
-    )
-    assert len(grace_problems(render(copy / "overlays" / "prod"))) == 1
 
 
 def test_uvicorn_finishes_a_request_in_flight_after_sigterm(tmp_path: Path) -> None:
