@@ -290,6 +290,11 @@ def wrk(url: str, bodies: Path, script: Path, connections: int, seconds: float) 
     )
 
 
+def require_wrk() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per wrk run")
@@ -318,8 +323,7 @@ def main() -> None:
         help="with --limits, --request-path, --rollout: servers and wrk unpinned (as before)",
     )  # fmt: skip
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    require_wrk()
     if args.limits or args.request_path or args.rollout:
         print(set_pinning(not args.no_pin).describe())
     root = Path(tempfile.mkdtemp(prefix="bench-serve-"))
