@@ -34,6 +34,7 @@ from serve import (
     Load,
     cpu_seconds,
     free_port,
+    pin_server,
     prepare,
     scrape,
     start,
@@ -85,6 +86,8 @@ def run_rollout(root: Path, data: Path, duration: float) -> None:
             _wait_for_challenger(urls[mode], mode)
             wrk(f"{urls[mode]}/predict", bodies["ours"], script, CONCURRENCY, 2)  # warm up
         _wait_for_scorer(urls["shadow"])
+        for pid in pids.values():  # with its shadow scorer process, started by now
+            pin_server(pid)
         same = _same_answers(urls["off"], urls["shadow"], bodies["ours"])
         runs: dict[str, list[Load]] = {mode: [] for mode in MODES}
         cpu: dict[str, list[float]] = {mode: [] for mode in (*MODES, "shadow+scorer")}

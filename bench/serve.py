@@ -21,6 +21,11 @@ store must equal the predictions answered minus the drops the service counted.
                                                        # issue 15's table (bench/limits.py)
     uv run python bench/serve.py --request-path [--before-src DIR] [--duration 10]
                                   # its /predict rows only, with CPU per request (request_path.py)
+
+With `--limits`, `--request-path` and `--rollout` each server under load runs on one CPU and
+wrk (one thread) on another (`set_pinning`; printed first), so that a p99 is the server's own
+and not the scheduler sharing two cores between wrk's threads and the server; `--no-pin` runs
+them unpinned, as before. `bench/tail_latency.py` measures both ways in one run.
 """
 
 from __future__ import annotations
@@ -153,6 +158,58 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Pinning:
+    """The CPUs of the request benchmarks' servers and of wrk (None: the scheduler's choice)."""
+
+    server: frozenset[int] | None = None
+    load: frozenset[int] | None = None
+
+    def describe(self) -> str:
+        if self.server is None or self.load is None:
+            return "unpinned: servers and wrk share every core (--no-pin)"
+        return (
+            f"pinned: each server on CPU {sorted(self.server)}, wrk (one thread) on CPU "
+            f"{sorted(self.load)}, so that p99 is the server's and not two processes taking "
+            "turns on a core"
+        )
+
+
+# Off unless `main` turns it on: the scripts that import these helpers on their own
+# (replicas.py, profile_predict.py) keep their unpinned runs.
+_pinning = Pinning()
+
+
+def set_pinning(pinned: bool) -> Pinning:
+    """Pin the request benchmarks' servers to the first CPU this process may use and wrk to the
+    second (with fewer than two: no pinning); returns the choice, for printing."""
+    global _pinning
+    cpus = sorted(os.sched_getaffinity(0))
+    if pinned and len(cpus) >= 2:
+        _pinning = Pinning(frozenset(cpus[:1]), frozenset(cpus[1:2]))
+    else:
+        _pinning = Pinning()
+    return _pinning
+
+
+def pin_server(pid: int) -> None:
+    """Apply the pinning to a running server: every thread of `pid` and of its child processes
+    on the servers' CPU, or back on every CPU when unpinned (threads and processes it starts
+    later inherit it from their parent)."""
+    _set_affinity(pid, _pinning.server or frozenset(os.sched_getaffinity(0)))
+
+
+def _set_affinity(pid: int, cpus: frozenset[int]) -> None:
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+            children = (task / "children").read_text().split()
+        except (ProcessLookupError, FileNotFoundError):  # a thread that just ended
+            continue
+        for child in children:
+            _set_affinity(int(child), cpus)
+
+
 def start(command: list[str], env: dict[str, str], log: Path, health: str) -> tuple[Any, float]:
     """Start a server; returns the process and the seconds until `health` answered 200."""
     started = time.monotonic()
@@ -196,6 +253,7 @@ def start_api(
         [sys.executable, "-c", RUN_SERVER],
         api_env, root / f"{name}.log", f"http://127.0.0.1:{port}/health",
     )  # fmt: skip
+    pin_server(process.pid)
     return process, port, ready
 
 
@@ -207,15 +265,20 @@ def start_empty_app(root: Path, env: dict[str, str]) -> tuple[Any, int]:
         [*EMPTY_APP, "--port", str(port), "--app-dir", bench_dir],
         env, root / "empty.log", f"http://127.0.0.1:{port}/health",
     )  # fmt: skip
+    pin_server(process.pid)
     return process, port
 
 
 def wrk(url: str, bodies: Path, script: Path, connections: int, seconds: float) -> Load:
-    threads, whole_seconds = min(connections, 2), max(1, round(seconds))
+    """One wrk run; pinned (`set_pinning`), wrk runs one thread on its own CPU."""
+    cpus = _pinning.load
+    # Two wrk threads on one core would time each other's turns into the latencies.
+    threads, whole_seconds = (1 if cpus else min(connections, 2)), max(1, round(seconds))
     result = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{whole_seconds}s", "--timeout", "10s",
          "-s", str(script), url, "--", str(bodies)],
         capture_output=True, text=True, check=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )  # fmt: skip
     line = next(x for x in result.stdout.splitlines() if x.startswith("WRK "))
     raw = json.loads(line[4:])
@@ -225,6 +288,11 @@ def wrk(url: str, bodies: Path, script: Path, connections: int, seconds: float) 
         p99_ms=raw["p99_us"] / 1000,
         errors=raw["errors"],
     )
+
+
+def require_wrk() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
 
 
 def main() -> None:
@@ -250,9 +318,14 @@ def main() -> None:
     parser.add_argument(
         "--webhook-rounds", type=int, default=0, help="with --limits: webhook moves (0: none)"
     )
+    parser.add_argument(
+        "--no-pin", action="store_true",
+        help="with --limits, --request-path, --rollout: servers and wrk unpinned (as before)",
+    )  # fmt: skip
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    require_wrk()
+    if args.limits or args.request_path or args.rollout:
+        print(set_pinning(not args.no_pin).describe())
     root = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     try:
         if args.rollout:  # bench/rollout_cost.py: challenger shadow and canary against off

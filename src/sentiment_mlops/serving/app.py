@@ -9,6 +9,7 @@ champion and loads it in the background, retrying with backoff while MLflow is u
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,6 +36,14 @@ from sentiment_mlops.serving.webhooks import SeenDeliveries
 from sentiment_mlops.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+# How long a thread may keep the GIL while another waits for it, as long as the API runs
+# (CPython's default: 5 ms). The event loop answers every request in one thread: whenever another
+# thread holds the GIL (the prediction log's writer turning a batch into rows, a big batch scored
+# in a worker thread), the loop waits up to this long to get it back, and every request with it.
+# With the log on, /predict's p99 at c=8 was twice the log-off one at 5 ms and back near it at
+# 1 ms (bench/tail_latency.py --log, bench/README.md).
+GIL_SWITCH_INTERVAL = 0.001
 
 DESCRIPTION = """Classifies movie reviews as positive or negative with the registry's champion.
 
@@ -63,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_process(settings)  # the API's entry: before the watcher's first MLflow call
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # before any of the app's threads starts
         store.start()
         rollout.start()
         fanout.start()
@@ -74,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(rollout.stop)
         if prediction_log is not None:
             await run_in_threadpool(prediction_log.stop)
+        sys.setswitchinterval(switch_interval)
 
     # /docs and /redoc with their scripts and styles served from the package, not a CDN, so
     # that they work on hosts without internet access.
