@@ -151,7 +151,7 @@ def _key_lookup(keys: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     def lookup(queries: np.ndarray) -> np.ndarray:
         # The slot's column where its key is the query (the key bits cancel out); else more.
         found = slots[queries >> shift] ^ (queries << up)
-        rest = np.flatnonzero(found & crowded_bit)
+        rest = (found & crowded_bit).nonzero()[0]
         found = np.where(found < width, found.view(np.int64), -1)
         if len(rest):  # then some slot is shared: `ordered` is not empty
             missed = queries[rest]
@@ -183,14 +183,17 @@ class _RowSums:
         self._places: np.ndarray | None = None
         if self.count == 1:  # a lone request: no bounds, no grid
             return
-        self.lengths = np.diff(indptr)
+        self.lengths = indptr[1:] - indptr[:-1]
         rows, values = self.count, int(indptr[-1])
-        widest = int(self.lengths.max(initial=0)) + 1  # a leading zero: the sum's 0.0
-        if rows <= self._FEW or rows * widest > 4 * values + 4096:
+        if rows <= self._FEW:
+            self._bounds = list(pairwise(indptr.tolist()))
+            return
+        widest = int(self.lengths.max()) + 1  # a leading zero: the sum's 0.0
+        if rows * widest > 4 * values + 4096:
             self._bounds = list(pairwise(indptr.tolist()))
         else:
             self._width = widest
-            starts = np.repeat(indptr[:-1] - np.arange(rows) * widest - 1, self.lengths)
+            starts = (indptr[:-1] - np.arange(rows) * widest - 1).repeat(self.lengths)
             self._places = np.arange(values) - starts
 
     def of(self, values: np.ndarray) -> np.ndarray:
@@ -205,7 +208,7 @@ class _RowSums:
 
     def spread(self, per_row: np.ndarray) -> np.ndarray:
         """Each row's value repeated for each of the row's values."""
-        return per_row if self.count == 1 else np.repeat(per_row, self.lengths)
+        return per_row if self.count == 1 else per_row.repeat(self.lengths)
 
 
 def _expit(value: float) -> float:

@@ -170,7 +170,7 @@ class NgramCounter:
             each = [self.analyzer.tokens(document) for document in documents]
             lengths = np.fromiter(map(len, each), dtype=np.int64, count=len(each))
             hashes = hash_strings(chain.from_iterable(each), int(lengths.sum()))
-            rows = np.repeat(np.arange(len(documents)), lengths)
+            rows = np.arange(len(documents)).repeat(lengths)
         low, high = self.analyzer.ngram_range
         keys, key_rows = [], []
         ngram = hashes
