@@ -115,3 +115,15 @@ def test_cleaning_is_linear_in_the_text(function, make) -> None:
     # The texts are long enough (5,000 and 20,000) that a quadratic cost is measured in ms.
     small, large = _cost(function, make(5_000)), _cost(function, make(20_000))
     assert large < 10 * max(small, 1e-4), (small, large)
+
+
+def test_ascii_tokens_equal_sklearn_analyzer_on_random_text() -> None:
+    """ASCII text takes its own tokenising path: every ASCII character, tags and stray `<`,
+    `_`, controls and digits among them, splits and joins words as scikit-learn's does."""
+    reference = TfidfVectorizer(preprocessor=clean_text).build_analyzer()
+    fast = WordNgrams((1, 1))
+    rng = np.random.default_rng(15)
+    alphabet = np.array([chr(code) for code in range(128)] + ["<br />", "<", ">", "Ab", "z9"])
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 40))))
+        assert fast.tokens(text) == reference(text), repr(text)

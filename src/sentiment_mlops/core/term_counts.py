@@ -143,9 +143,10 @@ class NgramCounter:
         pairs = columns[known] if key_rows is None else key_rows[known] * width + columns[known]
         pairs.sort()
         # Where each distinct pair starts, and where the last one ends.
-        boundary = np.ones(len(pairs) + 1, dtype=bool)
+        boundary = np.empty(len(pairs) + 1, dtype=bool)
+        boundary[0] = boundary[-1] = True
         np.not_equal(pairs[1:], pairs[:-1], out=boundary[1:-1])
-        edges = np.flatnonzero(boundary)
+        edges = boundary.nonzero()[0]
         distinct = pairs[edges[:-1]]
         counts = (edges[1:] - edges[:-1]).astype(self.dtype)
         # scikit-learn's choice: 32-bit indices unless the counts outgrow them.
@@ -162,10 +163,14 @@ class NgramCounter:
     def _ngram_keys(self, documents: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
         """The key of every n-gram of `documents` in the analyzer's range, and its row (None
         for one document: all are in row 0)."""
-        tokens = [self.analyzer.tokens(document) for document in documents]
-        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-        hashes = hash_strings(chain.from_iterable(tokens), int(lengths.sum()))
-        rows = None if len(documents) == 1 else np.repeat(np.arange(len(documents)), lengths)
+        if len(documents) == 1:  # a lone request: no rows to keep apart
+            tokens = self.analyzer.tokens(documents[0])
+            hashes, rows = hash_strings(tokens, len(tokens)), None
+        else:
+            each = [self.analyzer.tokens(document) for document in documents]
+            lengths = np.fromiter(map(len, each), dtype=np.int64, count=len(each))
+            hashes = hash_strings(chain.from_iterable(each), int(lengths.sum()))
+            rows = np.arange(len(documents)).repeat(lengths)
         low, high = self.analyzer.ngram_range
         keys, key_rows = [], []
         ngram = hashes

@@ -16,6 +16,12 @@ _HTML_TAG = re.compile(r"<[^<>]*>")
 # Anything that is not a letter, digit or whitespace (underscore counts as punctuation).
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
 _SPACES = re.compile(r"\s+")
+# For ASCII text, one `bytes.translate` does `lower` and the token pattern's work: A-Z become
+# a-z, a-z and 0-9 stay, every other byte (punctuation, `_`, whitespace, controls) a space.
+_ASCII_WORDS = bytes(
+    byte + 32 if 65 <= byte <= 90 else byte if 97 <= byte <= 122 or 48 <= byte <= 57 else 32
+    for byte in range(256)
+)
 
 
 def clean_text(text: str) -> str:
@@ -45,8 +51,19 @@ class WordNgrams:
         self.ngram_range = tuple(ngram_range)
 
     def tokens(self, text: str) -> list[str]:
-        """The words of `text` after `clean_text`, in order (single characters dropped)."""
-        return self._TOKEN.findall(_HTML_TAG.sub(" ", str(text).lower()))
+        """The words of `text` after `clean_text`, in order (single characters dropped).
+
+        ASCII text (nine reviews in ten) takes a path of C passes at half the regex's cost:
+        a tag has no letters, so it is removed before lowercasing alike; in ASCII, `[^\\W_]`
+        is [A-Za-z0-9], so the tokens are the runs of those that `_ASCII_WORDS` leaves.
+        """
+        text = str(text)
+        if not text.isascii():
+            return self._TOKEN.findall(_HTML_TAG.sub(" ", text.lower()))
+        if "<" in text:
+            text = _HTML_TAG.sub(" ", text)
+        words = text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
+        return [word for word in words if len(word) > 1]
 
     def __call__(self, text: str) -> list[str]:
         tokens = self.tokens(text)
