@@ -54,8 +54,9 @@ class WordNgrams:
         """The words of `text` after `clean_text`, in order (single characters dropped).
 
         ASCII text (nine reviews in ten) takes a path of C passes at half the regex's cost:
-        a tag has no letters, so it is removed before lowercasing alike; in ASCII, `[^\\W_]`
-        is [A-Za-z0-9], so the tokens are the runs of those that `_ASCII_WORDS` leaves.
+        the tag pattern matches the same spans whatever the case, so tags can go before
+        lowercasing; in ASCII, `[^\\W_]` is [A-Za-z0-9], so the tokens are the runs of those
+        that `_ASCII_WORDS` leaves (lowercased by the same table).
         """
         text = str(text)
         if not text.isascii():
