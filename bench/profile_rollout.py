@@ -19,45 +19,24 @@ import collections
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import httpx
 
-from rollout_cost import MODES, _wait_for_challenger, _wait_for_scorer, add_challenger
-from serve import (
-    DEFAULT_DATA,
-    RUN_SERVER,
-    cpu_seconds,
-    free_port,
-    pin_server,
-    prepare,
-    set_pinning,
-    start,
-    wrk,
+from profile_predict import per_function
+from rollout_cost import (
+    MODES,
+    _wait_for_challenger,
+    _wait_for_scorer,
+    add_challenger,
+    start_rollout_server,
 )
+from serve import DEFAULT_DATA, cpu_seconds, pin_server, prepare, set_pinning, wrk
 
 TOP = 40
 RATE = 250  # py-spy samples per second
-
-
-def per_function(raw: Path) -> tuple[collections.Counter[str], collections.Counter[str], int]:
-    """Own and inclusive samples per function, and the total, from py-spy's raw format."""
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        samples, frames = int(count), stack.split(";")
-        total += samples
-        own[frames[-1]] += samples
-        for name in set(frames):
-            inclusive[name] += samples
-    return own, inclusive, total
 
 
 def main() -> None:
@@ -74,21 +53,7 @@ def main() -> None:
         env, bodies, script = prepare(root, args.data)
         add_challenger(env)
         for mode in MODES:
-            port = free_port()
-            server_env = {
-                **env, "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_WORKERS": "1",
-                "PREDICTION_LOG_URL": "off", "ROLLOUT_MODE": mode, "CANARY_PERCENT": "10",
-            }  # fmt: skip
-            if args.src:
-                server_env["PYTHONPATH"] = args.src
-            if os.environ.get("RC2_SITE"):
-                server_env["PYTHONPATH"] = os.environ["RC2_SITE"]
-                server_env["RC2_COUNT"] = f"/tmp/rc2/count-{mode}.txt"
-            urls[mode] = f"http://127.0.0.1:{port}"
-            process, _ = start(
-                [sys.executable, "-c", RUN_SERVER], server_env, root / f"{mode}.log",
-                f"{urls[mode]}/health",
-            )  # fmt: skip
+            process, urls[mode] = start_rollout_server(root, env, mode, mode, args.src)
             servers.append(process)
             pids[mode] = process.pid
         for mode in MODES:
