@@ -34,8 +34,9 @@ from start_server import api_env, cpu_seconds, tracking_server, train_champion
 TOP = 25
 
 
-def summarise(raw: Path, top: int = TOP) -> None:
-    """py-spy's raw format: one line per stack (frames joined by ';', root first), then a count."""
+def per_function(raw: Path) -> tuple[collections.Counter[str], collections.Counter[str], int]:
+    """Own and inclusive samples per function, and the total, from py-spy's raw format: one
+    line per stack (frames joined by ';', root first), then a count."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
@@ -49,6 +50,12 @@ def summarise(raw: Path, top: int = TOP) -> None:
         own[frames[-1]] += samples
         for frame in set(frames):
             inclusive[frame] += samples
+    return own, inclusive, total
+
+
+def summarise(raw: Path, top: int = TOP) -> None:
+    """The functions with the most samples, by own time and including callees."""
+    own, inclusive, total = per_function(raw)
     for title, counter in (("own time", own), ("including callees", inclusive)):
         print(f"\n--- {title} ({total} samples) ---")
         for frame, samples in counter.most_common(top):

@@ -14,7 +14,10 @@ trust on a shared machine: req/s and p99 move with the other jobs' load. Also pe
 server's threads and its context switches per request (all threads), which load moves least:
 a thread of the server woken per request (what a shadow hand-off must not need) shows there.
 
-    uv run python bench/serve.py --rollout [--duration 20] [--data PATH]
+    uv run python bench/serve.py --rollout [--duration 20] [--data PATH] [--before-src DIR]
+
+With `--before-src DIR` the three modes are also served from that source tree, in the same
+rounds, and each mode's CPU per request and p99 printed as this checkout's / that tree's.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -63,37 +67,54 @@ def add_challenger(env: dict[str, str]) -> str:
     return version
 
 
-def run_rollout(root: Path, data: Path, duration: float) -> None:
+def start_rollout_server(
+    root: Path, env: dict[str, str], name: str, mode: str, src: str | None = None
+) -> tuple[Any, str]:
+    """One API in ROLLOUT_MODE `mode` (from this checkout, or the source tree `src`), logging
+    to `root/rollout-{name}.log`; returns the process and its URL once healthy."""
+    port = free_port()
+    server_env = {
+        **env, "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_WORKERS": "1",
+        "PREDICTION_LOG_URL": "off", "ROLLOUT_MODE": mode, "CANARY_PERCENT": "10",
+    }  # fmt: skip
+    if src:
+        server_env["PYTHONPATH"] = src
+    url = f"http://127.0.0.1:{port}"
+    process, _ = start(
+        [sys.executable, "-c", RUN_SERVER], server_env, root / f"rollout-{name}.log",
+        f"{url}/health",
+    )  # fmt: skip
+    return process, url
+
+
+def run_rollout(root: Path, data: Path, duration: float, before_src: str | None = None) -> None:
+    """The three modes from this checkout and, with `before_src`, from that source tree too
+    (as `before:off` ...), all measured in the same alternating rounds."""
     load_before = f"{os.getloadavg()[0]:.2f}"
     env, bodies, script = prepare(root, data)
     print(f"challenger: version {add_challenger(env)} (the champion's model again)")
+    trees = {"": None, **({"before:": before_src} if before_src else {})}
+    names = {f"{tree}{mode}": (mode, src) for tree, src in trees.items() for mode in MODES}
     servers, urls, pids = [], {}, {}
     try:
-        for mode in MODES:
-            port = free_port()
-            server_env = {
-                **env, "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_WORKERS": "1",
-                "PREDICTION_LOG_URL": "off", "ROLLOUT_MODE": mode, "CANARY_PERCENT": "10",
-            }  # fmt: skip
-            urls[mode] = f"http://127.0.0.1:{port}"
-            process, _ = start(
-                [sys.executable, "-c", RUN_SERVER], server_env, root / f"rollout-{mode}.log",
-                f"{urls[mode]}/health",
-            )  # fmt: skip
+        for name, (mode, src) in names.items():
+            process, urls[name] = start_rollout_server(root, env, name, mode, src)
             servers.append(process)
-            pids[mode] = process.pid
-        for mode in MODES:  # the challenger loads in the background: wait for it
-            _wait_for_challenger(urls[mode], mode)
-            wrk(f"{urls[mode]}/predict", bodies["ours"], script, CONCURRENCY, 2)  # warm up
-        _wait_for_scorer(urls["shadow"])
+            pids[name] = process.pid
+        for name, (mode, _) in names.items():  # the challenger loads in the background
+            _wait_for_challenger(urls[name], mode)
+            wrk(f"{urls[name]}/predict", bodies["ours"], script, CONCURRENCY, 2)  # warm up
+            if mode == "shadow":
+                _wait_for_scorer(urls[name])
         for pid in pids.values():  # with its shadow scorer process, started by now
             pin_server(pid)
         same = _same_answers(urls["off"], urls["shadow"], bodies["ours"])
-        runs: dict[str, list[Load]] = {mode: [] for mode in MODES}
-        cpu: dict[str, list[float]] = {mode: [] for mode in (*MODES, "shadow+scorer")}
-        switches: dict[str, list[float]] = {mode: [] for mode in MODES}
+        runs: dict[str, list[Load]] = {name: [] for name in names}
+        cpu: dict[str, list[float]] = {name: [] for name in names}
+        cpu |= {f"{tree}shadow+scorer": [] for tree in trees}
+        switches: dict[str, list[float]] = {name: [] for name in names}
         for _ in range(ROUNDS):
-            for mode in MODES:
+            for mode in names:
                 before, before_all = cpu_seconds(pids[mode]), _tree_cpu_seconds(pids[mode])
                 switched = _context_switches(pids[mode])
                 load = wrk(f"{urls[mode]}/predict", bodies["ours"], script, CONCURRENCY, duration)
@@ -102,21 +123,28 @@ def run_rollout(root: Path, data: Path, duration: float) -> None:
                 runs[mode].append(load)
                 cpu[mode].append(1000 * used / requests)
                 switches[mode].append((_context_switches(pids[mode]) - switched) / requests)
-                if mode == "shadow":
+                if mode.endswith("shadow"):
                     used_all = _tree_cpu_seconds(pids[mode]) - before_all
-                    cpu["shadow+scorer"].append(1000 * used_all / requests)
-        shadow = scrape(urls["shadow"])
-        threads = {mode: len(list(Path(f"/proc/{pids[mode]}/task").iterdir())) for mode in MODES}
+                    cpu[f"{mode}+scorer"].append(1000 * used_all / requests)
+        shadow = {tree: scrape(urls[f"{tree}shadow"]) for tree in trees}
+        threads = {name: len(list(Path(f"/proc/{pids[name]}/task").iterdir())) for name in names}
     finally:
         for process in servers:
             process.terminate()
             process.wait(20)
-    _report(runs, cpu, shadow, same)
-    for mode in MODES:
+    for tree in trees:
+        if tree:
+            print(f"\n--- {tree} {before_src} ---")
+        strip = len(tree)
+        _report(*({k[strip:]: v for k, v in d.items() if k.startswith(tree)} for d in (runs, cpu)),
+                shadow[tree], same)  # fmt: skip
+    if before_src:
+        _compare_trees(cpu, runs)
+    for name in names:
         print(
-            f"{mode:8} server threads {threads[mode]:3d}, context switches per request "
-            f"{statistics.median(switches[mode]):.2f} (by round: "
-            + " ".join(f"{x:.2f}" for x in switches[mode])
+            f"{name:14} server threads {threads[name]:3d}, context switches per request "
+            f"{statistics.median(switches[name]):.2f} (by round: "
+            + " ".join(f"{x:.2f}" for x in switches[name])
             + ")"
         )
     print(f"load average at start {load_before}, at end {os.getloadavg()[0]:.2f}")
@@ -176,6 +204,18 @@ def _same_answers(baseline: str, shadow: str, bodies: Path) -> int:
             if answers[0] != answers[1]:
                 raise SystemExit(f"shadow changed an answer: {answers}")
     return len(texts)
+
+
+def _compare_trees(cpu: dict[str, list[float]], runs: dict[str, list[Load]]) -> None:
+    """This checkout against `before:`, mode by mode: CPU per request and p99."""
+    print("\nthis checkout / before, per mode (medians of the same rounds):")
+    for mode in (*MODES, "shadow+scorer"):
+        ratio = statistics.median(cpu[mode]) / statistics.median(cpu[f"before:{mode}"])
+        line = f"{mode:14} CPU per request {ratio:.3f}x"
+        if mode in runs:
+            p99 = [statistics.median(x.p99_ms for x in runs[n]) for n in (mode, f"before:{mode}")]
+            line += f", p99 {p99[0] / p99[1]:.2f}x"
+        print(line)
 
 
 def _report(

@@ -16,7 +16,7 @@ store must equal the predictions answered minus the drops the service counted.
 
     uv run python bench/serve.py [--duration 20] [--soak 60] [--log-url URL] [--data PATH]
     uv run python bench/serve.py --logging-only       # the logging runs only, no mlflow
-    uv run python bench/serve.py --rollout            # challenger shadow/canary cost only
+    uv run python bench/serve.py --rollout [--before-src DIR]  # challenger shadow/canary cost
     uv run python bench/serve.py --limits [--before-src DIR] [--webhook-rounds 20]
                                                        # issue 15's table (bench/limits.py)
     uv run python bench/serve.py --request-path [--before-src DIR] [--duration 10]
@@ -312,7 +312,8 @@ def main() -> None:
         "--request-path", action="store_true", help="/predict rows only (bench/request_path.py)"
     )
     parser.add_argument(
-        "--before-src", help="with --limits or --request-path: also serve from this src folder"
+        "--before-src",
+        help="with --limits, --request-path or --rollout: also serve from this src folder",
     )
     parser.add_argument("--reloads", type=int, default=5, help="with --limits: forced reloads")
     parser.add_argument(
@@ -331,7 +332,7 @@ def main() -> None:
         if args.rollout:  # bench/rollout_cost.py: challenger shadow and canary against off
             from rollout_cost import run_rollout
 
-            return run_rollout(root, args.data, args.duration)
+            return run_rollout(root, args.data, args.duration, args.before_src)
         env, bodies, script = prepare(root, args.data)
         if args.request_path:
             from request_path import run_request_path

@@ -13,8 +13,8 @@ removed the store drops it and the champion answers everything again.
   champion's. Its counts come back on the event loop: shadow adds no thread to the server. The
   response is the champion's, untouched.
 
-Per-variant class balance and latency, shadow agreement and drops go to `/metrics`; answers
-and shadow scores go to the prediction log with their variant.
+Per-variant class balance and latency, shadow agreement (`serving.rollout_counts`) and drops go
+to `/metrics`; answers and shadow scores go to the prediction log with their variant.
 """
 
 from __future__ import annotations
@@ -23,26 +23,27 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from sentiment_mlops.core.labels import LABEL_NAMES
 from sentiment_mlops.monitoring.prediction_log import Answered, PredictionLog
 from sentiment_mlops.serving.model_store import ModelStore
+from sentiment_mlops.serving.rollout_counts import CHALLENGER, CHAMPION, RolloutCounts
 from sentiment_mlops.serving.served_model import ServedModel
 from sentiment_mlops.serving.shadow_scorer import ScoredBatch, ShadowScorer
 from sentiment_mlops.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-CHAMPION, CHALLENGER = "champion", "challenger"
+__all__ = ["CHALLENGER", "CHAMPION", "KEY_HEADER", "Rollout", "canary_bucket", "request_key"]
+
 KEY_HEADER = "x-request-key"
+_KEY_HEADER = KEY_HEADER.encode()  # as the ASGI scope spells header names: lower case, bytes
 _BUCKETS = 10_000
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 def canary_bucket(key: bytes) -> int:
@@ -51,11 +52,17 @@ def canary_bucket(key: bytes) -> int:
     return int.from_bytes(digest, "big") % _BUCKETS
 
 
-def request_key(headers: Mapping[str, str], texts: list[str]) -> bytes:
-    """`X-Request-Key` when the client sends one, else the texts themselves."""
-    given = headers.get(KEY_HEADER)
-    if given:
-        return given.encode()
+def request_key(headers: Iterable[tuple[bytes, bytes]], texts: list[str]) -> bytes:
+    """`X-Request-Key` when the client sends one, else the texts themselves.
+
+    `headers` are the ASGI scope's raw pairs: Starlette's `Headers` view would cost a request
+    an object and, without the header, a raised and caught KeyError. The first value counts,
+    read as Starlette reads it (Latin-1) and hashed as UTF-8, so a key keeps its bucket."""
+    for name, value in headers:
+        if name == _KEY_HEADER:
+            if value:
+                return value.decode("latin-1").encode()
+            break
     return "\x00".join(texts).encode("utf-8", "surrogatepass")
 
 
@@ -73,33 +80,7 @@ class Rollout:
         self.scorer = ShadowScorer(settings, settings.shadow_queue_size, self._fold)
         self.dropped = 0  # event loop only
         self.unscored = 0  # sent to the scorer while it had no challenger it could load
-        self.predictions = Counter(
-            "sentiment_rollout_predictions",
-            "Texts classified per variant (shadow scores included), by predicted class.",
-            ["variant", "sentiment"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "sentiment_rollout_prediction_seconds",
-            "Per variant: request arrival to prediction (a shadow batch: its scoring time).",
-            ["variant"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.compared = Counter(
-            "sentiment_shadow_comparisons",
-            "Texts scored by both variants in shadow mode, by whether their labels agree.",
-            ["agreement"],
-            registry=registry,
-        )
-        # Children looked up once: `.labels()` takes a lock and hashes the labels per call.
-        self._latency = {v: self.latency.labels(v) for v in (CHAMPION, CHALLENGER)}
-        self._predicted: dict[tuple[str, str], Counter] = {
-            (v, name): self.predictions.labels(v, name)
-            for v in (CHAMPION, CHALLENGER)
-            for name in LABEL_NAMES.values()
-        }
-        self._agreement = {a: self.compared.labels(a) for a in ("agree", "disagree")}
+        self.counts = RolloutCounts()  # per variant, exported by the collector
         registry.register(_RolloutCollector(self))
 
     @property
@@ -126,9 +107,10 @@ class Rollout:
 
     # --- the request path -----------------------------------------------------------------
     def choose(
-        self, champion: ServedModel, headers: Mapping[str, str], texts: list[str]
+        self, champion: ServedModel, headers: Iterable[tuple[bytes, bytes]], texts: list[str]
     ) -> tuple[ServedModel, str]:
-        """The model that answers this request, and its variant."""
+        """The model that answers this request, and its variant (`headers`: the raw ASGI
+        pairs, see `request_key`)."""
         if self.mode != "canary" or self._threshold == 0:
             return champion, CHAMPION
         challenger = self.store.current
@@ -151,19 +133,13 @@ class Rollout:
         Never waits: texts the scorer has no room for are dropped (counted)."""
         if not self.active:
             return
-        self._latency[variant].observe(time.perf_counter() - started)
-        self._count(variant, (r["sentiment"] for r in results))
+        self.counts.answered(
+            variant, time.perf_counter() - started, [r["sentiment"] for r in results]
+        )
         challenger = self.store.current
         if self.mode != "shadow" or challenger is None:
             return
         self.dropped += self.scorer.submit(challenger, texts, results, created_at)
-
-    def _count(self, variant: str, labels: Iterable[str]) -> None:
-        totals: dict[str, int] = {}
-        for label in labels:
-            totals[label] = totals.get(label, 0) + 1
-        for label, count in totals.items():
-            self._predicted[variant, label].inc(count)
 
     # --- shadow scores, on the event loop ---------------------------------------------------
     def _fold(self, batch: ScoredBatch) -> None:
@@ -172,14 +148,7 @@ class Rollout:
         if scored.version is None:  # the scorer could not load the challenger
             self.unscored += scored.texts
             return
-        for seconds in scored.seconds:
-            self._latency[CHALLENGER].observe(seconds)
-        for label, count in scored.labels.items():
-            self._predicted[CHALLENGER, label].inc(count)
-        if scored.agreed:
-            self._agreement["agree"].inc(scored.agreed)
-        if scored.texts - scored.agreed:
-            self._agreement["disagree"].inc(scored.texts - scored.agreed)
+        self.counts.shadow_scored(scored.seconds, scored.labels, scored.texts, scored.agreed)
         if self._log is not None and batch.logged:
             self._log_scores(scored.version, sum(scored.seconds) / scored.texts, batch)
 
@@ -204,6 +173,7 @@ class _RolloutCollector(Collector):
 
     def collect(self) -> Iterable[Any]:
         rollout = self._rollout
+        yield from rollout.counts.collect()
         served = rollout.store.current
         mode = GaugeMetricFamily(
             "sentiment_rollout_mode", "The rollout mode (value 1).", labels=["mode"]

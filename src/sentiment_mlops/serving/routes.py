@@ -126,7 +126,7 @@ async def _answer(
     The rollout (`serving.rollout`) picks the variant that answers and sees every answer."""
     state = request.app.state
     rollout: Rollout = state.rollout
-    served, variant = rollout.choose(_served(state.store), request.headers, texts)
+    served, variant = rollout.choose(_served(state.store), request.scope["headers"], texts)
     results = await _predict(request, served, texts)
     now = time.time()
     _log_answers(state.prediction_log, served, texts, results, kind, started, now, variant)
