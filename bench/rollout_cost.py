@@ -15,9 +15,13 @@ server's threads and its context switches per request (all threads), which load 
 a thread of the server woken per request (what a shadow hand-off must not need) shows there.
 
     uv run python bench/serve.py --rollout [--duration 20] [--data PATH] [--before-src DIR]
+        [--scorer-cpu server|spare]
 
 With `--before-src DIR` the three modes are also served from that source tree, in the same
 rounds, and each mode's CPU per request and p99 printed as this checkout's / that tree's.
+Pinned, the shadow scorer shares the server's CPU (a one-CPU pod: its CPU is taken from the
+server's), or with `--scorer-cpu spare` runs on wrk's (a pod with CPU to spare, as issue 13's
+"shadow may use more CPU" allows), the server alone on its own.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from serve import (
     Load,
     cpu_seconds,
     free_port,
+    pin_children_to_load_cpu,
     pin_server,
     prepare,
     scrape,
@@ -87,7 +92,13 @@ def start_rollout_server(
     return process, url
 
 
-def run_rollout(root: Path, data: Path, duration: float, before_src: str | None = None) -> None:
+def run_rollout(
+    root: Path,
+    data: Path,
+    duration: float,
+    before_src: str | None = None,
+    scorer_cpu: str = "server",
+) -> None:
     """The three modes from this checkout and, with `before_src`, from that source tree too
     (as `before:off` ...), all measured in the same alternating rounds."""
     load_before = f"{os.getloadavg()[0]:.2f}"
@@ -108,6 +119,10 @@ def run_rollout(root: Path, data: Path, duration: float, before_src: str | None 
                 _wait_for_scorer(urls[name])
         for pid in pids.values():  # with its shadow scorer process, started by now
             pin_server(pid)
+        if scorer_cpu == "spare":
+            for name, pid in pids.items():
+                if name.endswith("shadow"):
+                    print(f"{name}: scorer {pin_children_to_load_cpu(pid)} on wrk's CPU")
         same = _same_answers(urls["off"], urls["shadow"], bodies["ours"])
         runs: dict[str, list[Load]] = {name: [] for name in names}
         cpu: dict[str, list[float]] = {name: [] for name in names}

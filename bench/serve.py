@@ -199,6 +199,22 @@ def pin_server(pid: int) -> None:
     _set_affinity(pid, _pinning.server or frozenset(os.sched_getaffinity(0)))
 
 
+def pin_children_to_load_cpu(pid: int) -> list[int]:
+    """Move the child processes of server `pid` (the shadow scorer) to wrk's CPU, leaving the
+    server alone on its own: a pod with CPU to spare, where the idle-priority scorer takes what
+    the other work leaves. Returns the children moved (none when unpinned)."""
+    if _pinning.load is None:
+        return []
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    for child in children:
+        _set_affinity(child, _pinning.load)
+    return children
+
+
 def _set_affinity(pid: int, cpus: frozenset[int]) -> None:
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -323,6 +339,11 @@ def main() -> None:
         "--no-pin", action="store_true",
         help="with --limits, --request-path, --rollout: servers and wrk unpinned (as before)",
     )  # fmt: skip
+    parser.add_argument(
+        "--scorer-cpu", choices=("server", "spare"), default="server",
+        help="with --rollout, pinned: the shadow scorer on the server's CPU (a one-CPU pod, the "
+        "default) or on wrk's (a pod with CPU to spare)",
+    )  # fmt: skip
     args = parser.parse_args()
     require_wrk()
     if args.limits or args.request_path or args.rollout:
@@ -332,7 +353,7 @@ def main() -> None:
         if args.rollout:  # bench/rollout_cost.py: challenger shadow and canary against off
             from rollout_cost import run_rollout
 
-            return run_rollout(root, args.data, args.duration, args.before_src)
+            return run_rollout(root, args.data, args.duration, args.before_src, args.scorer_cpu)
         env, bodies, script = prepare(root, args.data)
         if args.request_path:
             from request_path import run_request_path
