@@ -64,20 +64,25 @@ def demo_data() -> Path:
     return DEMO_DATA
 
 
+def store_variables(folder: Path) -> dict[str, str]:
+    """The variables that select a SQLite MLflow store (and Prefect's home) in `folder`."""
+    return {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
+        "ARTIFACT_LOCATION": str(folder / "mlartifacts"),
+        "PREFECT_HOME": str(folder / "prefect"),
+        "DATA_PATH": str(folder / "no-prepared-data.csv"),
+        "DEMO_DATA_PATH": str(DEMO_DATA),
+        "PARAMS_PATH": str(PARAMS_FILE),
+    }
+
+
 @pytest.fixture
 def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """A fresh SQLite MLflow store and artifact folder, selected through the environment.
 
     The same variables configure in-process code (through `get_settings`) and subprocesses.
     """
-    env = {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "ARTIFACT_LOCATION": str(tmp_path / "mlartifacts"),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "DATA_PATH": str(tmp_path / "no-prepared-data.csv"),
-        "DEMO_DATA_PATH": str(DEMO_DATA),
-        "PARAMS_PATH": str(PARAMS_FILE),
-    }
+    env = store_variables(tmp_path)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)

@@ -1,16 +1,25 @@
-"""Prefect's test harness (a temporary Prefect database and API) for the flow tests only."""
+"""Prefect's test harness (a temporary Prefect database and API) for the flow tests only, and a
+store whose champion the flow trained once per session, copied for each test that needs one."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
+from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
-from tests.conftest import PARAMS_FILE
+from tests.conftest import PARAMS_FILE, store_variables
 from tests.support import prefect_server
+
+# A model weaker than params.yaml's (fewer features): a run with the project's params beats it.
+WEAK_PARAMS = {"vectorizer": {"max_features": 50}}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,16 +37,82 @@ def settings(migrated_store_env: dict[str, str]) -> Settings:
     return get_settings()
 
 
+def write_params_file(path: Path, **sections: dict) -> Path:
+    """A variant of the project's params.yaml at `path`."""
+    params = yaml.safe_load(PARAMS_FILE.read_text())
+    for section, values in sections.items():
+        params[section] = params[section] | values
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
 @pytest.fixture
 def write_params(tmp_path: Path):
     """Write a variant of the project's params.yaml and return its path."""
 
     def write(name: str, **sections: dict) -> Path:
-        params = yaml.safe_load(PARAMS_FILE.read_text())
-        for section, values in sections.items():
-            params[section] = params[section] | values
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(params))
-        return path
+        return write_params_file(tmp_path / f"{name}.yaml", **sections)
 
     return write
+
+
+@dataclass(frozen=True)
+class ChampionStore:
+    """A store (SQLite file and artifact folder) where one training flow run, on an empty
+    store with WEAK_PARAMS and `champion=True`, registered version 1 and made it champion."""
+
+    folder: Path
+    first: TrainingResult  # what that run returned
+
+
+@pytest.fixture(scope="session")
+def weak_champion_template(
+    tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path
+) -> ChampionStore:
+    """The flow's first run on an empty store, run once: several tests start from a champion,
+    and each training run costs seconds (most of it MLflow's logging)."""
+    from sentiment_mlops.flows.training import training_flow
+
+    folder = tmp_path_factory.mktemp("weak-champion")
+    shutil.copyfile(migrated_store_template, folder / "mlflow.db")
+    weak = write_params_file(folder / "weak.yaml", **WEAK_PARAMS)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in store_variables(folder).items():
+            patch.setenv(name, value)
+        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        patch.setitem(Settings.model_config, "env_file", None)
+        get_settings.cache_clear()
+        try:
+            first = training_flow(params_path=str(weak), champion=True)
+        finally:
+            get_settings.cache_clear()
+    return ChampionStore(folder, first)
+
+
+@pytest.fixture
+def weak_champion(
+    store_env: dict[str, str], weak_champion_template: ChampionStore, tmp_path: Path
+) -> ChampionStore:
+    """`store_env` holding a copy of `weak_champion_template`'s store (its paths moved here)."""
+    source = weak_champion_template.folder
+    shutil.copyfile(source / "mlflow.db", tmp_path / "mlflow.db")
+    shutil.copytree(source / "mlartifacts", tmp_path / "mlartifacts")
+    _move_paths(tmp_path / "mlflow.db", str(source), str(tmp_path))
+    get_settings.cache_clear()
+    return ChampionStore(tmp_path, weak_champion_template.first)
+
+
+def _move_paths(database: Path, old: str, new: str) -> None:
+    """Rewrite `old` (a folder) as `new` in every text value of an MLflow SQLite store: the
+    artifact locations and URIs of experiments, runs, logged models and versions."""
+    with closing(sqlite3.connect(database)) as db, db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for column in db.execute(f'PRAGMA table_info("{table}")').fetchall():
+                name, kind = column[1], column[2].upper()
+                if "CHAR" in kind or "TEXT" in kind or kind == "":
+                    db.execute(
+                        f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) '
+                        f'WHERE instr("{name}", ?) > 0',
+                        (old, new, old),
+                    )

@@ -12,7 +12,8 @@ from prefect.utilities.callables import parameter_schema
 from sentiment_mlops import registry
 from sentiment_mlops.flows.deployment import DEFAULT_PARAMETERS
 from sentiment_mlops.flows.training import training_flow
-from sentiment_mlops.settings import Settings
+from sentiment_mlops.settings import Settings, get_settings
+from tests.flows.conftest import ChampionStore
 from tests.flows.prefect_reads import task_run_states
 from tests.support.run_log import run_log
 
@@ -24,9 +25,10 @@ def _aliases(settings: Settings) -> dict[str, str]:
 
 
 def test_a_challenger_over_the_floor_takes_the_alias_and_leaves_the_champion(
-    settings: Settings,
+    weak_champion: ChampionStore,
 ) -> None:
-    champion = training_flow(champion=True)
+    settings = get_settings()
+    champion = weak_champion.first
     assert champion.became_champion is True
 
     state = training_flow(**DEFAULT_PARAMETERS, challenger=True, return_state=True)
@@ -46,9 +48,10 @@ def test_a_challenger_over_the_floor_takes_the_alias_and_leaves_the_champion(
 
 
 def test_a_challenger_below_the_floor_gets_no_alias_and_the_log_says_why(
-    settings: Settings, write_params
+    weak_champion: ChampionStore, write_params
 ) -> None:
-    champion = training_flow(champion=True)
+    settings = get_settings()
+    champion = weak_champion.first
     nominated = training_flow(challenger=True)
     strict = write_params("strict", challenger={"quality_floor": 0.99})
 

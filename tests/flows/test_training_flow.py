@@ -8,6 +8,7 @@ import pytest
 from sentiment_mlops import registry
 from sentiment_mlops.flows.training import FLOW_NAME, training_flow
 from sentiment_mlops.settings import Settings, get_settings
+from tests.flows.conftest import ChampionStore
 from tests.flows.prefect_reads import task_run_states
 from tests.support.flow_spec import FLOW_NAME as SPECIFIED_FLOW_NAME
 from tests.support.flow_spec import TASK_NAMES
@@ -28,13 +29,13 @@ def test_flow_runs_every_step_as_a_named_task(settings: Settings) -> None:
     assert training_flow.name == FLOW_NAME == SPECIFIED_FLOW_NAME
 
 
-def test_champion_moves_only_to_a_better_model(settings: Settings, write_params) -> None:
+def test_champion_moves_only_to_a_better_model(weak_champion: ChampionStore, write_params) -> None:
+    settings = get_settings()
     client = registry.make_client(settings)
     name = settings.model_name
-    weak = write_params("weak", vectorizer={"max_features": 50})
     crippled = write_params("crippled", vectorizer={"max_features": 3})
 
-    first = training_flow(params_path=str(weak), champion=True)
+    first = weak_champion.first  # the flow's run with WEAK_PARAMS on the empty store
     assert first.became_champion is True
     assert first.promotion.reason == "no champion yet"
 
@@ -78,28 +79,30 @@ def test_registered_champion_loads_as_pyfunc_and_predicts(settings: Settings) ->
 
 
 def test_log_loss_champion_must_score_lower(
-    migrated_store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, write_params
+    weak_champion: ChampionStore, monkeypatch: pytest.MonkeyPatch, write_params
 ) -> None:
-    """Log loss is lower-is-better: a model with higher log loss must not take the champion."""
+    """Log loss is lower-is-better: a model with higher log loss must not take the champion.
+
+    The champion (WEAK_PARAMS) was chosen by F1; each run here re-scores it by log loss."""
     monkeypatch.setenv("CHAMPION_METRIC", "log_loss")
     get_settings.cache_clear()
     settings = get_settings()
     client = registry.make_client(settings)
-    weak = write_params("weak", vectorizer={"max_features": 50})
+    first = weak_champion.first
     crippled = write_params("crippled", vectorizer={"max_features": 3})
-
-    first = training_flow(params_path=str(weak), champion=True)
-    assert first.promotion.metric == "log_loss"
-    assert first.became_champion is True
 
     worse = training_flow(params_path=str(crippled), champion=True)
     decision = worse.promotion
+    assert decision.metric == "log_loss"
+    assert decision.champion_version == first.version
+    assert decision.champion_score == pytest.approx(first.metrics["log_loss"])
     assert decision.challenger_score > decision.champion_score  # higher loss: worse
     assert worse.became_champion is False
     assert decision.reason == "champion scores at least as low"
 
     better = training_flow(champion=True)
     decision = better.promotion
+    assert decision.metric == "log_loss"
     assert decision.challenger_score < decision.champion_score
     assert better.became_champion is True
     assert decision.reason == "challenger scores lower"

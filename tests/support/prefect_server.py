@@ -5,7 +5,7 @@ new SQLite database, which the server migrates and fills with Prefect's block ty
 the harness's ~30 s start on a busy machine. `prefect_harness` does what it does (the same server
 command and settings, the same draining of the log and event workers at the end) on a copy of a
 database that an earlier session migrated (tests/support/templates.py), with the migrations
-and the block registration off.
+and the block registration off, and without the server services that no test reads from.
 """
 
 from __future__ import annotations
@@ -78,6 +78,16 @@ def _server(database: Path, *, prepared: bool) -> Iterator[str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_API_DATABASE_MIGRATE_ON_START": str(not prepared).lower(),
         "PREFECT_API_BLOCKS_REGISTER_ON_START": str(not prepared).lower(),
+        # The memo of the block registration imports every Prefect collection first (here
+        # prefect-kubernetes and its Kubernetes client, ~5 s of CPU), even when the
+        # registration itself is off.
+        "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": str(not prepared).lower(),
+        # Services no test reads from, each a cost per start or per event: the vacuum of old
+        # events (seconds at each start), the automations' triggers and actions (this project
+        # defines none) and the events table (tests read task runs and logs, not events).
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "[]",
+        "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
         "PREFECT_API_URL": None,
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_EPHEMERAL": "1",

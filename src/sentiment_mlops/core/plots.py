@@ -1,4 +1,8 @@
-"""Figures of an evaluation: confusion matrix and ROC curve (matplotlib, no display needed)."""
+"""Figures of an evaluation: confusion matrix and ROC curve (matplotlib, no display needed).
+
+Each figure lays itself out when drawn (`layout="tight"`), so saving it draws it once; calling
+`tight_layout()` here would draw it a second time, for a layout the save computes again.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sentiment_mlops.core.labels import NEGATIVE, POSITIVE, label_names
 def confusion_matrix_figure(evaluation: Evaluation) -> Figure:
     """A labelled 2x2 confusion matrix with counts in the cells."""
     matrix = evaluation.confusion()
-    figure = Figure(figsize=(4.5, 4))
+    figure = Figure(figsize=(4.5, 4), layout="tight")
     axes = figure.subplots()
     axes.imshow(matrix, cmap="Blues")
     names = label_names((NEGATIVE, POSITIVE))
@@ -26,14 +30,13 @@ def confusion_matrix_figure(evaluation: Evaluation) -> Figure:
             colour = "white" if value > peak / 2 else "black"
             axes.text(column, row, str(value), ha="center", va="center", color=colour)
     axes.set_title("Confusion matrix (test split)")
-    figure.tight_layout()
     return figure
 
 
 def roc_curve_figure(evaluation: Evaluation) -> Figure:
     """The ROC curve with its area in the legend."""
     points = evaluation.roc_points()
-    figure = Figure(figsize=(4.5, 4))
+    figure = Figure(figsize=(4.5, 4), layout="tight")
     axes = figure.subplots()
     axes.plot(points["fpr"], points["tpr"], label=f"AUC = {evaluation.metrics.roc_auc:.3f}")
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
@@ -41,5 +44,4 @@ def roc_curve_figure(evaluation: Evaluation) -> Figure:
     axes.set_ylabel("true positive rate")
     axes.set_title("ROC curve (test split)")
     axes.legend(loc="lower right")
-    figure.tight_layout()
     return figure
