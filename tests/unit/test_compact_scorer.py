@@ -85,7 +85,7 @@ def test_equals_predict_proba_for_other_word_settings(change: dict[str, Any], bi
 
 
 def test_pipelines_it_cannot_score_get_no_compact_file() -> None:
-    char_wb, _ = _fitted(PARAMS.updated({"features": {"set": "char_wb"}}), rows=200)
+    char_wb, _ = _fitted(PARAMS.updated({"features": {"set": "char_wb"}}), rows=120)
     for name, pipeline in {**_other_shapes(), "char_wb": char_wb}.items():
         assert compact_bytes(pipeline) is None, name
 
