@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
+from tests.deploy import k8s
 from tests.deploy.stackfiles import COMPOSE_FILE, ENV_EXAMPLE, load_yaml, read_env_file
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _training_job_memo(request: pytest.FixtureRequest) -> None:
+    """The Jobs `k8s.training_job` builds are kept in pytest's cache folder (`--cache-clear`
+    drops them; without the cache plugin each is built in each process)."""
+    cache = getattr(request.config, "cache", None)
+    k8s.JOB_MEMO = cache.mkdir("k8s-training-jobs") if cache is not None else None
 
 
 @pytest.fixture(scope="session")

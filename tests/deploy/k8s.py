@@ -7,11 +7,13 @@ a copy with a planted break (`broken_copy`) and is seen to fail.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import uuid
 from collections.abc import Iterator
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +92,45 @@ def work_pool_args(objects: list[dict[str, Any]]) -> list[str]:
     return args
 
 
+# A folder where `training_job` keeps the Jobs it built (tests/deploy/conftest.py sets it to one
+# in pytest's cache); None: each is built again.
+JOB_MEMO: Path | None = None
+
+
 def training_job(objects: list[dict[str, Any]]) -> dict[str, Any]:
     """The Job a flow run becomes, built by prefect-kubernetes' own code as its worker does.
 
-    The work pool's template is base-job-template.json with the image and namespace the
+    The Job depends only on the base job template, the pool's args, that code and this file;
+    importing prefect-kubernetes (with the Kubernetes client) costs ~4 CPU s, ~7 with Prefect,
+    in each process, so a Job built once is kept in JOB_MEMO under a digest of all of those,
+    and a change to any of them builds it again.
+    """
+    template = base_job_template(objects)
+    args = work_pool_args(objects)
+    memo = _job_memo_file(template, args)
+    if memo is not None and memo.is_file():
+        job: dict[str, Any] = json.loads(memo.read_text(encoding="utf-8"))
+        return job
+    job = _build_training_job(template, args)
+    if memo is not None:  # written whole, then renamed: a reader never sees half a file
+        staging = memo.with_name(f".{memo.name}.{uuid.uuid4().hex}")
+        staging.write_text(json.dumps(job), encoding="utf-8")
+        staging.replace(memo)
+    return job
+
+
+def _job_memo_file(template: dict[str, Any], args: list[str]) -> Path | None:
+    if JOB_MEMO is None:
+        return None
+    digest = hashlib.sha256(json.dumps([template, args], sort_keys=True).encode())
+    for distribution in ("prefect", "prefect-kubernetes"):
+        digest.update(f"{distribution}=={metadata.version(distribution)}".encode())
+    digest.update(Path(__file__).read_bytes())
+    return JOB_MEMO / f"{digest.hexdigest()[:32]}.json"
+
+
+def _build_training_job(template: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """The work pool's template is base-job-template.json with the image and namespace the
     create-work-pool step sets (its args); the worker fills in the variables' defaults
     (`from_template_and_values` without its block and variable lookups, which need a server and
     which the template does not use), then adds the flow run's command, labels and environment.
@@ -102,8 +139,7 @@ def training_job(objects: list[dict[str, Any]]) -> dict[str, Any]:
     from prefect.utilities.templating import apply_values
     from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration as Configuration
 
-    template = base_job_template(objects)
-    _pool, image, namespace = work_pool_args(objects)
+    _pool, image, namespace = args
     variables = template["variables"]["properties"]
     variables["image"]["default"], variables["namespace"]["default"] = image, namespace
     values = Configuration._get_base_config_defaults(variables)
