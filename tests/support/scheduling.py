@@ -7,14 +7,20 @@ Two such fixtures cost seconds of CPU each: the flow tests' Prefect API server (
 the whole session, tests/flows/conftest.py) and the registry tests' trained, logged and
 registered model (tests/registry/conftest.py). Keeping each of those folders on one worker
 builds each once; the other files are still balanced one by one.
+
+The Kubernetes manifest tests (tests/deploy/test_k8s_*.py) are one unit too: the training Job
+they check is built by prefect-kubernetes' own code (tests/deploy/k8s.py), and importing it
+with Prefect and the Kubernetes client costs ~7 CPU s in each process that builds a Job; the
+Jobs are kept in pytest's cache, so only a run with an empty cache (a fresh checkout, CI)
+builds them, and then on one worker instead of both.
 """
 
 from __future__ import annotations
 
 from xdist.scheduler import LoadFileScheduling
 
-# Folders run on one worker each (nodeid prefixes, relative to the rootdir).
-SHARED_FIXTURE_FOLDERS = ("tests/flows/", "tests/registry/")
+# Nodeid prefixes (relative to the rootdir) whose files run on one worker, each prefix whole.
+SHARED_FIXTURE_FOLDERS = ("tests/flows/", "tests/registry/", "tests/deploy/test_k8s_")
 
 
 class SharedFixtureScheduling(LoadFileScheduling):
