@@ -14,6 +14,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
 from sentiment_mlops.settings import StackSettings
-from sentiment_mlops.stack import StackError, provision, replicas, services
+from sentiment_mlops.stack import StackError, haproxy, provision, replicas, services
 from sentiment_mlops.stack.health import poll, worker_beat_since
 from sentiment_mlops.stack.lifecycle import Stack
 from sentiment_mlops.stack.ports import PortsInUseError, port_is_free
@@ -129,6 +130,24 @@ def test_up_refuses_busy_ports_before_starting_anything(tmp_path: Path) -> None:
             stack.up()
 
     assert not (tmp_path / ".stack" / "supervisord.conf").exists()
+
+
+def test_busy_ports_are_named_before_a_missing_haproxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine without HAProxy (the quick set on a newcomer's laptop) still gets the port
+    error its settings cause: ports are the user's to fix first, the install hint comes next."""
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    monkeypatch.setattr(haproxy, "_SBIN", str(tmp_path / "no-sbin"))
+    assert haproxy.binary() is None
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        stack = Stack(settings_for(tmp_path, mlflow_port=port), report=lambda _: None)
+
+        with pytest.raises(PortsInUseError, match=rf"{port} \(MLflow\)"):
+            stack.up()
 
 
 def test_unreachable_postgres_is_one_clear_error(tmp_path: Path) -> None:
