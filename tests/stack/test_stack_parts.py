@@ -14,7 +14,10 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
 from sentiment_mlops.settings import StackSettings
-from sentiment_mlops.stack import StackError, provision, replicas, services
+from sentiment_mlops.stack import StackError, haproxy, provision, replicas, services
 from sentiment_mlops.stack.health import poll, worker_beat_since
 from sentiment_mlops.stack.lifecycle import Stack
 from sentiment_mlops.stack.ports import PortsInUseError, port_is_free
@@ -40,6 +43,15 @@ from tests.support.processes import free_port, wait_until
 
 def settings_for(tmp_path: Path, **values: object) -> StackSettings:
     return StackSettings(stack_dir=tmp_path / ".stack", **values)
+
+
+@contextmanager
+def busy_port(port: int = 0) -> Iterator[int]:
+    """A port that something listens on while the block runs (a free one when `port` is 0)."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        yield busy.getsockname()[1]
 
 
 def test_weed_ports_are_seaweedfs_defaults_shifted_with_the_s3_port() -> None:
@@ -119,16 +131,28 @@ def test_the_worker_is_healthy_only_after_a_heartbeat_since_it_started() -> None
 
 
 def test_up_refuses_busy_ports_before_starting_anything(tmp_path: Path) -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with busy_port() as port:
         stack = Stack(settings_for(tmp_path, mlflow_port=port), report=lambda _: None)
 
         with pytest.raises(PortsInUseError, match=rf"{port} \(MLflow\); .*set STACK_MLFLOW_PORT"):
             stack.up()
 
     assert not (tmp_path / ".stack" / "supervisord.conf").exists()
+
+
+def test_busy_ports_are_named_before_a_missing_haproxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine without HAProxy (the quick set on a newcomer's laptop) still gets the port
+    error its settings cause: ports are the user's to fix first, the install hint comes next."""
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    monkeypatch.setattr(haproxy, "_SBIN", str(tmp_path / "no-sbin"))
+    assert haproxy.binary() is None
+    with busy_port() as port:
+        stack = Stack(settings_for(tmp_path, mlflow_port=port), report=lambda _: None)
+
+        with pytest.raises(PortsInUseError, match=rf"{port} \(MLflow\)"):
+            stack.up()
 
 
 def test_unreachable_postgres_is_one_clear_error(tmp_path: Path) -> None:
@@ -267,10 +291,7 @@ def test_up_with_a_seaweedfs_port_taken_names_it_and_stack_s3_port_and_starts_no
         # Nothing answers here: a stack that went past the port check would fail differently.
         "STACK_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
     }
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", taken))
-        busy.listen()
-
+    with busy_port(taken):
         result = _sentiment_stack("up", "--detach", env=env)
 
     assert result.returncode == 2, result.stderr

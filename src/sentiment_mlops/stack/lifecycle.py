@@ -86,9 +86,10 @@ class Stack:
                 "services still run (`sentiment stack status`); stop them with "
                 "`sentiment stack down`"
             )
+        # The user's own settings first: a busy port is named even where HAProxy is missing.
+        ports.check_free(self.settings)
         if haproxy.binary() is None:
             raise StackError(f"no HAProxy (the load balancer): {haproxy.INSTALL_HINT}")
-        ports.check_free(self.settings)
         self.settings.stack_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         stack_secrets = load_or_create_secrets(self.settings, self.webhook_secret)
         specs = services.all_services(self.settings, stack_secrets)
