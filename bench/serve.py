@@ -340,9 +340,9 @@ def main() -> None:
         help="with --limits, --request-path, --rollout: servers and wrk unpinned (as before)",
     )  # fmt: skip
     parser.add_argument(
-        "--scorer-cpu", choices=("server", "spare"), default="server",
+        "--scorer-cpu", choices=("server", "spare", "both"), default="server",
         help="with --rollout, pinned: the shadow scorer on the server's CPU (a one-CPU pod, the "
-        "default) or on wrk's (a pod with CPU to spare)",
+        "default), on wrk's (a pod with CPU to spare), or both (a second shadow server)",
     )  # fmt: skip
     args = parser.parse_args()
     require_wrk()
@@ -672,4 +672,9 @@ def report_logging(
 
 
 if __name__ == "__main__":
-    main()
+    # --rollout, --request-path and --limits run helpers (rollout_cost, ...) that import this
+    # file as `serve`: a second copy of it, whose pinning `set_pinning` in this one (`__main__`)
+    # never set, so their servers and wrk ran unpinned while "pinned" was printed. One copy.
+    import serve
+
+    serve.main()
