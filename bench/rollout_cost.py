@@ -15,7 +15,7 @@ server's threads and its context switches per request (all threads), which load 
 a thread of the server woken per request (what a shadow hand-off must not need) shows there.
 
     uv run python bench/serve.py --rollout [--duration 20] [--data PATH] [--before-src DIR]
-        [--scorer-cpu server|spare|both]
+        [--scorer-cpu server|spare|both] [--unused-challenger]
 
 With `--before-src DIR` the three modes are also served from that source tree, in the same
 rounds, and each mode's CPU per request and p99 printed as this checkout's / that tree's.
@@ -23,6 +23,8 @@ Pinned, the shadow scorer shares the server's CPU (a one-CPU pod: its CPU is tak
 server's), or with `--scorer-cpu spare` runs on wrk's (a pod with CPU to spare, as issue 13's
 "shadow may use more CPU" allows), the server alone on its own; `both` adds a second shadow
 server whose scorer runs on wrk's CPU, in the same rounds, to tell the two apart.
+`--unused-challenger` adds a canary server at CANARY_PERCENT=0 (the challenger loaded and
+held, never chosen): what holding a second model costs the champion's requests.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ MODES = ("off", "shadow", "canary")
 CONCURRENCY = 8
 ROUNDS = 5
 SPARE = "shadow-spare"  # with --scorer-cpu both: shadow, its scorer on wrk's CPU
+UNUSED = "canary-0%"  # with --unused-challenger: canary at CANARY_PERCENT=0
 
 
 def add_challenger(env: dict[str, str]) -> str:
@@ -82,7 +85,8 @@ def start_rollout_server(
     port = free_port()
     server_env = {
         **env, "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_WORKERS": "1",
-        "PREDICTION_LOG_URL": "off", "ROLLOUT_MODE": mode, "CANARY_PERCENT": "10",
+        "PREDICTION_LOG_URL": "off", "ROLLOUT_MODE": mode,
+        "CANARY_PERCENT": "0" if name == UNUSED else "10",
     }  # fmt: skip
     if src:
         server_env["PYTHONPATH"] = src
@@ -100,6 +104,7 @@ def run_rollout(
     duration: float,
     before_src: str | None = None,
     scorer_cpu: str = "server",
+    unused_challenger: bool = False,
 ) -> None:
     """The three modes from this checkout and, with `before_src`, from that source tree too
     (as `before:off` ...), all measured in the same alternating rounds."""
@@ -110,6 +115,8 @@ def run_rollout(
     names = {f"{tree}{mode}": (mode, src) for tree, src in trees.items() for mode in MODES}
     if scorer_cpu == "both":  # a second shadow server, its scorer on wrk's CPU
         names[SPARE] = ("shadow", None)
+    if unused_challenger:  # canary at 0%: the challenger loaded, never chosen
+        names[UNUSED] = ("canary", None)
     servers, urls, pids = [], {}, {}
     try:
         for name, (mode, src) in names.items():
@@ -163,6 +170,8 @@ def run_rollout(
         _compare_trees(cpu, runs)
     if SPARE in names:
         _report_spare(runs, cpu)
+    if UNUSED in names:
+        _report_extra(UNUSED, "canary at 0%: the challenger loaded, never chosen", runs, cpu)
     for name in names:
         print(
             f"{name:14} server threads {threads[name]:3d}, context switches per request "
@@ -189,6 +198,20 @@ def _report_spare(runs: dict[str, list[Load]], cpu: dict[str, list[float]]) -> N
     print(f"{SPARE} p99 by round: " + " ".join(f"{x.p99_ms:.2f}" for x in runs[SPARE]))
     for name in ("off", "shadow"):
         print(f"{name} p99 by round: " + " ".join(f"{x.p99_ms:.2f}" for x in runs[name]))
+
+
+def _report_extra(
+    name: str, what: str, runs: dict[str, list[Load]], cpu: dict[str, list[float]]
+) -> None:
+    """One extra server against this checkout's off, medians of the same rounds."""
+    p99 = {n: statistics.median(x.p99_ms for x in runs[n]) for n in ("off", name)}
+    ms = {n: statistics.median(cpu[n]) for n in ("off", name)}
+    print(
+        f"{name} ({what}): p99 {p99[name]:.2f} ms, CPU {ms[name]:.3f} ms/req (by round "
+        + " ".join(f"{x:.3f}" for x in cpu[name])
+        + f"); vs off: CPU {ms[name] / ms['off']:.2f}x, "
+        f"p99 {100 * (p99[name] / p99['off'] - 1):+.0f}%"
+    )
 
 
 def _wait_for_challenger(url: str, mode: str) -> None:

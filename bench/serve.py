@@ -344,6 +344,10 @@ def main() -> None:
         help="with --rollout, pinned: the shadow scorer on the server's CPU (a one-CPU pod, the "
         "default), on wrk's (a pod with CPU to spare), or both (a second shadow server)",
     )  # fmt: skip
+    parser.add_argument(
+        "--unused-challenger", action="store_true",
+        help="with --rollout: also a canary server at CANARY_PERCENT=0 (challenger held, unused)",
+    )  # fmt: skip
     args = parser.parse_args()
     require_wrk()
     if args.limits or args.request_path or args.rollout:
@@ -353,7 +357,10 @@ def main() -> None:
         if args.rollout:  # bench/rollout_cost.py: challenger shadow and canary against off
             from rollout_cost import run_rollout
 
-            return run_rollout(root, args.data, args.duration, args.before_src, args.scorer_cpu)
+            return run_rollout(
+                root, args.data, args.duration, args.before_src, args.scorer_cpu,
+                args.unused_challenger,
+            )  # fmt: skip
         env, bodies, script = prepare(root, args.data)
         if args.request_path:
             from request_path import run_request_path
