@@ -15,13 +15,16 @@ server's threads and its context switches per request (all threads), which load 
 a thread of the server woken per request (what a shadow hand-off must not need) shows there.
 
     uv run python bench/serve.py --rollout [--duration 20] [--data PATH] [--before-src DIR]
-        [--scorer-cpu server|spare]
+        [--scorer-cpu server|spare|both] [--unused-challenger]
 
 With `--before-src DIR` the three modes are also served from that source tree, in the same
 rounds, and each mode's CPU per request and p99 printed as this checkout's / that tree's.
 Pinned, the shadow scorer shares the server's CPU (a one-CPU pod: its CPU is taken from the
 server's), or with `--scorer-cpu spare` runs on wrk's (a pod with CPU to spare, as issue 13's
-"shadow may use more CPU" allows), the server alone on its own.
+"shadow may use more CPU" allows), the server alone on its own; `both` adds a second shadow
+server whose scorer runs on wrk's CPU, in the same rounds, to tell the two apart.
+`--unused-challenger` adds a canary server at CANARY_PERCENT=0 (the challenger loaded and
+held, never chosen): what holding a second model costs the champion's requests.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ from serve import (
 MODES = ("off", "shadow", "canary")
 CONCURRENCY = 8
 ROUNDS = 5
+SPARE = "shadow-spare"  # with --scorer-cpu both: shadow, its scorer on wrk's CPU
+UNUSED = "canary-0%"  # with --unused-challenger: canary at CANARY_PERCENT=0
 
 
 def add_challenger(env: dict[str, str]) -> str:
@@ -80,7 +85,8 @@ def start_rollout_server(
     port = free_port()
     server_env = {
         **env, "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_WORKERS": "1",
-        "PREDICTION_LOG_URL": "off", "ROLLOUT_MODE": mode, "CANARY_PERCENT": "10",
+        "PREDICTION_LOG_URL": "off", "ROLLOUT_MODE": mode,
+        "CANARY_PERCENT": "0" if name == UNUSED else "10",
     }  # fmt: skip
     if src:
         server_env["PYTHONPATH"] = src
@@ -98,6 +104,7 @@ def run_rollout(
     duration: float,
     before_src: str | None = None,
     scorer_cpu: str = "server",
+    unused_challenger: bool = False,
 ) -> None:
     """The three modes from this checkout and, with `before_src`, from that source tree too
     (as `before:off` ...), all measured in the same alternating rounds."""
@@ -106,6 +113,10 @@ def run_rollout(
     print(f"challenger: version {add_challenger(env)} (the champion's model again)")
     trees = {"": None, **({"before:": before_src} if before_src else {})}
     names = {f"{tree}{mode}": (mode, src) for tree, src in trees.items() for mode in MODES}
+    if scorer_cpu == "both":  # a second shadow server, its scorer on wrk's CPU
+        names[SPARE] = ("shadow", None)
+    if unused_challenger:  # canary at 0%: the challenger loaded, never chosen
+        names[UNUSED] = ("canary", None)
     servers, urls, pids = [], {}, {}
     try:
         for name, (mode, src) in names.items():
@@ -119,14 +130,16 @@ def run_rollout(
                 _wait_for_scorer(urls[name])
         for pid in pids.values():  # with its shadow scorer process, started by now
             pin_server(pid)
-        if scorer_cpu == "spare":
+        if scorer_cpu != "server":
             for name, pid in pids.items():
-                if name.endswith("shadow"):
+                if name == SPARE or (scorer_cpu == "spare" and name.endswith("shadow")):
                     print(f"{name}: scorer {pin_children_to_load_cpu(pid)} on wrk's CPU")
+        for name, pid in pids.items():  # what the pinning did, as the kernel has it
+            print(f"{name}: CPUs {_affinities(pid)}")
         same = _same_answers(urls["off"], urls["shadow"], bodies["ours"])
         runs: dict[str, list[Load]] = {name: [] for name in names}
         cpu: dict[str, list[float]] = {name: [] for name in names}
-        cpu |= {f"{tree}shadow+scorer": [] for tree in trees}
+        cpu |= {f"{name}+scorer": [] for name in names if name.endswith("shadow")}
         switches: dict[str, list[float]] = {name: [] for name in names}
         for _ in range(ROUNDS):
             for mode in names:
@@ -155,6 +168,10 @@ def run_rollout(
                 shadow[tree], same)  # fmt: skip
     if before_src:
         _compare_trees(cpu, runs)
+    if SPARE in names:
+        _report_spare(runs, cpu)
+    if UNUSED in names:
+        _report_extra(UNUSED, "canary at 0%: the challenger loaded, never chosen", runs, cpu)
     for name in names:
         print(
             f"{name:14} server threads {threads[name]:3d}, context switches per request "
@@ -163,6 +180,38 @@ def run_rollout(
             + ")"
         )
     print(f"load average at start {load_before}, at end {os.getloadavg()[0]:.2f}")
+
+
+def _report_spare(runs: dict[str, list[Load]], cpu: dict[str, list[float]]) -> None:
+    """The shadow server whose scorer ran on wrk's CPU, against this checkout's off and shadow
+    (scorer on the server's CPU) in the same rounds: what the scorer's sharing of the CPU costs."""
+    print(f"\n{SPARE} (scorer on wrk's CPU), medians of the same rounds:")
+    p99 = {n: statistics.median(x.p99_ms for x in runs[n]) for n in ("off", "shadow", SPARE)}
+    rps = {n: statistics.median(x.requests_per_s for x in runs[n]) for n in ("off", SPARE)}
+    ms = {n: statistics.median(cpu[n]) for n in ("off", SPARE)}
+    print(
+        f"{SPARE}: {rps[SPARE]:.0f} req/s, p99 {p99[SPARE]:.2f} ms, CPU {ms[SPARE]:.3f} ms/req; "
+        f"vs off: p99 {100 * (p99[SPARE] / p99['off'] - 1):+.0f}% (shadow with its scorer on the "
+        f"server's CPU {100 * (p99['shadow'] / p99['off'] - 1):+.0f}%), "
+        f"CPU {ms[SPARE] / ms['off']:.2f}x, throughput {rps[SPARE] / rps['off']:.2f}x"
+    )
+    print(f"{SPARE} p99 by round: " + " ".join(f"{x.p99_ms:.2f}" for x in runs[SPARE]))
+    for name in ("off", "shadow"):
+        print(f"{name} p99 by round: " + " ".join(f"{x.p99_ms:.2f}" for x in runs[name]))
+
+
+def _report_extra(
+    name: str, what: str, runs: dict[str, list[Load]], cpu: dict[str, list[float]]
+) -> None:
+    """One extra server against this checkout's off, medians of the same rounds."""
+    p99 = {n: statistics.median(x.p99_ms for x in runs[n]) for n in ("off", name)}
+    ms = {n: statistics.median(cpu[n]) for n in ("off", name)}
+    print(
+        f"{name} ({what}): p99 {p99[name]:.2f} ms, CPU {ms[name]:.3f} ms/req (by round "
+        + " ".join(f"{x:.3f}" for x in cpu[name])
+        + f"); vs off: CPU {ms[name] / ms['off']:.2f}x, "
+        f"p99 {100 * (p99[name] / p99['off'] - 1):+.0f}%"
+    )
 
 
 def _wait_for_challenger(url: str, mode: str) -> None:
@@ -183,6 +232,15 @@ def _wait_for_scorer(url: str) -> None:
             return
         time.sleep(0.5)
     raise SystemExit("shadow: the scorer process scored nothing in 180 s")
+
+
+def _affinities(pid: int) -> str:
+    """The CPUs of a server's threads and of its child processes' (the shadow scorer)."""
+    tasks = Path(f"/proc/{pid}/task")
+    own = {tuple(sorted(os.sched_getaffinity(int(task.name)))) for task in tasks.iterdir()}
+    children = [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+    text = "server " + " ".join(map(str, sorted(own)))
+    return text + "".join(f", child {c} {sorted(os.sched_getaffinity(c))}" for c in children)
 
 
 def _tree_cpu_seconds(pid: int) -> float:

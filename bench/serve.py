@@ -340,9 +340,13 @@ def main() -> None:
         help="with --limits, --request-path, --rollout: servers and wrk unpinned (as before)",
     )  # fmt: skip
     parser.add_argument(
-        "--scorer-cpu", choices=("server", "spare"), default="server",
+        "--scorer-cpu", choices=("server", "spare", "both"), default="server",
         help="with --rollout, pinned: the shadow scorer on the server's CPU (a one-CPU pod, the "
-        "default) or on wrk's (a pod with CPU to spare)",
+        "default), on wrk's (a pod with CPU to spare), or both (a second shadow server)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--unused-challenger", action="store_true",
+        help="with --rollout: also a canary server at CANARY_PERCENT=0 (challenger held, unused)",
     )  # fmt: skip
     args = parser.parse_args()
     require_wrk()
@@ -353,7 +357,10 @@ def main() -> None:
         if args.rollout:  # bench/rollout_cost.py: challenger shadow and canary against off
             from rollout_cost import run_rollout
 
-            return run_rollout(root, args.data, args.duration, args.before_src, args.scorer_cpu)
+            return run_rollout(
+                root, args.data, args.duration, args.before_src, args.scorer_cpu,
+                args.unused_challenger,
+            )  # fmt: skip
         env, bodies, script = prepare(root, args.data)
         if args.request_path:
             from request_path import run_request_path
@@ -672,4 +679,9 @@ def report_logging(
 
 
 if __name__ == "__main__":
-    main()
+    # --rollout, --request-path and --limits run helpers (rollout_cost, ...) that import this
+    # file as `serve`: a second copy of it, whose pinning `set_pinning` in this one (`__main__`)
+    # never set, so their servers and wrk ran unpinned while "pinned" was printed. One copy.
+    import serve
+
+    serve.main()
