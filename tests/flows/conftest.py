@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -69,9 +70,16 @@ class ChampionStore:
 
 def _first_champion(folder: Path, template: Path, params: Path | None) -> ChampionStore:
     """Run the flow once on a copy of the empty migrated store `template` in `folder`."""
+    shutil.copyfile(template, folder / "mlflow.db")
+    state = run_flow_in(folder, params_path=str(params) if params else None, champion=True)
+    return ChampionStore(folder, state.result(), state)
+
+
+def run_flow_in(folder: Path, **parameters: Any) -> State:
+    """The training flow's final state after a run with `parameters` on the store in `folder`,
+    selected through the environment for this run only (for session fixtures)."""
     from sentiment_mlops.flows.training import training_flow
 
-    shutil.copyfile(template, folder / "mlflow.db")
     with pytest.MonkeyPatch.context() as patch:
         for name, value in store_variables(folder).items():
             patch.setenv(name, value)
@@ -79,12 +87,9 @@ def _first_champion(folder: Path, template: Path, params: Path | None) -> Champi
         patch.setitem(Settings.model_config, "env_file", None)
         get_settings.cache_clear()
         try:
-            state = training_flow(
-                params_path=str(params) if params else None, champion=True, return_state=True
-            )
+            return training_flow(**parameters, return_state=True)
         finally:
             get_settings.cache_clear()
-    return ChampionStore(folder, state.result(), state)
 
 
 @pytest.fixture(scope="session")
@@ -125,12 +130,16 @@ def first_champion(
 
 
 def _copy_store(template: ChampionStore, folder: Path) -> ChampionStore:
-    source = template.folder
+    copy_store(template.folder, folder)
+    return replace(template, folder=folder)
+
+
+def copy_store(source: Path, folder: Path) -> None:
+    """Copy the store in `source` (SQLite file and artifacts) to `folder`, its paths moved."""
     shutil.copyfile(source / "mlflow.db", folder / "mlflow.db")
     shutil.copytree(source / "mlartifacts", folder / "mlartifacts")
     _move_paths(folder / "mlflow.db", str(source), str(folder))
     get_settings.cache_clear()
-    return replace(template, folder=folder)
 
 
 def _move_paths(database: Path, old: str, new: str) -> None:
