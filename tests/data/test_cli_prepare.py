@@ -248,10 +248,11 @@ def test_silent_hub_fails_after_one_probe_and_its_timeout(
     tmp_path: Path, silent_port: tuple[int, Callable[[], int]]
 ) -> None:
     """One connection, the probe's: `datasets`, which retries for about half a minute, never
-    tries the hub."""
+    tries the hub. The port accepts and never answers, so any timeout ends the probe: the
+    smallest the option takes keeps the test from waiting."""
     port, connections = silent_port
     result = _prepare_process(
-        tmp_path, "--output", "data/imdb_sample.csv", "--timeout", "1",
+        tmp_path, "--output", "data/imdb_sample.csv", "--timeout", "0.1",
         HF_ENDPOINT=f"http://127.0.0.1:{port}",
     )  # fmt: skip
 

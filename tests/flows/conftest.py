@@ -1,5 +1,5 @@
-"""Prefect's test harness (a temporary Prefect database and API) for the flow tests only, and a
-store whose champion the flow trained once per session, copied for each test that needs one."""
+"""Prefect's test harness (a temporary Prefect database and API) for the flow tests only, and
+stores whose champion the flow trained once per session, copied for each test that needs one."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from prefect.states import State
 
 from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
@@ -59,23 +61,25 @@ def write_params(tmp_path: Path):
 @dataclass(frozen=True)
 class ChampionStore:
     """A store (SQLite file and artifact folder) where one training flow run, on an empty
-    store with WEAK_PARAMS and `champion=True`, registered version 1 and made it champion."""
+    store with `champion=True`, registered version 1 and made it champion."""
 
     folder: Path
     first: TrainingResult  # what that run returned
+    state: State  # its final state, in the session's Prefect server
 
 
-@pytest.fixture(scope="session")
-def weak_champion_template(
-    tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path
-) -> ChampionStore:
-    """The flow's first run on an empty store, run once: several tests start from a champion,
-    and each training run costs seconds (most of it MLflow's logging)."""
+def _first_champion(folder: Path, template: Path, params: Path | None) -> ChampionStore:
+    """Run the flow once on a copy of the empty migrated store `template` in `folder`."""
+    shutil.copyfile(template, folder / "mlflow.db")
+    state = run_flow_in(folder, params_path=str(params) if params else None, champion=True)
+    return ChampionStore(folder, state.result(), state)
+
+
+def run_flow_in(folder: Path, **parameters: Any) -> State:
+    """The training flow's final state after a run with `parameters` on the store in `folder`,
+    selected through the environment for this run only (for session fixtures)."""
     from sentiment_mlops.flows.training import training_flow
 
-    folder = tmp_path_factory.mktemp("weak-champion")
-    shutil.copyfile(migrated_store_template, folder / "mlflow.db")
-    weak = write_params_file(folder / "weak.yaml", **WEAK_PARAMS)
     with pytest.MonkeyPatch.context() as patch:
         for name, value in store_variables(folder).items():
             patch.setenv(name, value)
@@ -83,10 +87,30 @@ def weak_champion_template(
         patch.setitem(Settings.model_config, "env_file", None)
         get_settings.cache_clear()
         try:
-            first = training_flow(params_path=str(weak), champion=True)
+            return training_flow(**parameters, return_state=True)
         finally:
             get_settings.cache_clear()
-    return ChampionStore(folder, first)
+
+
+@pytest.fixture(scope="session")
+def weak_champion_template(
+    tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path
+) -> ChampionStore:
+    """The flow's first run on an empty store with WEAK_PARAMS, run once: several tests start
+    from a champion, and each training run costs seconds (most of it MLflow's logging)."""
+    folder = tmp_path_factory.mktemp("weak-champion")
+    weak = write_params_file(folder / "weak.yaml", **WEAK_PARAMS)
+    return _first_champion(folder, migrated_store_template, weak)
+
+
+@pytest.fixture(scope="session")
+def first_champion_template(
+    tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path
+) -> ChampionStore:
+    """The flow's first run on an empty store with the project's params.yaml, run once: the
+    tests of a store's first training read it (its tasks, its log, its model)."""
+    folder = tmp_path_factory.mktemp("first-champion")
+    return _first_champion(folder, migrated_store_template, None)
 
 
 @pytest.fixture
@@ -94,12 +118,28 @@ def weak_champion(
     store_env: dict[str, str], weak_champion_template: ChampionStore, tmp_path: Path
 ) -> ChampionStore:
     """`store_env` holding a copy of `weak_champion_template`'s store (its paths moved here)."""
-    source = weak_champion_template.folder
-    shutil.copyfile(source / "mlflow.db", tmp_path / "mlflow.db")
-    shutil.copytree(source / "mlartifacts", tmp_path / "mlartifacts")
-    _move_paths(tmp_path / "mlflow.db", str(source), str(tmp_path))
+    return _copy_store(weak_champion_template, tmp_path)
+
+
+@pytest.fixture
+def first_champion(
+    store_env: dict[str, str], first_champion_template: ChampionStore, tmp_path: Path
+) -> ChampionStore:
+    """`store_env` holding a copy of `first_champion_template`'s store (its paths moved here)."""
+    return _copy_store(first_champion_template, tmp_path)
+
+
+def _copy_store(template: ChampionStore, folder: Path) -> ChampionStore:
+    copy_store(template.folder, folder)
+    return replace(template, folder=folder)
+
+
+def copy_store(source: Path, folder: Path) -> None:
+    """Copy the store in `source` (SQLite file and artifacts) to `folder`, its paths moved."""
+    shutil.copyfile(source / "mlflow.db", folder / "mlflow.db")
+    shutil.copytree(source / "mlartifacts", folder / "mlartifacts")
+    _move_paths(folder / "mlflow.db", str(source), str(folder))
     get_settings.cache_clear()
-    return ChampionStore(tmp_path, weak_champion_template.first)
 
 
 def _move_paths(database: Path, old: str, new: str) -> None:

@@ -13,11 +13,13 @@ from sentiment_mlops.core.params import ParamsError
 from sentiment_mlops.flows.run_logs import UserErrorTracebackFilter
 from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.settings import Settings, get_settings
+from tests.flows.conftest import ChampionStore
 from tests.support.run_log import run_log
 
 
-def test_run_log_explains_the_run(settings: Settings) -> None:
-    state = training_flow(champion=True, return_state=True)
+def test_run_log_explains_the_run(first_champion: ChampionStore) -> None:
+    settings = get_settings()
+    state = first_champion.state  # the flow's first run on an empty store (once a session)
     result = state.result()
     log = "\n".join(run_log(state.state_details.flow_run_id))
     assert f"loaded {result.rows} reviews" in log

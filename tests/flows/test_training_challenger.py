@@ -7,13 +7,19 @@ champion stays; below it the version gets no alias, and the run's log says why.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from prefect.states import State
 from prefect.utilities.callables import parameter_schema
 
 from sentiment_mlops import registry
 from sentiment_mlops.flows.deployment import DEFAULT_PARAMETERS
 from sentiment_mlops.flows.training import training_flow
+from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
-from tests.flows.conftest import ChampionStore
+from tests.flows.conftest import ChampionStore, copy_store, run_flow_in
 from tests.flows.prefect_reads import task_run_states
 from tests.support.run_log import run_log
 
@@ -24,14 +30,44 @@ def _aliases(settings: Settings) -> dict[str, str]:
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
+@dataclass(frozen=True)
+class NominatedStore:
+    """A copy of `weak_champion_template`'s store where one run as a deployment runs it with
+    `challenger=true` registered a version and nominated it."""
+
+    folder: Path
+    champion: TrainingResult  # the champion's run
+    state: State  # the challenger run's final state
+
+
+@pytest.fixture(scope="module")
+def nominated_template(
+    tmp_path_factory: pytest.TempPathFactory, weak_champion_template: ChampionStore
+) -> NominatedStore:
+    """That run, once: both tests of a nominated challenger start from it."""
+    folder = tmp_path_factory.mktemp("nominated")
+    copy_store(weak_champion_template.folder, folder)
+    state = run_flow_in(folder, **DEFAULT_PARAMETERS, challenger=True)
+    return NominatedStore(folder, weak_champion_template.first, state)
+
+
+@pytest.fixture
+def nominated(
+    store_env: dict[str, str], nominated_template: NominatedStore, tmp_path: Path
+) -> NominatedStore:
+    """`store_env` holding a copy of `nominated_template`'s store."""
+    copy_store(nominated_template.folder, tmp_path)
+    return replace(nominated_template, folder=tmp_path)
+
+
 def test_a_challenger_over_the_floor_takes_the_alias_and_leaves_the_champion(
-    weak_champion: ChampionStore,
+    nominated: NominatedStore,
 ) -> None:
     settings = get_settings()
-    champion = weak_champion.first
+    champion = nominated.champion
     assert champion.became_champion is True
 
-    state = training_flow(**DEFAULT_PARAMETERS, challenger=True, return_state=True)
+    state = nominated.state  # training_flow(**DEFAULT_PARAMETERS, challenger=True)
 
     assert state.is_completed(), state.message
     result = state.result()
@@ -48,11 +84,11 @@ def test_a_challenger_over_the_floor_takes_the_alias_and_leaves_the_champion(
 
 
 def test_a_challenger_below_the_floor_gets_no_alias_and_the_log_says_why(
-    weak_champion: ChampionStore, write_params
+    nominated: NominatedStore, write_params
 ) -> None:
     settings = get_settings()
-    champion = weak_champion.first
-    nominated = training_flow(challenger=True)
+    champion = nominated.champion
+    nominated_run = nominated.state.result()  # a challenger over the floor, nominated
     strict = write_params("strict", challenger={"quality_floor": 0.99})
 
     state = training_flow(params_path=str(strict), challenger=True, return_state=True)
@@ -63,8 +99,11 @@ def test_a_challenger_below_the_floor_gets_no_alias_and_the_log_says_why(
     assert decision is not None and decision.nominated is False
     assert decision.floor == 0.99 > decision.score
     # The version is registered; the aliases are where they were.
-    assert result.version not in {champion.version, nominated.version}
-    assert _aliases(settings) == {"champion": champion.version, "challenger": nominated.version}
+    assert result.version not in {champion.version, nominated_run.version}
+    assert _aliases(settings) == {
+        "champion": champion.version,
+        "challenger": nominated_run.version,
+    }
     log = "\n".join(run_log(state.state_details.flow_run_id))
     assert (
         f"challenger decision: v{result.version} below the quality floor, not nominated "

@@ -14,8 +14,8 @@ from tests.support.flow_spec import FLOW_NAME as SPECIFIED_FLOW_NAME
 from tests.support.flow_spec import TASK_NAMES
 
 
-def test_flow_runs_every_step_as_a_named_task(settings: Settings) -> None:
-    state = training_flow(champion=True, return_state=True)
+def test_flow_runs_every_step_as_a_named_task(first_champion: ChampionStore) -> None:
+    state = first_champion.state  # the flow's first run on an empty store (once a session)
     assert state.is_completed()
     result = state.result()
     tasks = task_run_states(state.state_details.flow_run_id)
@@ -24,7 +24,7 @@ def test_flow_runs_every_step_as_a_named_task(settings: Settings) -> None:
     assert result.version == "1"
     assert result.became_champion is True
     assert set(result.metrics) >= {"accuracy", "f1", "roc_auc", "log_loss"}
-    run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(result.run_id)
+    run = mlflow.MlflowClient(get_settings().mlflow_tracking_uri).get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert training_flow.name == FLOW_NAME == SPECIFIED_FLOW_NAME
 
@@ -69,13 +69,12 @@ def test_no_register_logs_a_run_but_no_version(settings: Settings) -> None:
     assert registry.list_versions(registry.make_client(settings), settings.model_name) == []
 
 
-def test_registered_champion_loads_as_pyfunc_and_predicts(settings: Settings) -> None:
-    result = training_flow(champion=True)
-    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
+def test_registered_champion_loads_as_pyfunc_and_predicts(first_champion: ChampionStore) -> None:
+    model = mlflow.pyfunc.load_model(f"models:/{get_settings().model_name}@champion")
     answers = model.predict(["A wonderful, moving film.", "Dull, awful and far too long."])
     assert list(answers["sentiment"]) == ["positive", "negative"]
     assert ((answers["confidence"] > 0.5) & (answers["confidence"] <= 1)).all()
-    assert result.version == "1"
+    assert first_champion.first.version == "1"
 
 
 def test_log_loss_champion_must_score_lower(

@@ -20,6 +20,8 @@ from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
 from tests.conftest import DEMO_DATA, PARAMS_FILE
 
+MODEL_NAME = "registry-test-model"  # the registered model of `logged`
+
 
 @dataclass
 class LoggedModel:
@@ -51,7 +53,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Pa
         data_path=Path(DEMO_DATA),
         params_path=PARAMS_FILE,
         experiment="registry-test",
-        model_name="registry-test-model",
+        model_name=MODEL_NAME,
         champion_metric=settings.champion_metric,
     )
     configure_process(settings)  # as the flow's entry does (the fluent model logging needs it)

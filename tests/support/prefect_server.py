@@ -68,7 +68,11 @@ def _server(database: Path, *, prepared: bool) -> Iterator[str]:
     import prefect.context
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     port = free_port()
@@ -100,7 +104,12 @@ def _server(database: Path, *, prepared: bool) -> Iterator[str]:
     log = database.parent / f"prefect-server-{port}.log"
     with (
         ServerProcess(command, env, log, cwd=database.parent) as server,
-        temporary_settings(updates={PREFECT_API_URL: api_url}),
+        # No flow run heartbeats: Prefect's heartbeat thread sleeps in 1 s steps and each flow
+        # run joins it when it ends, which made every flow run here ~1 s longer (~30 s of the
+        # flow tests' wall time); the server's crash detection that reads them is not tested.
+        temporary_settings(
+            updates={PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        ),
         # Also the process-wide settings, for contexts copied before this one (as the harness).
         prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()),
     ):
