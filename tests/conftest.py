@@ -127,16 +127,6 @@ def migrated_store_env(store_env: dict[str, str], migrated_store_template: Path)
 
 
 @pytest.fixture(scope="session")
-def prefect_api(request: pytest.FixtureRequest) -> Iterator[str]:
-    """One Prefect API server for the session, for commands run as processes with its URL as
-    PREFECT_API_URL (this process's Prefect is not pointed at it). Its flow runs accumulate
-    over the session: a test tells its own apart, by id, from those there before it started.
-    Started on a copy of a migrated database (tests/support/prefect_server.py)."""
-    with prefect_server.api_server(request) as api_url:
-        yield api_url
-
-
-@pytest.fixture(scope="session")
 def prefect_database_template(request: pytest.FixtureRequest) -> Path:
     """An empty Prefect database, migrated and with Prefect's block types in."""
     return prefect_server.template_database(request)

@@ -65,7 +65,7 @@ def _post(api: str, path: str, body: dict) -> list[dict]:
 
 
 def _flow_run_ids(api: str) -> set[str]:
-    """Every flow run on the server, page by page (the session's server keeps them all)."""
+    """Every flow run on the server, page by page (the shared server keeps them all)."""
     ids: set[str] = set()
     while page := _post(api, "flow_runs/filter", {"offset": len(ids), "limit": _PAGE}):
         ids |= {run["id"] for run in page}
@@ -87,7 +87,7 @@ def assert_one_error_line(result, fragment: str) -> str:
 def test_user_error_under_prefect_is_one_line(
     migrated_store_env: dict[str, str], tmp_path: Path, prefect_api: str, make_args, fragment: str
 ) -> None:
-    # The session's Prefect server (tests/conftest.py): this test's run is the one it adds.
+    # The CLI tests' Prefect server (tests/cli/conftest.py): this test's run is the one it adds.
     before = _flow_run_ids(prefect_api)
     env = migrated_store_env | {"PREFECT_API_URL": prefect_api}
     result = sentiment("train", *make_args(tmp_path), env=env, cwd=tmp_path)
