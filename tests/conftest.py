@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from sentiment_mlops.settings import Settings, get_settings
+from tests.support import prefect_server
 from tests.support.templates import Template
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -123,3 +124,26 @@ def migrated_store_env(store_env: dict[str, str], migrated_store_template: Path)
     database = Path(store_env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
     shutil.copyfile(migrated_store_template, database)
     return store_env
+
+
+@pytest.fixture(scope="session")
+def prefect_database_template(request: pytest.FixtureRequest) -> Path:
+    """An empty Prefect database, migrated and with Prefect's block types in."""
+    return prefect_server.template_database(request)
+
+
+@pytest.fixture
+def migrated_prefect_home(store_env: dict[str, str], prefect_database_template: Path) -> Path:
+    """`store_env`'s PREFECT_HOME as a first `sentiment train` leaves it: the database of
+    Prefect's local server migrated, so the next local server starts without migrations.
+
+    For tests of commands that start the local server; tests of its first start (the
+    migration) take `store_env` alone.
+    """
+    from sentiment_mlops.flows.local_prefect import migrated_marker
+
+    home = Path(store_env["PREFECT_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(prefect_database_template, home / prefect_server.DATABASE)
+    migrated_marker(home).touch()
+    return home

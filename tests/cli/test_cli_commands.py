@@ -14,7 +14,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def workdir(store_env: dict[str, str], tmp_path: Path) -> Path:
+def workdir(migrated_store_env: dict[str, str], tmp_path: Path) -> Path:
+    """The test's folder, where `store_env`'s MLflow store is an empty migrated one (the first
+    use of a store is test_store_init.py's) and its Prefect home is new: the first `train`
+    here is the local Prefect server's first start."""
     return tmp_path
 
 

@@ -31,16 +31,18 @@ def test_unknown_champion_metric_fails_before_training(
 
 @pytest.mark.slow
 def test_model_alias_is_the_alias_every_command_moves(
-    store_env: dict[str, str], tmp_path: Path
+    migrated_store_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = store_env | {"MODEL_ALIAS": "prod"}
+    env = migrated_store_env | {"MODEL_ALIAS": "prod"}
     trained = sentiment("train", "--champion", "--no-prefect", env=env, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert "promoted to champion: no champion yet" in trained.stdout
     again = sentiment("train", "--champion", "--no-prefect", env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
 
-    client = registry.make_client(Settings(mlflow_tracking_uri=store_env["MLFLOW_TRACKING_URI"]))
+    client = registry.make_client(
+        Settings(mlflow_tracking_uri=migrated_store_env["MLFLOW_TRACKING_URI"])
+    )
     name = "sentiment-classifier"
     assert registry.get_alias(client, name, "prod").version == "1"
     assert registry.get_alias(client, name, "champion") is None

@@ -36,8 +36,10 @@ def _train(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPr
 
 @pytest.mark.parametrize("mode", [["--no-prefect"], []], ids=["no-prefect", "prefect"])
 def test_unreachable_tracking_server_fails_before_training(
-    store_env: dict[str, str], tmp_path: Path, mode: list[str]
+    store_env: dict[str, str], migrated_prefect_home: Path, tmp_path: Path, mode: list[str]
 ) -> None:
+    # With Prefect, the local server starts first and is stopped at the error: in a migrated
+    # home (as after a first command), not one it spends its life migrating.
     uri = f"http://127.0.0.1:{free_port()}"
     env = store_env | {"MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
 
@@ -53,10 +55,11 @@ def test_unreachable_tracking_server_fails_before_training(
 
 
 def test_unreachable_registry_fails_before_training(
-    store_env: dict[str, str], tmp_path: Path
+    migrated_store_env: dict[str, str], tmp_path: Path
 ) -> None:
     registry = f"http://127.0.0.1:{free_port()}"
-    env = store_env | {"MLFLOW_REGISTRY_URI": registry, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    unreachable = {"MLFLOW_REGISTRY_URI": registry, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    env = migrated_store_env | unreachable
 
     result = _train("--no-prefect", env=env, cwd=tmp_path)
 

@@ -20,8 +20,10 @@ def elsewhere(store_env: dict[str, str], tmp_path: Path) -> Path:
     return folder
 
 
-def test_trains_with_the_packaged_params(store_env: dict[str, str], elsewhere: Path) -> None:
-    env = store_env | {"DATA_PATH": str(DEMO_DATA)}
+def test_trains_with_the_packaged_params(
+    migrated_store_env: dict[str, str], elsewhere: Path
+) -> None:
+    env = migrated_store_env | {"DATA_PATH": str(DEMO_DATA)}
     result = sentiment(
         "train", "--no-prefect", "--no-register", env=env, cwd=elsewhere, unset=("PARAMS_PATH",)
     )

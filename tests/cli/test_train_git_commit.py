@@ -26,16 +26,22 @@ def _counting_git(folder: Path, calls: Path) -> Path:
     return folder
 
 
-def test_the_commit_is_read_once_per_run(store_env: dict[str, str], tmp_path: Path) -> None:
+def test_the_commit_is_read_once_per_run(
+    migrated_store_env: dict[str, str], tmp_path: Path
+) -> None:
     calls = tmp_path / "git-calls.txt"
     shim = _counting_git(tmp_path / "bin", calls)
     path = f"{shim}:{os.environ['PATH']}"
-    result = sentiment("train", "--no-prefect", env=store_env | {"PATH": path}, cwd=tmp_path)
+    result = sentiment(
+        "train", "--no-prefect", env=migrated_store_env | {"PATH": path}, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
 
     reads = [line for line in calls.read_text().splitlines() if line == "rev-parse HEAD"]
     assert len(reads) == 1, calls.read_text()
-    client = registry.make_client(Settings(mlflow_tracking_uri=store_env["MLFLOW_TRACKING_URI"]))
+    client = registry.make_client(
+        Settings(mlflow_tracking_uri=migrated_store_env["MLFLOW_TRACKING_URI"])
+    )
     version = registry.get_version(client, "sentiment-classifier", "1")
     run_tags = client.get_run(version.run_id).data.tags
     assert version.tags.get("git_commit") == run_tags.get("git_commit") == registry.git_commit()

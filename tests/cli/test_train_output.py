@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def tracking_server(tmp_path: Path) -> Iterator[str]:
+def tracking_server(tmp_path: Path, migrated_store_template: Path) -> Iterator[str]:
+    """An MLflow server on a copy of a migrated store (a new one costs the server seconds)."""
+    shutil.copyfile(migrated_store_template, tmp_path / "server.db")
     port = free_port()
     command = [
         sys.executable, "-m", "mlflow", "server",
@@ -30,7 +33,7 @@ def tracking_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_embedded_prefect_run_prints_no_dead_links(
-    store_env: dict[str, str], tmp_path: Path, tracking_server: str
+    store_env: dict[str, str], migrated_prefect_home: Path, tmp_path: Path, tracking_server: str
 ) -> None:
     env = store_env | {"MLFLOW_TRACKING_URI": tracking_server}
     result = sentiment("train", "--champion", env=env, cwd=tmp_path)

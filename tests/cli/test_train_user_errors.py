@@ -7,13 +7,11 @@ traceback (the traceback is for bugs) and no retry of bad data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from sentiment_mlops.flows.local_prefect import LocalPrefectServer
 from tests.conftest import PARAMS_FILE
 from tests.support.cli import sentiment
 from tests.support.processes import free_port
@@ -57,16 +55,7 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One real Prefect server for the module (each CLI run would start its own otherwise)."""
-    server = LocalPrefectServer(tmp_path_factory.mktemp("prefect-home"))
-    server.start()
-    try:
-        server.wait_ready()
-        yield server.api_url
-    finally:
-        server.stop()
+_PAGE = 200  # Prefect's largest page of flow runs
 
 
 def _post(api: str, path: str, body: dict) -> list[dict]:
@@ -76,7 +65,11 @@ def _post(api: str, path: str, body: dict) -> list[dict]:
 
 
 def _flow_run_ids(api: str) -> set[str]:
-    return {run["id"] for run in _post(api, "flow_runs/filter", {})}
+    """Every flow run on the server, page by page (the shared server keeps them all)."""
+    ids: set[str] = set()
+    while page := _post(api, "flow_runs/filter", {"offset": len(ids), "limit": _PAGE}):
+        ids |= {run["id"] for run in page}
+    return ids
 
 
 def assert_one_error_line(result, fragment: str) -> str:
@@ -92,10 +85,11 @@ def assert_one_error_line(result, fragment: str) -> str:
 
 @pytest.mark.parametrize(("make_args", "fragment"), CASES.values(), ids=CASES.keys())
 def test_user_error_under_prefect_is_one_line(
-    store_env: dict[str, str], tmp_path: Path, prefect_api: str, make_args, fragment: str
+    migrated_store_env: dict[str, str], tmp_path: Path, prefect_api: str, make_args, fragment: str
 ) -> None:
+    # The CLI tests' Prefect server (tests/cli/conftest.py): this test's run is the one it adds.
     before = _flow_run_ids(prefect_api)
-    env = store_env | {"PREFECT_API_URL": prefect_api}
+    env = migrated_store_env | {"PREFECT_API_URL": prefect_api}
     result = sentiment("train", *make_args(tmp_path), env=env, cwd=tmp_path)
     message = assert_one_error_line(result, fragment)
 
@@ -110,11 +104,12 @@ def test_user_error_under_prefect_is_one_line(
 
 
 def test_user_error_with_the_embedded_prefect_server(
-    store_env: dict[str, str], tmp_path: Path
+    migrated_store_env: dict[str, str], migrated_prefect_home: Path, tmp_path: Path
 ) -> None:
-    # The default path: no PREFECT_API_URL, the CLI starts its own server.
+    # The default path: no PREFECT_API_URL, the CLI starts its own server (in a home that an
+    # earlier command migrated: the first start is test_cli_commands.py's).
     make_args, fragment = CASES["one class"]
-    result = sentiment("train", *make_args(tmp_path), env=store_env, cwd=tmp_path)
+    result = sentiment("train", *make_args(tmp_path), env=migrated_store_env, cwd=tmp_path)
     assert_one_error_line(result, fragment)
 
 

@@ -10,6 +10,7 @@ and the block registration off, and without the server services that no test rea
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import shutil
 import sqlite3
@@ -24,6 +25,8 @@ from tests.support.processes import ServerProcess, free_port, http_ok
 from tests.support.templates import Template
 
 DATABASE = "prefect.db"
+# The folder of the template database this session copied or built (`template_database`).
+_TEMPLATE_FOLDER = pytest.StashKey[Path]()
 _STARTUP_TIMEOUT_S = 120
 
 
@@ -34,7 +37,17 @@ def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
     A session that finds no template lets its server migrate a new database, as the harness
     does, and saves a snapshot of it once the server is up, before any flow runs.
     """
-    template = Template(request, "prefect-db", ("prefect", "sqlalchemy", "alembic", "aiosqlite"))
+    with api_server(request) as api_url, _pointed_at(api_url):
+        yield api_url
+
+
+@contextmanager
+def api_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """`prefect_harness`'s server alone: this process's Prefect settings stay as they are.
+
+    For tests that run commands in other processes, pointed at it through PREFECT_API_URL.
+    """
+    template = _template(request)
     tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
     database = tmp_path_factory.mktemp("prefect") / DATABASE
     with ExitStack() as building:
@@ -45,11 +58,30 @@ def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
         if found is not None:
             building.close()
             shutil.copyfile(found / DATABASE, database)
+            request.config.stash[_TEMPLATE_FOLDER] = found
         with _server(database, prepared=found is not None) as api_url:
             if found is None:
-                template.save(lambda folder: _snapshot(database, folder / DATABASE))
+                saved = template.save(lambda folder: _snapshot(database, folder / DATABASE))
+                request.config.stash[_TEMPLATE_FOLDER] = saved
                 building.close()
             yield api_url
+
+
+def template_database(request: pytest.FixtureRequest) -> Path:
+    """The template database: migrated, Prefect's block types in, no flow run yet (as a
+    server's first start leaves it). A session that finds none starts a server to build it."""
+    if _TEMPLATE_FOLDER not in request.config.stash:
+        found = _template(request).find()
+        if found is not None:
+            request.config.stash[_TEMPLATE_FOLDER] = found
+        else:
+            with api_server(request):
+                pass
+    return request.config.stash[_TEMPLATE_FOLDER] / DATABASE
+
+
+def _template(request: pytest.FixtureRequest) -> Template:
+    return Template(request, "prefect-db", ("prefect", "sqlalchemy", "alembic", "aiosqlite"))
 
 
 def _snapshot(database: Path, copy: Path) -> None:
@@ -60,21 +92,13 @@ def _snapshot(database: Path, copy: Path) -> None:
 
 @contextmanager
 def _server(database: Path, *, prepared: bool) -> Iterator[str]:
-    """What `prefect_test_harness` does, on `database` (`prepared`: migrated, blocks in).
+    """`prefect_test_harness`'s server, on `database` (`prepared`: migrated, blocks in).
 
     The server is started as Prefect's `SubprocessASGIServer` starts it (the same uvicorn
     command and variables), without importing Prefect's server into this process (~3 s).
     """
-    import prefect.context
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        temporary_settings,
-    )
-    from prefect.utilities.asyncutils import run_coro_as_sync
-
+    spec = importlib.util.find_spec("prefect")  # its folder, without importing it here
+    assert spec is not None and spec.origin is not None, "Prefect is not installed"
     port = free_port()
     env = {
         "PREFECT_HOME": str(database.parent / "home"),  # the server's files, not ~/.prefect's
@@ -97,13 +121,31 @@ def _server(database: Path, *, prepared: bool) -> Iterator[str]:
         "PREFECT__SERVER_EPHEMERAL": "1",
         "PREFECT__SERVER_FINAL": "1",
     }
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent)]
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent)]
     command += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
     api_url = f"http://127.0.0.1:{port}/api"
     log = database.parent / f"prefect-server-{port}.log"
+    with ServerProcess(command, env, log, cwd=database.parent) as server:
+        server.wait_ready(http_ok(f"{api_url}/health"), _STARTUP_TIMEOUT_S, "the Prefect server")
+        yield api_url
+
+
+@contextmanager
+def _pointed_at(api_url: str) -> Iterator[None]:
+    """This process's Prefect on the server at `api_url`, as `prefect_test_harness` points it
+    (with the draining of the log and event workers at the end, before the server stops)."""
+    import prefect.context
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
     with (
-        ServerProcess(command, env, log, cwd=database.parent) as server,
         # No flow run heartbeats: Prefect's heartbeat thread sleeps in 1 s steps and each flow
         # run joins it when it ends, which made every flow run here ~1 s longer (~30 s of the
         # flow tests' wall time); the server's crash detection that reads them is not tested.
@@ -113,8 +155,7 @@ def _server(database: Path, *, prepared: bool) -> Iterator[str]:
         # Also the process-wide settings, for contexts copied before this one (as the harness).
         prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()),
     ):
-        server.wait_ready(http_ok(f"{api_url}/health"), _STARTUP_TIMEOUT_S, "the Prefect server")
-        yield api_url
+        yield
 
         async def drain_workers() -> None:
             """Send the queued logs and events before the server stops."""

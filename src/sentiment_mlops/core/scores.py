@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn
 
 from sentiment_mlops.core.labels import LABEL_NAMES, labels_from_proba
 from sentiment_mlops.core.text import text_values
@@ -51,6 +50,8 @@ def score_texts(model: Any, texts: Sequence[Any]) -> BatchScores:
     confidence = np.full(len(texts), np.nan)
     if valid.any():
         scored = [text for text, ok in zip(texts, valid, strict=True) if ok]
+        import sklearn  # here: the registry commands import this module, not the model
+
         # The texts are strings: skip scikit-learn's input checks, as the API does.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             proba = model.predict_proba(scored)
