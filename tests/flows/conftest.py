@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import yaml
@@ -22,6 +22,14 @@ from tests.support import prefect_server
 
 # A model weaker than params.yaml's (fewer features): a run with the project's params beats it.
 WEAK_PARAMS = {"vectorizer": {"max_features": 50}}
+
+
+class _HasFolder(Protocol):
+    @property
+    def folder(self) -> Path: ...
+
+
+_Stored = TypeVar("_Stored", bound=_HasFolder)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -118,7 +126,7 @@ def weak_champion(
     store_env: dict[str, str], weak_champion_template: ChampionStore, tmp_path: Path
 ) -> ChampionStore:
     """`store_env` holding a copy of `weak_champion_template`'s store (its paths moved here)."""
-    return _copy_store(weak_champion_template, tmp_path)
+    return copied(weak_champion_template, tmp_path)
 
 
 @pytest.fixture
@@ -126,10 +134,11 @@ def first_champion(
     store_env: dict[str, str], first_champion_template: ChampionStore, tmp_path: Path
 ) -> ChampionStore:
     """`store_env` holding a copy of `first_champion_template`'s store (its paths moved here)."""
-    return _copy_store(first_champion_template, tmp_path)
+    return copied(first_champion_template, tmp_path)
 
 
-def _copy_store(template: ChampionStore, folder: Path) -> ChampionStore:
+def copied(template: _Stored, folder: Path) -> _Stored:
+    """`template` with its store copied to `folder` (any of these dataclasses with a `folder`)."""
     copy_store(template.folder, folder)
     return replace(template, folder=folder)
 

@@ -7,7 +7,7 @@ champion stays; below it the version gets no alias, and the run's log says why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from sentiment_mlops.flows.deployment import DEFAULT_PARAMETERS
 from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
-from tests.flows.conftest import ChampionStore, copy_store, run_flow_in
+from tests.flows.conftest import ChampionStore, copied, copy_store, run_flow_in
 from tests.flows.prefect_reads import task_run_states
 from tests.support.run_log import run_log
 
@@ -56,8 +56,7 @@ def nominated(
     store_env: dict[str, str], nominated_template: NominatedStore, tmp_path: Path
 ) -> NominatedStore:
     """`store_env` holding a copy of `nominated_template`'s store."""
-    copy_store(nominated_template.folder, tmp_path)
-    return replace(nominated_template, folder=tmp_path)
+    return copied(nominated_template, tmp_path)
 
 
 def test_a_challenger_over_the_floor_takes_the_alias_and_leaves_the_champion(
