@@ -26,6 +26,11 @@ server whose scorer runs on wrk's CPU, in the same rounds, to tell the two apart
 `--unused-challenger` adds a canary server at CANARY_PERCENT=0 (the challenger loaded and
 held, never chosen): what holding a second model costs the champion's requests.
 
+`--shared-tables` adds a canary server whose challenger scores with the champion's own
+`CompactScorer` object (the bench's challenger is the same file: one set of tables in the
+caches instead of two; a bench-only patch of `CompactScorer.load` in that server): canary's
+cost with the split kept and the second model's tables gone.
+
 `--control` adds a second `off` server, identical to the first (an A/A pair): its ratio to
 `off` round by round is what this machine's noise alone gives, the yardstick for "nothing
 measurable". `--rounds N` (default 5) runs more rounds; the servers' order is shuffled in each
@@ -67,6 +72,25 @@ ROUNDS = 5
 SPARE = "shadow-spare"  # with --scorer-cpu both: shadow, its scorer on wrk's CPU
 UNUSED = "canary-0%"  # with --unused-challenger: canary at CANARY_PERCENT=0
 CONTROL = "off-2"  # with --control: a second off server, the A/A pair of `off`
+SHARED = "canary-shared"  # with --shared-tables: canary, the challenger on the champion's tables
+# The server of `SHARED`: loading the same compact file twice gives the first scorer again.
+RUN_SHARED_SERVER = (
+    """
+import hashlib, sys, threading
+from sentiment_mlops.core.compact_scorer import CompactScorer
+loaded, load, lock = {}, CompactScorer.load.__func__, threading.Lock()
+def shared(cls, data, tolerance):  # the two stores' watcher threads load at the same time
+    key = hashlib.sha256(data).digest()
+    with lock:
+        if key in loaded:
+            print("bench: a compact scorer shared", file=sys.stderr, flush=True)
+        else:
+            loaded[key] = load(cls, data, tolerance)
+        return loaded[key]
+CompactScorer.load = classmethod(shared)
+"""
+    + RUN_SERVER
+)
 
 
 def add_challenger(env: dict[str, str]) -> str:
@@ -100,8 +124,9 @@ def start_rollout_server(
     if src:
         server_env["PYTHONPATH"] = src
     url = f"http://127.0.0.1:{port}"
+    code = RUN_SHARED_SERVER if name == SHARED else RUN_SERVER
     process, _ = start(
-        [sys.executable, "-c", RUN_SERVER], server_env, root / f"rollout-{name}.log",
+        [sys.executable, "-c", code], server_env, root / f"rollout-{name}.log",
         f"{url}/health",
     )  # fmt: skip
     return process, url
@@ -116,6 +141,7 @@ def run_rollout(
     unused_challenger: bool = False,
     control: bool = False,
     rounds: int = ROUNDS,
+    shared_tables: bool = False,
 ) -> None:
     """The three modes from this checkout and, with `before_src`, from that source tree too
     (as `before:off` ...), all measured in the same alternating rounds."""
@@ -130,6 +156,8 @@ def run_rollout(
         names[UNUSED] = ("canary", None)
     if control:  # off again: the noise of the machine alone
         names[CONTROL] = ("off", None)
+    if shared_tables:  # canary, the challenger scoring with the champion's scorer object
+        names[SHARED] = ("canary", None)
     servers, urls, pids = [], {}, {}
     try:
         for name, (mode, src) in names.items():
@@ -190,6 +218,10 @@ def run_rollout(
         _report_extra(UNUSED, "canary at 0%: the challenger loaded, never chosen", runs, cpu)
     if CONTROL in names:
         _report_extra(CONTROL, "off again: the A/A pair", runs, cpu)
+    if SHARED in names:
+        _report_extra(SHARED, "canary, the challenger on the champion's tables", runs, cpu)
+        shares = (root / f"rollout-{SHARED}.log").read_text().count("a compact scorer shared")
+        print(f"{SHARED}: scorer objects shared {shares} time(s) (1 expected)")
     _report_paired([name for name in names if name != "off" and "before:" not in name], cpu)
     for name in names:
         print(

@@ -355,6 +355,11 @@ def main() -> None:
         help="with --rollout: also a second off server (an A/A pair: the machine's noise alone)",
     )
     parser.add_argument(
+        "--shared-tables",
+        action="store_true",
+        help="with --rollout: also a canary server whose challenger uses the champion's tables",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=5, help="with --rollout: alternating rounds per server",
     )  # fmt: skip
     args = parser.parse_args()
@@ -369,6 +374,7 @@ def main() -> None:
             return run_rollout(
                 root, args.data, args.duration, args.before_src, args.scorer_cpu,
                 args.unused_challenger, args.control, args.rounds,
+                args.shared_tables,
             )  # fmt: skip
         env, bodies, script = prepare(root, args.data)
         if args.request_path:
