@@ -32,6 +32,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SharedFixtureScheduling(config, log)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each test's seconds are kept for the next run's order of xdist's units of work."""
+    if not hasattr(config, "workerinput"):  # the process that reports the tests
+        from tests.support.scheduling import DurationRecorder
+
+        config.pluginmanager.register(DurationRecorder(config), "sentiment-test-durations")
+
+
 @pytest.fixture(autouse=True)
 def _ignore_developer_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's `.env` (copied from .env.example) must not change what tests see."""
