@@ -3,6 +3,7 @@ stores whose champion the flow trained once per session, copied for each test th
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from prefect.states import State
 
 from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
-from tests.conftest import PARAMS_FILE, store_variables
+from tests.conftest import PARAMS_FILE, TOOL_PREFIXES, store_variables, tool_environment_restored
 from tests.support import prefect_server
 
 # A model weaker than params.yaml's (fewer features): a run with the project's params beats it.
@@ -98,6 +99,45 @@ def run_flow_in(folder: Path, **parameters: Any) -> State:
             return training_flow(**parameters, return_state=True)
         finally:
             get_settings.cache_clear()
+
+
+@dataclass(frozen=True)
+class UnregisteredRun:
+    """The flow's one run with `register_model=False` on an empty migrated store that a `.env`
+    alone selects (with MLflow's HTTP timeout, which MLflow reads from the environment only)."""
+
+    tracking_uri: str  # the store, written in the .env only
+    result: TrainingResult
+    environment: dict[str, str]  # MLFLOW_* and PREFECT_* as the run left this process's
+
+
+@pytest.fixture(scope="session")
+def unregistered_run(
+    tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path
+) -> UnregisteredRun:
+    """Run once for the tests of what the flow configures and of a run without registration:
+    each training run costs seconds (most of it MLflow's logging)."""
+    from sentiment_mlops.flows.training import training_flow
+
+    folder = tmp_path_factory.mktemp("unregistered")
+    shutil.copyfile(migrated_store_template, folder / "mlflow.db")
+    tracking_uri = store_variables(folder)["MLFLOW_TRACKING_URI"]
+    dotenv = folder / ".env"
+    dotenv.write_text(f"MLFLOW_TRACKING_URI={tracking_uri}\nMLFLOW_HTTP_REQUEST_TIMEOUT=7\n")
+    # The flow configures this process (its entry point's job): the session goes on as it was.
+    with tool_environment_restored(), pytest.MonkeyPatch.context() as patch:
+        for name, value in store_variables(folder).items():
+            patch.setenv(name, value)
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+            patch.delenv(name, raising=False)
+        patch.setitem(Settings.model_config, "env_file", str(dotenv))
+        get_settings.cache_clear()
+        try:
+            result = training_flow(register_model=False)
+            environment = {k: v for k, v in os.environ.items() if k.startswith(TOOL_PREFIXES)}
+        finally:
+            get_settings.cache_clear()
+    return UnregisteredRun(tracking_uri, result, environment)
 
 
 @pytest.fixture(scope="session")
