@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -20,6 +18,7 @@ from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
 from tests.conftest import PARAMS_FILE, TOOL_PREFIXES, store_variables, tool_environment_restored
 from tests.support import prefect_server
+from tests.support.mlflow_store import move_store_paths
 
 # A model weaker than params.yaml's (fewer features): a run with the project's params beats it.
 WEAK_PARAMS = {"vectorizer": {"max_features": 50}}
@@ -187,21 +186,5 @@ def copy_store(source: Path, folder: Path) -> None:
     """Copy the store in `source` (SQLite file and artifacts) to `folder`, its paths moved."""
     shutil.copyfile(source / "mlflow.db", folder / "mlflow.db")
     shutil.copytree(source / "mlartifacts", folder / "mlartifacts")
-    _move_paths(folder / "mlflow.db", str(source), str(folder))
+    move_store_paths(folder / "mlflow.db", str(source), str(folder))
     get_settings.cache_clear()
-
-
-def _move_paths(database: Path, old: str, new: str) -> None:
-    """Rewrite `old` (a folder) as `new` in every text value of an MLflow SQLite store: the
-    artifact locations and URIs of experiments, runs, logged models and versions."""
-    with closing(sqlite3.connect(database)) as db, db:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for column in db.execute(f'PRAGMA table_info("{table}")').fetchall():
-                name, kind = column[1], column[2].upper()
-                if "CHAR" in kind or "TEXT" in kind or kind == "":
-                    db.execute(
-                        f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) '
-                        f'WHERE instr("{name}", ?) > 0',
-                        (old, new, old),
-                    )
