@@ -25,12 +25,25 @@ server's), or with `--scorer-cpu spare` runs on wrk's (a pod with CPU to spare, 
 server whose scorer runs on wrk's CPU, in the same rounds, to tell the two apart.
 `--unused-challenger` adds a canary server at CANARY_PERCENT=0 (the challenger loaded and
 held, never chosen): what holding a second model costs the champion's requests.
+
+`--shared-tables` adds a canary server whose challenger scores with the champion's own
+`CompactScorer` object (the bench's challenger is the same file: one set of tables in the
+caches instead of two; a bench-only patch of `CompactScorer.load` in that server): canary's
+cost with the split kept and the second model's tables gone.
+
+`--control` adds a second `off` server, identical to the first (an A/A pair): its ratio to
+`off` round by round is what this machine's noise alone gives, the yardstick for "nothing
+measurable". `--rounds N` (default 5) runs more rounds; the servers' order is shuffled in each
+round (seeded), so that drift within a round does not always hit the same mode, and each
+mode's ratio to `off` is also given as the median of its ratios within a round (paired: both
+measured within seconds of each other), with their range.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -58,6 +71,26 @@ CONCURRENCY = 8
 ROUNDS = 5
 SPARE = "shadow-spare"  # with --scorer-cpu both: shadow, its scorer on wrk's CPU
 UNUSED = "canary-0%"  # with --unused-challenger: canary at CANARY_PERCENT=0
+CONTROL = "off-2"  # with --control: a second off server, the A/A pair of `off`
+SHARED = "canary-shared"  # with --shared-tables: canary, the challenger on the champion's tables
+# The server of `SHARED`: loading the same compact file twice gives the first scorer again.
+RUN_SHARED_SERVER = (
+    """
+import hashlib, sys, threading
+from sentiment_mlops.core.compact_scorer import CompactScorer
+loaded, load, lock = {}, CompactScorer.load.__func__, threading.Lock()
+def shared(cls, data, tolerance):  # the two stores' watcher threads load at the same time
+    key = hashlib.sha256(data).digest()
+    with lock:
+        if key in loaded:
+            print("bench: a compact scorer shared", file=sys.stderr, flush=True)
+        else:
+            loaded[key] = load(cls, data, tolerance)
+        return loaded[key]
+CompactScorer.load = classmethod(shared)
+"""
+    + RUN_SERVER
+)
 
 
 def add_challenger(env: dict[str, str]) -> str:
@@ -91,8 +124,9 @@ def start_rollout_server(
     if src:
         server_env["PYTHONPATH"] = src
     url = f"http://127.0.0.1:{port}"
+    code = RUN_SHARED_SERVER if name == SHARED else RUN_SERVER
     process, _ = start(
-        [sys.executable, "-c", RUN_SERVER], server_env, root / f"rollout-{name}.log",
+        [sys.executable, "-c", code], server_env, root / f"rollout-{name}.log",
         f"{url}/health",
     )  # fmt: skip
     return process, url
@@ -105,6 +139,9 @@ def run_rollout(
     before_src: str | None = None,
     scorer_cpu: str = "server",
     unused_challenger: bool = False,
+    control: bool = False,
+    rounds: int = ROUNDS,
+    shared_tables: bool = False,
 ) -> None:
     """The three modes from this checkout and, with `before_src`, from that source tree too
     (as `before:off` ...), all measured in the same alternating rounds."""
@@ -117,6 +154,10 @@ def run_rollout(
         names[SPARE] = ("shadow", None)
     if unused_challenger:  # canary at 0%: the challenger loaded, never chosen
         names[UNUSED] = ("canary", None)
+    if control:  # off again: the noise of the machine alone
+        names[CONTROL] = ("off", None)
+    if shared_tables:  # canary, the challenger scoring with the champion's scorer object
+        names[SHARED] = ("canary", None)
     servers, urls, pids = [], {}, {}
     try:
         for name, (mode, src) in names.items():
@@ -141,8 +182,11 @@ def run_rollout(
         cpu: dict[str, list[float]] = {name: [] for name in names}
         cpu |= {f"{name}+scorer": [] for name in names if name.endswith("shadow")}
         switches: dict[str, list[float]] = {name: [] for name in names}
-        for _ in range(ROUNDS):
-            for mode in names:
+        shuffled = random.Random(13)
+        for _ in range(rounds):
+            order = list(names)
+            shuffled.shuffle(order)
+            for mode in order:
                 before, before_all = cpu_seconds(pids[mode]), _tree_cpu_seconds(pids[mode])
                 switched = _context_switches(pids[mode])
                 load = wrk(f"{urls[mode]}/predict", bodies["ours"], script, CONCURRENCY, duration)
@@ -172,6 +216,13 @@ def run_rollout(
         _report_spare(runs, cpu)
     if UNUSED in names:
         _report_extra(UNUSED, "canary at 0%: the challenger loaded, never chosen", runs, cpu)
+    if CONTROL in names:
+        _report_extra(CONTROL, "off again: the A/A pair", runs, cpu)
+    if SHARED in names:
+        _report_extra(SHARED, "canary, the challenger on the champion's tables", runs, cpu)
+        shares = (root / f"rollout-{SHARED}.log").read_text().count("a compact scorer shared")
+        print(f"{SHARED}: scorer objects shared {shares} time(s) (1 expected)")
+    _report_paired([name for name in names if name != "off" and "before:" not in name], cpu)
     for name in names:
         print(
             f"{name:14} server threads {threads[name]:3d}, context switches per request "
@@ -212,6 +263,17 @@ def _report_extra(
         + f"); vs off: CPU {ms[name] / ms['off']:.2f}x, "
         f"p99 {100 * (p99[name] / p99['off'] - 1):+.0f}%"
     )
+
+
+def _report_paired(names: list[str], cpu: dict[str, list[float]]) -> None:
+    """Each server's CPU per request over `off`'s in the same round: median and range."""
+    print("\nCPU per request / off's in the same round (median, range over rounds):")
+    for name in names:
+        ratios = [mine / base for mine, base in zip(cpu[name], cpu["off"], strict=True)]
+        print(
+            f"{name:14} {statistics.median(ratios):.3f}x ({min(ratios):.3f}-{max(ratios):.3f}): "
+            + " ".join(f"{x:.3f}" for x in ratios)
+        )
 
 
 def _wait_for_challenger(url: str, mode: str) -> None:
@@ -294,7 +356,8 @@ def _compare_trees(cpu: dict[str, list[float]], runs: dict[str, list[Load]]) -> 
 def _report(
     runs: dict[str, list[Load]], cpu: dict[str, list[float]], shadow: dict[str, float], same: int
 ) -> None:
-    print(f"\n/predict at c={CONCURRENCY}, median of {ROUNDS} alternating runs, one worker")
+    rounds = len(runs["off"])
+    print(f"\n/predict at c={CONCURRENCY}, median of {rounds} alternating runs, one worker")
     print(f"{'mode':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11} {'errors':>7}")
     median = {}
     for mode in MODES:

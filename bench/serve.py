@@ -345,8 +345,22 @@ def main() -> None:
         "default), on wrk's (a pod with CPU to spare), or both (a second shadow server)",
     )  # fmt: skip
     parser.add_argument(
-        "--unused-challenger", action="store_true",
+        "--unused-challenger",
+        action="store_true",
         help="with --rollout: also a canary server at CANARY_PERCENT=0 (challenger held, unused)",
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="with --rollout: also a second off server (an A/A pair: the machine's noise alone)",
+    )
+    parser.add_argument(
+        "--shared-tables",
+        action="store_true",
+        help="with --rollout: also a canary server whose challenger uses the champion's tables",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="with --rollout: alternating rounds per server",
     )  # fmt: skip
     args = parser.parse_args()
     require_wrk()
@@ -359,7 +373,8 @@ def main() -> None:
 
             return run_rollout(
                 root, args.data, args.duration, args.before_src, args.scorer_cpu,
-                args.unused_challenger,
+                args.unused_challenger, args.control, args.rounds,
+                args.shared_tables,
             )  # fmt: skip
         env, bodies, script = prepare(root, args.data)
         if args.request_path:

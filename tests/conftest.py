@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +32,43 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SharedFixtureScheduling(config, log)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each test's seconds are kept for the next run's order of xdist's units of work."""
+    if not hasattr(config, "workerinput"):  # the process that reports the tests
+        from tests.support.scheduling import DurationRecorder
+
+        config.pluginmanager.register(DurationRecorder(config), "sentiment-test-durations")
+
+
 @pytest.fixture(autouse=True)
 def _ignore_developer_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's `.env` (copied from .env.example) must not change what tests see."""
     monkeypatch.setitem(Settings.model_config, "env_file", None)
 
 
+# The variables through which an entry point configures MLflow and Prefect in its process.
+TOOL_PREFIXES = ("MLFLOW_", "PREFECT_")
+
+
+@contextmanager
+def tool_environment_restored() -> Iterator[None]:
+    """The MLFLOW_* and PREFECT_* variables as they were before the block, whatever it set."""
+    saved = {key: value for key, value in os.environ.items() if key.startswith(TOOL_PREFIXES)}
+    try:
+        yield
+    finally:
+        for key in [key for key in os.environ if key.startswith(TOOL_PREFIXES)]:
+            if key not in saved:
+                del os.environ[key]
+        os.environ.update(saved)
+
+
 @pytest.fixture(autouse=True)
 def _restore_tool_environment() -> Iterator[None]:
     """An entry point run in-process (the CLI, an app's lifespan, the flow) configures MLflow and
     Prefect through the environment (`process.configure_process`); the next test starts afresh."""
-    prefixes = ("MLFLOW_", "PREFECT_")
-    saved = {key: value for key, value in os.environ.items() if key.startswith(prefixes)}
-    yield
-    for key in [key for key in os.environ if key.startswith(prefixes)]:
-        if key not in saved:
-            del os.environ[key]
-    os.environ.update(saved)
+    with tool_environment_restored():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -3,10 +3,9 @@ stores whose champion the flow trained once per session, copied for each test th
 
 from __future__ import annotations
 
+import os
 import shutil
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -17,8 +16,9 @@ from prefect.states import State
 
 from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
-from tests.conftest import PARAMS_FILE, store_variables
+from tests.conftest import PARAMS_FILE, TOOL_PREFIXES, store_variables, tool_environment_restored
 from tests.support import prefect_server
+from tests.support.mlflow_store import move_store_paths
 
 # A model weaker than params.yaml's (fewer features): a run with the project's params beats it.
 WEAK_PARAMS = {"vectorizer": {"max_features": 50}}
@@ -100,6 +100,45 @@ def run_flow_in(folder: Path, **parameters: Any) -> State:
             get_settings.cache_clear()
 
 
+@dataclass(frozen=True)
+class UnregisteredRun:
+    """The flow's one run with `register_model=False` on an empty migrated store that a `.env`
+    alone selects (with MLflow's HTTP timeout, which MLflow reads from the environment only)."""
+
+    tracking_uri: str  # the store, written in the .env only
+    result: TrainingResult
+    environment: dict[str, str]  # MLFLOW_* and PREFECT_* as the run left this process's
+
+
+@pytest.fixture(scope="session")
+def unregistered_run(
+    tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path
+) -> UnregisteredRun:
+    """Run once for the tests of what the flow configures and of a run without registration:
+    each training run costs seconds (most of it MLflow's logging)."""
+    from sentiment_mlops.flows.training import training_flow
+
+    folder = tmp_path_factory.mktemp("unregistered")
+    shutil.copyfile(migrated_store_template, folder / "mlflow.db")
+    tracking_uri = store_variables(folder)["MLFLOW_TRACKING_URI"]
+    dotenv = folder / ".env"
+    dotenv.write_text(f"MLFLOW_TRACKING_URI={tracking_uri}\nMLFLOW_HTTP_REQUEST_TIMEOUT=7\n")
+    # The flow configures this process (its entry point's job): the session goes on as it was.
+    with tool_environment_restored(), pytest.MonkeyPatch.context() as patch:
+        for name, value in store_variables(folder).items():
+            patch.setenv(name, value)
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+            patch.delenv(name, raising=False)
+        patch.setitem(Settings.model_config, "env_file", str(dotenv))
+        get_settings.cache_clear()
+        try:
+            result = training_flow(register_model=False)
+            environment = {k: v for k, v in os.environ.items() if k.startswith(TOOL_PREFIXES)}
+        finally:
+            get_settings.cache_clear()
+    return UnregisteredRun(tracking_uri, result, environment)
+
+
 @pytest.fixture(scope="session")
 def weak_champion_template(
     tmp_path_factory: pytest.TempPathFactory, migrated_store_template: Path
@@ -147,21 +186,5 @@ def copy_store(source: Path, folder: Path) -> None:
     """Copy the store in `source` (SQLite file and artifacts) to `folder`, its paths moved."""
     shutil.copyfile(source / "mlflow.db", folder / "mlflow.db")
     shutil.copytree(source / "mlartifacts", folder / "mlartifacts")
-    _move_paths(folder / "mlflow.db", str(source), str(folder))
+    move_store_paths(folder / "mlflow.db", str(source), str(folder))
     get_settings.cache_clear()
-
-
-def _move_paths(database: Path, old: str, new: str) -> None:
-    """Rewrite `old` (a folder) as `new` in every text value of an MLflow SQLite store: the
-    artifact locations and URIs of experiments, runs, logged models and versions."""
-    with closing(sqlite3.connect(database)) as db, db:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for column in db.execute(f'PRAGMA table_info("{table}")').fetchall():
-                name, kind = column[1], column[2].upper()
-                if "CHAR" in kind or "TEXT" in kind or kind == "":
-                    db.execute(
-                        f'UPDATE "{table}" SET "{name}" = replace("{name}", ?, ?) '
-                        f'WHERE instr("{name}", ?) > 0',
-                        (old, new, old),
-                    )

@@ -8,7 +8,7 @@ import pytest
 from sentiment_mlops import registry
 from sentiment_mlops.flows.training import FLOW_NAME, training_flow
 from sentiment_mlops.settings import Settings, get_settings
-from tests.flows.conftest import ChampionStore
+from tests.flows.conftest import ChampionStore, UnregisteredRun
 from tests.flows.prefect_reads import task_run_states
 from tests.support.flow_spec import FLOW_NAME as SPECIFIED_FLOW_NAME
 from tests.support.flow_spec import TASK_NAMES
@@ -63,10 +63,13 @@ def test_champion_moves_only_to_a_better_model(weak_champion: ChampionStore, wri
     assert run.data.metrics["champion_f1"] == pytest.approx(decision.champion_score)
 
 
-def test_no_register_logs_a_run_but_no_version(settings: Settings) -> None:
-    result = training_flow(register_model=False)
+def test_no_register_logs_a_run_but_no_version(unregistered_run: UnregisteredRun) -> None:
+    result = unregistered_run.result  # the flow's run with register_model=False (once a session)
     assert result.version is None
-    assert registry.list_versions(registry.make_client(settings), settings.model_name) == []
+    settings = Settings(mlflow_tracking_uri=unregistered_run.tracking_uri)
+    client = registry.make_client(settings)
+    assert client.get_run(result.run_id).info.status == "FINISHED"
+    assert registry.list_versions(client, settings.model_name) == []
 
 
 def test_registered_champion_loads_as_pyfunc_and_predicts(first_champion: ChampionStore) -> None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from tests.serving.helpers import DEMO_CSV, PARAMS, REPO_ROOT, MlflowStore, train_store
+from tests.support.mlflow_store import move_model_files, move_store_paths
 from tests.support.templates import Template
 
 # What shapes the trained store besides these sources: the libraries that fit, log and migrate.
@@ -47,25 +47,6 @@ def _build(folder: Path, migrated_store: Path) -> None:
     (folder / "store.json").write_text(json.dumps(facts))
 
 
-def _relocate(root: Path, old: str) -> None:
-    """Replace the folder `old` by `root` in the store's text: database cells and files."""
-    new = str(root)
-    with sqlite3.connect(root / "mlflow.db") as db:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for column in [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]:
-                db.execute(
-                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
-                    f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
-                    (old, new, old),
-                )
-    db.close()
-    for path in root.rglob("MLmodel"):
-        text = path.read_text()
-        if old in text:
-            path.write_text(text.replace(old, new))
-
-
 def copy_trained_store(
     request: pytest.FixtureRequest, root: Path, migrated_store: Path
 ) -> MlflowStore:
@@ -74,6 +55,7 @@ def copy_trained_store(
     folder = template.get(lambda staging: _build(staging, migrated_store))
     facts = json.loads((folder / "store.json").read_text())
     shutil.copytree(folder / "store", root, dirs_exist_ok=True)
-    _relocate(root, facts["root"])
+    move_store_paths(root / "mlflow.db", facts["root"], str(root))
+    move_model_files(root, facts["root"], str(root))
     model = pickle.loads((folder / "model.pkl").read_bytes())
     return MlflowStore(root, model, facts["model_uri"], facts["run_id"], facts["experiment_id"])

@@ -1,5 +1,5 @@
 """How pytest-xdist's workers share the quick set: by file, except folders whose tests share
-one costly per-worker fixture, which run on one worker whole.
+one costly per-worker fixture, which run on one worker whole; the longest units first.
 
 `--dist loadfile` runs each module on one worker, so module-scoped fixtures are built once; but
 a session fixture shared by several modules is built on every worker that runs one of them.
@@ -13,22 +13,75 @@ they check is built by prefect-kubernetes' own code (tests/deploy/k8s.py), and i
 with Prefect and the Kubernetes client costs ~7 CPU s in each process that builds a Job; the
 Jobs are kept in pytest's cache, so only a run with an empty cache (a fresh checkout, CI)
 builds them, and then on one worker instead of both.
+
+Each worker takes the next unit when it is almost done with its own, so a long unit handed out
+last keeps one worker busy while the other has nothing left. xdist hands out the units with the
+most tests first, which is not the longest: tests/flows/ (~30 tests) takes a third of the run,
+a module of four tests over ten seconds. So the units go out longest first, by the seconds
+each test took in the last run (kept in pytest's cache by `DurationRecorder`); a test never run
+counts as `_UNKNOWN_S`, so a fresh checkout orders by test count as xdist does.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from xdist.scheduler import LoadFileScheduling
 
 # Nodeid prefixes (relative to the rootdir) whose files run on one worker, each prefix whole.
 SHARED_FIXTURE_FOLDERS = ("tests/flows/", "tests/registry/", "tests/deploy/test_k8s_")
 
+# pytest's cache key of the seconds (setup, call and teardown) each test took when last run.
+DURATIONS_KEY = "sentiment/test-seconds"
+_UNKNOWN_S = 0.5
+
+
+def split_scope(nodeid: str) -> str:
+    """The unit of work of a test: its file, or the shared-fixture folder it is in."""
+    path = nodeid.split("::", 1)[0]
+    for folder in SHARED_FIXTURE_FOLDERS:
+        if path.startswith(folder):
+            return folder
+    return path
+
 
 class SharedFixtureScheduling(LoadFileScheduling):
-    """`loadfile`, with each of SHARED_FIXTURE_FOLDERS as one unit of work."""
+    """`loadfile`, with each of SHARED_FIXTURE_FOLDERS as one unit of work, longest first."""
+
+    _ordered = False
 
     def _split_scope(self, nodeid: str) -> str:
-        path = nodeid.split("::", 1)[0]
-        for folder in SHARED_FIXTURE_FOLDERS:
-            if path.startswith(folder):
-                return folder
-        return path
+        return split_scope(nodeid)
+
+    def _assign_work_unit(self, node: Any) -> None:
+        if not self._ordered:  # the first call: the queue holds every unit
+            seconds = self.config.cache.get(DURATIONS_KEY, {}) if self.config.cache else {}
+
+            def cost(unit: tuple[str, dict[str, bool]]) -> float:
+                return sum(seconds.get(nodeid, _UNKNOWN_S) for nodeid in unit[1])
+
+            units = sorted(self.workqueue.items(), key=cost, reverse=True)
+            self.workqueue.clear()
+            self.workqueue.update(units)
+            self._ordered = True
+        super()._assign_work_unit(node)
+
+
+class DurationRecorder:
+    """Keeps each test's seconds (setup, call and teardown) in pytest's cache, over those of
+    the tests a run did not run, for the next run's order. A plugin of the process that
+    reports the tests (xdist's controller, or a run without workers)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.seconds: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
+
+    def pytest_sessionfinish(self) -> None:
+        if self.seconds and self.config.cache is not None:
+            kept = self.config.cache.get(DURATIONS_KEY, {})
+            new = {nodeid: round(value, 3) for nodeid, value in self.seconds.items()}
+            self.config.cache.set(DURATIONS_KEY, kept | new)
