@@ -56,7 +56,8 @@ class SharedFixtureScheduling(LoadFileScheduling):
 
     def _assign_work_unit(self, node: Any) -> None:
         if not self._ordered:  # the first call: the queue holds every unit
-            seconds = self.config.cache.get(DURATIONS_KEY, {}) if self.config.cache else {}
+            cache = _cache(self.config)
+            seconds = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
 
             def cost(unit: tuple[str, dict[str, bool]]) -> float:
                 return sum(seconds.get(nodeid, _UNKNOWN_S) for nodeid in unit[1])
@@ -81,7 +82,14 @@ class DurationRecorder:
         self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
 
     def pytest_sessionfinish(self) -> None:
-        if self.seconds and self.config.cache is not None:
-            kept = self.config.cache.get(DURATIONS_KEY, {})
+        cache = _cache(self.config)
+        if self.seconds and cache is not None:
+            kept = cache.get(DURATIONS_KEY, {})
             new = {nodeid: round(value, 3) for nodeid, value in self.seconds.items()}
-            self.config.cache.set(DURATIONS_KEY, kept | new)
+            cache.set(DURATIONS_KEY, kept | new)
+
+
+def _cache(config: pytest.Config) -> Any:
+    """pytest's cache, or None in a session run with its plugin off (`-p no:cacheprovider`),
+    where `config` has no `cache` at all."""
+    return getattr(config, "cache", None)
