@@ -52,21 +52,7 @@ class LocalPrefectServer:
     def start(self) -> None:
         """Start the server process; returns at once (see `wait_ready`)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        env = os.environ | {
-            "PREFECT_HOME": str(self.home),
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        }
-        if self._migrated_marker.exists() and "PREFECT_API_DATABASE_CONNECTION_URL" not in env:
-            env |= {
-                "PREFECT_API_DATABASE_MIGRATE_ON_START": "false",
-                "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
-                # The memo of the block registration imports every installed Prefect collection
-                # (prefect-kubernetes and its client: ~5 CPU s) even when the registration is off.
-                "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
-            }
+        env = self._environment()
         command = [sys.executable, "-m", __name__, "--factory"]
         command += ["prefect.server.api.server:create_app", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
@@ -83,6 +69,26 @@ class LocalPrefectServer:
                 )
         finally:
             os.close(lifeline_end)
+
+    def _environment(self) -> dict[str, str]:
+        """The server's variables: this process's, with its home and, on a migrated home, no
+        migration, block registration or registration memo at start."""
+        env = os.environ | {
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        if self._migrated_marker.exists() and "PREFECT_API_DATABASE_CONNECTION_URL" not in env:
+            env |= {
+                "PREFECT_API_DATABASE_MIGRATE_ON_START": "false",
+                "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+                # The memo of the block registration imports every installed Prefect collection
+                # (prefect-kubernetes and its client: ~5 CPU s) even when the registration is off.
+                "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
+            }
+        return env
 
     def wait_ready(self, timeout: float = _READY_TIMEOUT_S) -> None:
         """Block until the API answers its health check; raise if the process died."""
