@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -88,14 +89,26 @@ def run_flow_in(folder: Path, **parameters: Any) -> State:
     selected through the environment for this run only (for session fixtures)."""
     from sentiment_mlops.flows.training import training_flow
 
-    with pytest.MonkeyPatch.context() as patch:
+    with store_selected(folder):
+        return training_flow(**parameters, return_state=True)
+
+
+@contextmanager
+def store_selected(
+    folder: Path, env_file: Path | None = None, unset: tuple[str, ...] = ("MLFLOW_REGISTRY_URI",)
+) -> Iterator[None]:
+    """The store in `folder` selected through the environment (and `env_file` as the settings'
+    .env, none by default) for the block only, for session fixtures: what the flow configures
+    in this process is undone after it, so the session goes on as it was."""
+    with tool_environment_restored(), pytest.MonkeyPatch.context() as patch:
         for name, value in store_variables(folder).items():
             patch.setenv(name, value)
-        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        patch.setitem(Settings.model_config, "env_file", None)
+        for name in unset:
+            patch.delenv(name, raising=False)
+        patch.setitem(Settings.model_config, "env_file", str(env_file) if env_file else None)
         get_settings.cache_clear()
         try:
-            return training_flow(**parameters, return_state=True)
+            yield
         finally:
             get_settings.cache_clear()
 
@@ -123,19 +136,11 @@ def unregistered_run(
     tracking_uri = store_variables(folder)["MLFLOW_TRACKING_URI"]
     dotenv = folder / ".env"
     dotenv.write_text(f"MLFLOW_TRACKING_URI={tracking_uri}\nMLFLOW_HTTP_REQUEST_TIMEOUT=7\n")
-    # The flow configures this process (its entry point's job): the session goes on as it was.
-    with tool_environment_restored(), pytest.MonkeyPatch.context() as patch:
-        for name, value in store_variables(folder).items():
-            patch.setenv(name, value)
-        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
-            patch.delenv(name, raising=False)
-        patch.setitem(Settings.model_config, "env_file", str(dotenv))
-        get_settings.cache_clear()
-        try:
-            result = training_flow(register_model=False)
-            environment = {k: v for k, v in os.environ.items() if k.startswith(TOOL_PREFIXES)}
-        finally:
-            get_settings.cache_clear()
+    # MLflow reads neither the store nor the timeout from the .env: the flow must set them.
+    unset = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    with store_selected(folder, env_file=dotenv, unset=unset):
+        result = training_flow(register_model=False)
+        environment = {k: v for k, v in os.environ.items() if k.startswith(TOOL_PREFIXES)}
     return UnregisteredRun(tracking_uri, result, environment)
 
 

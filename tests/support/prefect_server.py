@@ -107,8 +107,8 @@ def _server(database: Path, *, prepared: bool) -> Iterator[str]:
         "PREFECT_API_DATABASE_MIGRATE_ON_START": str(not prepared).lower(),
         "PREFECT_API_BLOCKS_REGISTER_ON_START": str(not prepared).lower(),
         # The memo of the block registration imports every Prefect collection first (here
-        # prefect-kubernetes and its Kubernetes client, ~5 s of CPU), even when the
-        # registration itself is off.
+        # prefect-kubernetes), even when the registration itself is off: ~0.8 CPU s a start
+        # (bench/local_prefect_start.py).
         "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": str(not prepared).lower(),
         # Services no test reads from, each a cost per start or per event: the vacuum of old
         # events (seconds at each start), the automations' triggers and actions (this project

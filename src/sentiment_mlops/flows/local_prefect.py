@@ -85,7 +85,8 @@ class LocalPrefectServer:
                 "PREFECT_API_DATABASE_MIGRATE_ON_START": "false",
                 "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
                 # The memo of the block registration imports every installed Prefect collection
-                # (prefect-kubernetes and its client: ~5 CPU s) even when the registration is off.
+                # (here prefect-kubernetes) even when the registration is off: ~0.8 CPU s a
+                # start (bench/local_prefect_start.py).
                 "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
             }
         return env
