@@ -5,6 +5,7 @@ The tests' one process helper: every test server (uvicorn, MLflow, SeaweedFS) is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -136,4 +137,12 @@ class ServerProcess:
                 self.process.wait()
             except ProcessLookupError:
                 pass
+        self._log_file.close()
+
+    def kill(self) -> None:
+        """Stop at once (SIGKILL to its session): for a server whose files are thrown away."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         self._log_file.close()
