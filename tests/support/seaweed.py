@@ -160,6 +160,7 @@ class SeaweedS3:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         last_error = "no answer yet"
+        pause = 0.02  # doubling to 0.2 s: the server is often ready within a second
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 raise RuntimeError(f"weed exited early; log tail:\n{self._tail()}")
@@ -169,7 +170,8 @@ class SeaweedS3:
                 return
             except Exception as error:  # any failure means "not ready yet" until the deadline
                 last_error = f"{type(error).__name__}: {error}"
-                time.sleep(0.2)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
         raise RuntimeError(
             f"SeaweedFS S3 not ready after {self.startup_timeout:.0f} s ({last_error}); "
             f"log tail:\n{self._tail()}"
