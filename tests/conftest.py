@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -38,6 +39,19 @@ def pytest_configure(config: pytest.Config) -> None:
         from tests.support.scheduling import DurationRecorder
 
         config.pluginmanager.register(DurationRecorder(config), "sentiment-test-durations")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Less of Python's cyclic garbage collection in the process that runs the tests.
+
+    Collection leaves a large heap (MLflow, Prefect, scikit-learn, pandas and the test modules)
+    that lives as long as the process: frozen, full collections no longer walk it. Collections
+    of the young generations come every 10,000 allocations instead of 700, so each test's
+    objects are walked less often. Measured with gc.callbacks over the quick set (two
+    workers): ~6.8 CPU s in the collector before, ~3.7 CPU s after. Memory is the only cost;
+    garbage without cycles is still freed at once (reference counting)."""
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 @pytest.fixture(autouse=True)

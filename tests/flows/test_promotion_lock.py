@@ -15,15 +15,27 @@ from sentiment_mlops.settings import Settings
 
 
 def _overlaps(
-    settings: Settings, holders: int = 2, hold_s: float = 0.5
+    settings: Settings, holders: int = 2, hold_s: float = 0.2
 ) -> list[tuple[float, float]]:
-    """Run `holders` threads that each hold the lock for `hold_s`; return their (enter, exit)."""
+    """Run `holders` threads that each hold the lock for `hold_s`; return their (enter, exit).
+
+    The threads ask for the lock together (a barrier), and each holder keeps it until every
+    thread has asked, then `hold_s` more: a lock that lets two in shows as an overlap without
+    a long hold (it was 0.5 s per holder with no barrier)."""
     spans: list[tuple[float, float]] = []
     lock = threading.Lock()
+    ready = threading.Barrier(holders)
+    asked = [0]
 
     def hold() -> None:
+        ready.wait(timeout=60)
+        with lock:
+            asked[0] += 1
         with champion_lock(settings):
             start = time.monotonic()
+            all_asked = time.monotonic() + 60
+            while asked[0] < holders and time.monotonic() < all_asked:
+                time.sleep(0.005)
             time.sleep(hold_s)
             end = time.monotonic()
         with lock:

@@ -166,7 +166,12 @@ def test_model_info_shows_how_the_champion_and_the_challenger_score(
     name = "compact-model-info"
     champion, _ = _log_version(mlflow_store, name)
     _promote(mlflow_store, name, champion)
-    settings = mlflow_store.settings(model_name=name, rollout_mode="canary", canary_percent=10)
+    settings = mlflow_store.settings(
+        model_name=name,
+        rollout_mode="canary",
+        canary_percent=10,
+        model_reload_interval=0.2,  # the tests' default, 1 s, is waited for below
+    )
     with TestClient(create_app(settings)) as http:
         wait_until(lambda: http.get("/health").status_code == 200, timeout=60)
         info = http.get("/model-info").json()

@@ -104,6 +104,10 @@ def test_retention_deletes_rows_older_than_the_setting(sqlite_logged: LoggedServ
         "request_kind": "single",
     }
     fresh_id = sqlite_logged.http.post("/predict", json={"text": TEXTS[1]}).json()["prediction_id"]
+    # Feedback on an id the store lacks flushes the queue before its 404: the fresh row is
+    # written now, not after the writer's 1 s of gathering.
+    unknown = {"prediction_id": "f" * 32, "label": "negative"}
+    assert sqlite_logged.http.post("/feedback", json=unknown).status_code == 404
     wait_until(lambda: sqlite_logged.rows([fresh_id]), timeout=30)
     sqlite_logged.execute(insert(tables.predictions).values(old))
     sqlite_logged.execute(

@@ -116,6 +116,10 @@ def _server(database: Path, *, prepared: bool) -> Iterator[str]:
         "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "[]",
         "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
         "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+        # A client refused a concurrency slot retries after the server's Retry-After: the
+        # limit's average occupancy (2 s for a new limit) capped at this, 30 s by default.
+        # The tests' holders hold for tenths of a second; the lock tests waited ~2 s for it.
+        "PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": "0.05",
         "PREFECT_API_URL": None,
         "PREFECT_UI_ENABLED": "0",
         "PREFECT__SERVER_EPHEMERAL": "1",

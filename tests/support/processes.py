@@ -5,6 +5,7 @@ The tests' one process helper: every test server (uvicorn, MLflow, SeaweedFS) is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -36,8 +37,11 @@ def wait_until(
 
     Exceptions of the `ignore` types count as "not yet", such as a server still refusing
     connections. `check` runs once more after the deadline, so a slow last poll still counts.
+    The polls start 0.01 s apart and double up to `interval`: most waits here are over within
+    a few tenths of a second, and each lost on average half an interval past its condition.
     """
     deadline = time.monotonic() + timeout
+    pause = min(interval, 0.01)
     while True:
         try:
             value = check()
@@ -47,11 +51,12 @@ def wait_until(
             return value
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not ready within {timeout:g} s")
-        time.sleep(interval)
+        time.sleep(pause)
+        pause = min(pause * 2, interval)
 
 
 def http_ok(url: str) -> Callable[[], bool]:
-    """A check that `url` answers 200, for `wait_ready`'s polls (five a second).
+    """A check that `url` answers 200, for `wait_ready`'s polls (up to five a second).
 
     One client for all the polls: a new httpx client builds an SSL context, ~0.1 s of CPU,
     which over a server's start of 10-30 s came to seconds of CPU per server."""
@@ -136,4 +141,12 @@ class ServerProcess:
                 self.process.wait()
             except ProcessLookupError:
                 pass
+        self._log_file.close()
+
+    def kill(self) -> None:
+        """Stop at once (SIGKILL to its session): for a server whose files are thrown away."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         self._log_file.close()

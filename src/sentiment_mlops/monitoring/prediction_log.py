@@ -10,6 +10,7 @@ rows older than the retention period now and then.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -91,7 +92,8 @@ class PredictionLog:
         self.engine = engine
         self.options = options
         self.counters = LogCounters()
-        self._queue: queue.Queue[Answered] = queue.Queue(maxsize=options.queue_size)
+        # None: no record, the wake-up that `stop` puts for a writer waiting for a first one.
+        self._queue: queue.Queue[Answered | None] = queue.Queue(maxsize=options.queue_size)
         self._accepted = itertools.count(1)
         self._last_accepted = 0  # records put on the queue so far
         self._done = 0  # records taken off the queue and written (or given up at stop)
@@ -153,6 +155,10 @@ class PredictionLog:
         """Write what is queued (one attempt, within `timeout`), then stop the thread."""
         self._stop.set()
         self._wake.set()
+        # A writer waiting for a first record wakes now, not at its next 0.5 s look (a full
+        # queue: it is not waiting for one).
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
         if self._thread is not None:
             self._thread.join(timeout)
         self.engine.dispose()
@@ -193,8 +199,8 @@ class PredictionLog:
             backoff = _BACKOFF_FIRST
             if stopping and not batch and self._queue.empty():
                 break
-        if batch or not self._queue.empty():
-            lost = len(batch) + self._queue.qsize()
+        lost = len(batch) + sum(record is not None for record in self._drain())
+        if lost:
             self.counters.unwritten += lost
             logger.warning("prediction log stopped with %d records unwritten", lost)
 
@@ -205,16 +211,29 @@ class PredictionLog:
                 first = self._queue.get(timeout=0.5)
             except queue.Empty:
                 return []
+            if first is None:  # stop's wake-up
+                return []
             self._linger()
             batch = [first]
         else:
             batch = []
         while len(batch) < MAX_BATCH:
             try:
-                batch.append(self._queue.get_nowait())
+                record = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if record is not None:
+                batch.append(record)
         return batch
+
+    def _drain(self) -> list[Answered | None]:
+        """What is left on the queue, taken off it."""
+        left: list[Answered | None] = []
+        while True:
+            try:
+                left.append(self._queue.get_nowait())
+            except queue.Empty:
+                return left
 
     def _linger(self) -> None:
         """Gather for the flush interval, but no longer than it takes to fill a batch or for a
