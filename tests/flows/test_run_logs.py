@@ -28,13 +28,8 @@ def test_run_log_explains_the_run(first_champion: ChampionStore) -> None:
     assert f"logged MLflow run {result.run_id}" in log
     assert f"registered {settings.model_name} version {result.version}" in log
     assert "champion decision: promoted" in log
-
-    # The next run's decision shows both scores.
-    state = training_flow(champion=True, return_state=True)
-    decision = state.result().promotion
-    log = "\n".join(run_log(state.state_details.flow_run_id))
-    assert f"challenger v{decision.challenger_version}={decision.challenger_score:.4f}" in log
-    assert f"champion v{decision.champion_version}={decision.champion_score:.4f}" in log
+    # A decision against a champion shows both scores: checked on the log of a run of
+    # test_training_flow.py's test_champion_moves_only_to_a_better_model (one run fewer).
 
 
 def test_user_error_fails_the_run_with_its_message(settings: Settings, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from tests.flows.conftest import ChampionStore, UnregisteredRun
 from tests.flows.prefect_reads import task_run_states
 from tests.support.flow_spec import FLOW_NAME as SPECIFIED_FLOW_NAME
 from tests.support.flow_spec import TASK_NAMES
+from tests.support.run_log import run_log
 
 
 def test_flow_runs_every_step_as_a_named_task(first_champion: ChampionStore) -> None:
@@ -39,11 +40,18 @@ def test_champion_moves_only_to_a_better_model(weak_champion: ChampionStore, wri
     assert first.became_champion is True
     assert first.promotion.reason == "no champion yet"
 
-    worse = training_flow(params_path=str(crippled), champion=True)
+    worse_state = training_flow(params_path=str(crippled), champion=True, return_state=True)
+    worse = worse_state.result()
     assert worse.became_champion is False
     decision = worse.promotion
     assert decision.champion_version == first.version
     assert decision.challenger_score < decision.champion_score
+    # Its run log shows the decision with both scores (what the UI shows for a worker's run;
+    # the log of a first run, with no champion, is in test_run_logs.py).
+    log = "\n".join(run_log(worse_state.state_details.flow_run_id))
+    assert "champion decision: kept champion" in log
+    assert f"challenger v{decision.challenger_version}={decision.challenger_score:.4f}" in log
+    assert f"champion v{decision.champion_version}={decision.champion_score:.4f}" in log
     # The champion is re-scored on this run's test rows: the same rows as its own run here.
     assert decision.champion_score == pytest.approx(first.metrics["f1"])
     assert registry.get_alias(client, name, "champion").version == first.version
