@@ -1,13 +1,12 @@
-"""Fixtures shared by every test: the project's paths and an isolated embedded MLflow store."""
+"""Fixtures shared by every test: an isolated embedded MLflow store, the tool environment put
+back after each test, and the order of xdist's units of work."""
 
 from __future__ import annotations
 
 import gc
-import os
 import shutil
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,9 @@ import pytest
 
 from sentiment_mlops.settings import Settings, get_settings
 from tests.support import prefect_server
+from tests.support.environment import store_variables, tool_environment_restored
+from tests.support.paths import DEMO_DATA
 from tests.support.templates import Template
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEMO_DATA = PROJECT_ROOT / "data" / "demo_reviews.csv"
-PARAMS_FILE = PROJECT_ROOT / "params.yaml"
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
@@ -60,23 +57,6 @@ def _ignore_developer_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(Settings.model_config, "env_file", None)
 
 
-# The variables through which an entry point configures MLflow and Prefect in its process.
-TOOL_PREFIXES = ("MLFLOW_", "PREFECT_")
-
-
-@contextmanager
-def tool_environment_restored() -> Iterator[None]:
-    """The MLFLOW_* and PREFECT_* variables as they were before the block, whatever it set."""
-    saved = {key: value for key, value in os.environ.items() if key.startswith(TOOL_PREFIXES)}
-    try:
-        yield
-    finally:
-        for key in [key for key in os.environ if key.startswith(TOOL_PREFIXES)]:
-            if key not in saved:
-                del os.environ[key]
-        os.environ.update(saved)
-
-
 @pytest.fixture(autouse=True)
 def _restore_tool_environment() -> Iterator[None]:
     """An entry point run in-process (the CLI, an app's lifespan, the flow) configures MLflow and
@@ -98,18 +78,6 @@ def _restore_sys_path() -> Iterator[None]:
 @pytest.fixture
 def demo_data() -> Path:
     return DEMO_DATA
-
-
-def store_variables(folder: Path) -> dict[str, str]:
-    """The variables that select a SQLite MLflow store (and Prefect's home) in `folder`."""
-    return {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
-        "ARTIFACT_LOCATION": str(folder / "mlartifacts"),
-        "PREFECT_HOME": str(folder / "prefect"),
-        "DATA_PATH": str(folder / "no-prepared-data.csv"),
-        "DEMO_DATA_PATH": str(DEMO_DATA),
-        "PARAMS_PATH": str(PARAMS_FILE),
-    }
 
 
 @pytest.fixture

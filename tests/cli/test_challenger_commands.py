@@ -14,8 +14,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import PARAMS_FILE
 from tests.support.cli import sentiment
+from tests.support.paths import PARAMS_FILE
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PARAMS_FILE
 from tests.support.cli import sentiment
+from tests.support.paths import PARAMS_FILE
 
 pytestmark = pytest.mark.slow
 

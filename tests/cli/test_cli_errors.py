@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
-from tests.conftest import PARAMS_FILE
+from tests.support.paths import PARAMS_FILE
 
 runner = CliRunner()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_DATA
+from tests.support.paths import DEMO_DATA
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow

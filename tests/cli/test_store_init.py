@@ -17,7 +17,7 @@ import yaml
 from mlflow import MlflowClient
 
 from sentiment_mlops.store_init import sqlite_path
-from tests.conftest import PARAMS_FILE
+from tests.support.paths import PARAMS_FILE
 
 COMMANDS_AT_ONCE = 3
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_DATA
 from tests.support.cli import sentiment
+from tests.support.paths import DEMO_DATA
 
 pytestmark = pytest.mark.slow
 

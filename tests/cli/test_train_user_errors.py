@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PARAMS_FILE
 from tests.support.cli import sentiment
+from tests.support.paths import PARAMS_FILE
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow

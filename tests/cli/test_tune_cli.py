@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import DEMO_DATA, PARAMS_FILE
 from tests.support.cli import sentiment
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 
 IN_A_PROCESS = "too many folds"  # the case run as a real `sentiment` process
 

@@ -15,8 +15,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from tests.conftest import DEMO_DATA
 from tests.deploy.tools import REPO
+from tests.support.paths import DEMO_DATA
 from tests.support.roles import (
     PROJECT,
     locked_distributions,

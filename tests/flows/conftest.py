@@ -17,9 +17,10 @@ from prefect.states import State
 
 from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
-from tests.conftest import PARAMS_FILE, TOOL_PREFIXES, store_variables, tool_environment_restored
 from tests.support import prefect_server
+from tests.support.environment import TOOL_PREFIXES, store_variables, tool_environment_restored
 from tests.support.mlflow_store import move_store_paths
+from tests.support.paths import PARAMS_FILE
 
 # A model weaker than params.yaml's (fewer features): a run with the project's params beats it.
 WEAK_PARAMS = {"vectorizer": {"max_features": 50}}

@@ -13,8 +13,8 @@ from sentiment_mlops.flows.retrain import retrain_if_due
 from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.monitoring.rules import Decision
 from sentiment_mlops.settings import Settings, get_settings
-from tests.conftest import DEMO_DATA
 from tests.support.cli import sentiment
+from tests.support.paths import DEMO_DATA
 
 DRIFT = Decision("drift", True, ("the raw texts drifted (domain classifier)",))
 

@@ -27,7 +27,7 @@ from sentiment_mlops.flows.monitoring import FLOW_NAME, monitoring_flow
 from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.serving.app import create_app
 from sentiment_mlops.settings import Settings, get_settings
-from tests.conftest import DEMO_DATA
+from tests.support.paths import DEMO_DATA
 from tests.support.streams import shifted_reviews
 
 TRAIN_ROWS = 250

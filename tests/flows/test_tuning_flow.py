@@ -12,7 +12,7 @@ import yaml
 from sentiment_mlops.core.params import load_params
 from sentiment_mlops.flows.tuning import FLOW_NAME, tuning_flow
 from sentiment_mlops.settings import Settings
-from tests.conftest import DEMO_DATA, PARAMS_FILE
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 from tests.support.run_log import run_log
 
 TRIAL_METRICS = {"cv_accuracy_mean", "cv_accuracy_std", "cv_roc_auc_mean", "cv_roc_auc_std"}

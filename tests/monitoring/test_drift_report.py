@@ -8,7 +8,7 @@ import pytest
 from sentiment_mlops.core.text import WordNgrams
 from sentiment_mlops.monitoring.drift import compute_drift
 from sentiment_mlops.monitoring.rules import load_monitoring_params
-from tests.conftest import DEMO_DATA, PARAMS_FILE
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 
 PARAMS = load_monitoring_params(PARAMS_FILE)
 pytestmark = pytest.mark.slow  # importing Evidently takes 10 to 20 s

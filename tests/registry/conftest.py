@@ -18,7 +18,7 @@ from sentiment_mlops.flows.tracking import Tracker
 from sentiment_mlops.flows.types import TrainingRequest
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
-from tests.conftest import DEMO_DATA, PARAMS_FILE
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 
 MODEL_NAME = "registry-test-model"  # the registered model of `logged`
 

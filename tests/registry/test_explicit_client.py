@@ -11,8 +11,8 @@ import pytest
 from sentiment_mlops import registry
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
-from tests.conftest import DEMO_DATA
 from tests.registry.conftest import LoggedModel
+from tests.support.paths import DEMO_DATA
 
 
 def test_logging_refuses_a_client_of_another_store_than_the_process(

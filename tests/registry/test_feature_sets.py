@@ -21,10 +21,10 @@ from sentiment_mlops.flows.tracking import Tracker
 from sentiment_mlops.flows.types import TrainingRequest
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
-from tests.conftest import DEMO_DATA, PARAMS_FILE
 from tests.registry.conftest import MODEL_NAME, LoggedModel
 from tests.registry.scores import assert_scores, expected_scores
 from tests.registry.test_model_code import assert_loads_in_a_clean_environment
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 
 FEATURE_SETS = [
     ("word", None),

@@ -18,7 +18,7 @@ from sentiment_mlops.core.params import load_params
 from sentiment_mlops.core.split import split_reviews
 from sentiment_mlops.registry import ModelRef
 from sentiment_mlops.serving.served_model import ServedModel, labels_of
-from tests.conftest import DEMO_DATA, PARAMS_FILE
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 
 
 @pytest.fixture(scope="module")

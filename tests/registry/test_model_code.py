@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 from sentiment_mlops import registry
-from tests.conftest import DEMO_DATA
 from tests.registry.conftest import LoggedModel
 from tests.registry.scores import assert_scores, expected_scores
+from tests.support.paths import DEMO_DATA
 from tests.support.roles import role_python, role_site_packages
 
 MODEL_CODE = {

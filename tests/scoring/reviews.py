@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.conftest import DEMO_DATA
+from tests.support.paths import DEMO_DATA
 
 
 def generated_reviews(rows: int, nulls: Iterable[int] = ()) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from sentiment_mlops.core.model import build_pipeline
 from sentiment_mlops.core.params import load_params
 from sentiment_mlops.model_ref import ModelRef
 from sentiment_mlops.serving.served_model import ServedModel, validate_model
-from tests.conftest import DEMO_DATA, PARAMS_FILE
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 from tests.unit.test_lean_scorer import EDGE_TEXTS, _other_shapes
 
 REVIEWS = load_reviews(DEMO_DATA)

@@ -22,8 +22,8 @@ import httpx
 import psutil
 import yaml
 
-from tests.conftest import DEMO_DATA, PARAMS_FILE, PROJECT_ROOT
 from tests.support.flow_spec import FLOW_NAME, TASK_NAMES
+from tests.support.paths import DEMO_DATA, PARAMS_FILE, PROJECT_ROOT
 from tests.support.processes import free_port, wait_until
 from tests.support.seaweed import free_s3_port
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_DATA, PROJECT_ROOT
 from tests.data.helpers import git, project_env
 from tests.stack.helpers import RunningStack, output
+from tests.support.paths import DEMO_DATA, PROJECT_ROOT
 
 pytestmark = pytest.mark.stack
 

@@ -21,9 +21,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.conftest import PROJECT_ROOT
 from tests.stack.conftest import Story
 from tests.stack.helpers import RunningStack, output
+from tests.support.paths import PROJECT_ROOT
 from tests.support.processes import wait_until
 from tests.support.streams import shifted_reviews
 

@@ -35,9 +35,9 @@ import pytest
 from sentiment_mlops import registry
 from sentiment_mlops.core.compact_file import COMPACT_FILE
 from sentiment_mlops.serving.webhooks import ALIAS_CREATED, ALIAS_DELETED
-from tests.conftest import DEMO_DATA
 from tests.stack.conftest import Story
 from tests.stack.helpers import SENTIMENT, RunningStack, clean_environment, output
+from tests.support.paths import DEMO_DATA
 from tests.support.processes import ServerProcess, free_port, wait_until
 from tests.support.rollout import TEXTS, answers_without_ids
 

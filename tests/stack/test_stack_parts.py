@@ -305,7 +305,7 @@ def test_up_with_a_seaweedfs_port_taken_names_it_and_stack_s3_port_and_starts_no
 
 
 def test_readme_lists_every_port_the_stack_listens_on_with_the_setting_that_moves_it() -> None:
-    from tests.conftest import PROJECT_ROOT
+    from tests.support.paths import PROJECT_ROOT
 
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     table = [line for line in readme.splitlines() if line.startswith("| ") and "STACK_" in line]

@@ -14,7 +14,7 @@ from sklearn.preprocessing import MaxAbsScaler
 from sentiment_mlops.core.lean_scorer import LeanScorer, UnsupportedPipelineError
 from sentiment_mlops.core.model import build_pipeline
 from sentiment_mlops.core.params import TrainingParams, load_params
-from tests.conftest import PARAMS_FILE
+from tests.support.paths import PARAMS_FILE
 from tests.unit.test_text import ODD_TEXTS
 from tests.unit.test_vectorizer_corpus import _reviews, _words
 

@@ -9,7 +9,7 @@ from sentiment_mlops.core.evaluation import evaluate
 from sentiment_mlops.core.model import build_pipeline, train_model
 from sentiment_mlops.core.params import TrainingParams, load_params
 from sentiment_mlops.core.split import split_reviews
-from tests.conftest import DEMO_DATA, PARAMS_FILE
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from sentiment_mlops.monitoring.rules import (
     load_monitoring_params,
     parse_window,
 )
-from tests.conftest import PARAMS_FILE
+from tests.support.paths import PARAMS_FILE
 
 PARAMS = load_monitoring_params(PARAMS_FILE).model_copy(
     update={

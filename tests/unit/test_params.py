@@ -5,7 +5,7 @@ import yaml
 
 from sentiment_mlops.core.params import ParamsError, load_params
 from sentiment_mlops.flows.inputs import DEFAULT_PARAMS
-from tests.conftest import PARAMS_FILE
+from tests.support.paths import PARAMS_FILE
 
 
 def test_project_params_load_and_flatten() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "src" / "sentiment_mlops"
 # What writes the environment of the process, or MLflow's process-wide stores.

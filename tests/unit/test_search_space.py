@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from sentiment_mlops.core.params import TrainingParams, load_params
 from sentiment_mlops.flows.search_space import suggest_params
-from tests.conftest import PARAMS_FILE
+from tests.support.paths import PARAMS_FILE
 
 if TYPE_CHECKING:  # imported where the trials run, not at collection (~0.7 s of imports)
     import optuna

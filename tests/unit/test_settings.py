@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sentiment_mlops.settings import Settings, SettingsError, StackSettings, get_settings
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 
 def test_the_stack_section_reads_its_stack_variables_from_the_environment_and_dotenv(

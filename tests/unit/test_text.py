@@ -7,7 +7,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from sentiment_mlops.core.data import load_reviews
 from sentiment_mlops.core.text import WordNgrams, as_text_array, clean_text
-from tests.conftest import DEMO_DATA
+from tests.support.paths import DEMO_DATA
 
 
 @pytest.mark.parametrize(

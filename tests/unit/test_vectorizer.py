@@ -7,7 +7,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sentiment_mlops.core.data import load_reviews
 from sentiment_mlops.core.text import WordNgrams
 from sentiment_mlops.core.vectorizer import NgramTfidfVectorizer
-from tests.conftest import DEMO_DATA
+from tests.support.paths import DEMO_DATA
 from tests.unit.test_text import ODD_TEXTS
 
 REVIEWS = load_reviews(DEMO_DATA).texts.tolist()

@@ -16,7 +16,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sentiment_mlops.core.model import build_pipeline
 from sentiment_mlops.core.params import load_params
 from sentiment_mlops.core.text import clean_text
-from tests.conftest import PARAMS_FILE
+from tests.support.paths import PARAMS_FILE
 from tests.unit.test_vectorizer import _assert_same_matrix
 
 LETTERS = [*"abcdefghijklmnopqrstuvwxyzéèàçñöüßøœ", "ж", "ы", "λ", "日", "本"]
