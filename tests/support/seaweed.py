@@ -16,7 +16,6 @@ import os
 import random
 import secrets
 import shutil
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -158,24 +157,27 @@ class SeaweedS3:
         self.process = ServerProcess(command, env, self.log_path, cwd=self.root)
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        last_error = "no answer yet"
-        pause = 0.02  # doubling to 0.2 s: the server is often ready within a second
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(f"weed exited early; log tail:\n{self._tail()}")
+        """Until a write and the buckets succeed (`ServerProcess.wait_ready`'s polls: from
+        0.01 s, doubling; an exited server raises with its log tail)."""
+        assert self.process is not None
+        last_error = ["no answer yet"]
+
+        def ready() -> bool:
             try:
                 self._probe_write()
                 self.create_buckets(*self.buckets)
-                return
             except Exception as error:  # any failure means "not ready yet" until the deadline
-                last_error = f"{type(error).__name__}: {error}"
-                time.sleep(pause)
-                pause = min(pause * 2, 0.2)
-        raise RuntimeError(
-            f"SeaweedFS S3 not ready after {self.startup_timeout:.0f} s ({last_error}); "
-            f"log tail:\n{self._tail()}"
-        )
+                last_error[0] = f"{type(error).__name__}: {error}"
+                return False
+            return True
+
+        try:
+            self.process.wait_ready(ready, self.startup_timeout, "weed")
+        except TimeoutError:
+            raise RuntimeError(
+                f"SeaweedFS S3 not ready after {self.startup_timeout:.0f} s ({last_error[0]}); "
+                f"log tail:\n{self._tail()}"
+            ) from None
 
     def _tail(self) -> str:
         return self.process.tail() if self.process else "(not started)"
