@@ -18,9 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from sentiment_mlops import registry
-from sentiment_mlops.settings import StackSettings
+from sentiment_mlops.cli import app
+from sentiment_mlops.settings import StackSettings, get_settings
 from sentiment_mlops.stack import haproxy, services
 from sentiment_mlops.stack.secrets import load_or_create_secrets
 from tests.stack.conftest import running_stack
@@ -201,14 +203,29 @@ def test_a_rolling_restart_of_every_replica_costs_no_request(replicated: Running
     assert all_serve(replicated)
 
 
-def test_bad_replica_counts_are_refused_in_one_line(tmp_path: Path) -> None:
+def test_bad_replica_counts_are_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One count in a real `sentiment` process, as a user runs it; the others through Typer's
+    runner in this process (the same exit code and stderr, without a new interpreter each)."""
     for value in ("0", "17", "three"):
         env = {"STACK_DIR": str(tmp_path), "STACK_API_REPLICAS": value}
-        result = RunningStack(tmp_path, ("", "", ""), {}).sentiment(
-            "stack", "status", env=clean_environment() | env
-        )
-        assert result.returncode == 2, output(result)
-        [line] = result.stderr.strip().splitlines()
+        if value == "17":
+            result = RunningStack(tmp_path, ("", "", ""), {}).sentiment(
+                "stack", "status", env=clean_environment() | env
+            )
+            returncode, stderr = result.returncode, result.stderr
+        else:
+            for name, setting in env.items():
+                monkeypatch.setenv(name, setting)
+            get_settings.cache_clear()
+            try:
+                invoked = CliRunner().invoke(app, ["stack", "status"], prog_name="sentiment")
+            finally:
+                get_settings.cache_clear()
+            returncode, stderr = invoked.exit_code, invoked.stderr
+        assert returncode == 2, stderr
+        [line] = stderr.strip().splitlines()
         assert line.startswith("error: STACK_API_REPLICAS: "), line
 
 
