@@ -18,11 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from sentiment_mlops import registry
-from sentiment_mlops.cli import app
-from sentiment_mlops.settings import StackSettings, get_settings
+from sentiment_mlops.settings import StackSettings
 from sentiment_mlops.stack import haproxy, services
 from sentiment_mlops.stack.secrets import load_or_create_secrets
 from tests.stack.conftest import running_stack
@@ -34,6 +32,7 @@ from tests.stack.helpers import (
     status_rows,
     write_params,
 )
+from tests.support.cli import sentiment_here
 from tests.support.processes import wait_until
 
 REPLICAS = ("api-1", "api-2", "api-3")
@@ -216,13 +215,7 @@ def test_bad_replica_counts_are_refused_in_one_line(
             )
             returncode, stderr = result.returncode, result.stderr
         else:
-            for name, setting in env.items():
-                monkeypatch.setenv(name, setting)
-            get_settings.cache_clear()
-            try:
-                invoked = CliRunner().invoke(app, ["stack", "status"], prog_name="sentiment")
-            finally:
-                get_settings.cache_clear()
+            invoked = sentiment_here("stack", "status", env=env, monkeypatch=monkeypatch)
             returncode, stderr = invoked.exit_code, invoked.stderr
         assert returncode == 2, stderr
         [line] = stderr.strip().splitlines()
