@@ -37,7 +37,8 @@ def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
     A session that finds no template lets its server migrate a new database, as the harness
     does, and saves a snapshot of it once the server is up, before any flow runs.
     """
-    with api_server(request) as api_url, _pointed_at(api_url):
+    folder = request.getfixturevalue("tmp_path_factory").mktemp("prefect-client")
+    with api_server(request) as api_url, _pointed_at(api_url, one_certificate(folder)):
         yield api_url
 
 
@@ -135,14 +136,33 @@ def _server(database: Path, *, prepared: bool) -> Iterator[str]:
         yield api_url
 
 
+def one_certificate(folder: Path) -> Path:
+    """A CA file of one certificate (certifi's first), for clients of a plain-HTTP server.
+
+    Each Prefect client builds an SSL context even for an `http://` API, from certifi's whole
+    bundle by default: ~40 ms of CPU per client (~120 certificates parsed), and the flow tests
+    make ~70 clients (each flow run's engine, log and event workers, each read of a run's log).
+    From a file of one certificate the context costs under 1 ms; no connection here uses it."""
+    import certifi
+
+    bundle = Path(certifi.where()).read_text()
+    end = "-----END CERTIFICATE-----"
+    first = bundle[bundle.index("-----BEGIN CERTIFICATE-----") : bundle.index(end) + len(end)]
+    path = folder / "one-certificate.pem"
+    path.write_text(first + "\n")
+    return path
+
+
 @contextmanager
-def _pointed_at(api_url: str) -> Iterator[None]:
+def _pointed_at(api_url: str, ca_file: Path) -> Iterator[None]:
     """This process's Prefect on the server at `api_url`, as `prefect_test_harness` points it
-    (with the draining of the log and event workers at the end, before the server stops)."""
+    (with the draining of the log and event workers at the end, before the server stops);
+    its clients' SSL contexts read `ca_file` (`one_certificate`)."""
     import prefect.context
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
     from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         temporary_settings,
@@ -154,7 +174,11 @@ def _pointed_at(api_url: str) -> Iterator[None]:
         # run joins it when it ends, which made every flow run here ~1 s longer (~30 s of the
         # flow tests' wall time); the server's crash detection that reads them is not tested.
         temporary_settings(
-            updates={PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+            updates={
+                PREFECT_API_URL: api_url,
+                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                PREFECT_API_SSL_CERT_FILE: str(ca_file),
+            }
         ),
         # Also the process-wide settings, for contexts copied before this one (as the harness).
         prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()),
