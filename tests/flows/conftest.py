@@ -37,11 +37,11 @@ _Stored = TypeVar("_Stored", bound=_HasFolder)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Prefect's API server for the session, as `prefect_test_harness` gives it (without its
-    migrations of a new database each session: see tests/support/prefect_server.py)."""
-    with prefect_server.prefect_harness(request) as api_url:
-        yield api_url
+def prefect_harness(request: pytest.FixtureRequest, prefect_api: str) -> Iterator[str]:
+    """This process's Prefect on the session's API server, as `prefect_test_harness` gives it
+    (without its migrations of a new database each session: see tests/support/prefect_server.py)."""
+    with prefect_server.pointed_at(request, prefect_api):
+        yield prefect_api
 
 
 @pytest.fixture

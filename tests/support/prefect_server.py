@@ -2,8 +2,9 @@
 
 `prefect.testing.utilities.prefect_test_harness` starts Prefect's API server in a process on a
 new SQLite database, which the server migrates and fills with Prefect's block types: ~20 s of
-the harness's ~30 s start on a busy machine. `prefect_harness` does what it does (the same server
-command and settings, the same draining of the log and event workers at the end) on a copy of a
+the harness's ~30 s start on a busy machine. `api_server` and `pointed_at` do what it does (the
+same server command and settings, the same draining of the log and event workers at the end) on
+a copy of a
 database that an earlier session migrated (tests/support/templates.py), with the migrations
 and the block registration off, and without the server services that no test reads from.
 """
@@ -31,22 +32,21 @@ _STARTUP_TIMEOUT_S = 120
 
 
 @contextmanager
-def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A Prefect API server on a copy of the template database; yields its API URL.
-
-    A session that finds no template lets its server migrate a new database, as the harness
-    does, and saves a snapshot of it once the server is up, before any flow runs.
-    """
+def pointed_at(request: pytest.FixtureRequest, api_url: str) -> Iterator[None]:
+    """This process's Prefect on the API server at `api_url` (`api_server`), as Prefect's test
+    harness points it: for tests that run flows in this process."""
     folder = request.getfixturevalue("tmp_path_factory").mktemp("prefect-client")
-    with api_server(request) as api_url, _pointed_at(api_url, one_certificate(folder)):
-        yield api_url
+    with _pointed_at(api_url, one_certificate(folder)):
+        yield
 
 
 @contextmanager
 def api_server(request: pytest.FixtureRequest) -> Iterator[str]:
-    """`prefect_harness`'s server alone: this process's Prefect settings stay as they are.
+    """A Prefect API server on a copy of the template database; yields its API URL. This
+    process's Prefect settings stay as they are (`pointed_at` points them at it).
 
-    For tests that run commands in other processes, pointed at it through PREFECT_API_URL.
+    A session that finds no template lets its server migrate a new database, as Prefect's test
+    harness does, and saves a snapshot of it once the server is up, before any flow runs.
     """
     template = _template(request)
     tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
