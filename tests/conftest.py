@@ -130,6 +130,19 @@ def migrated_store_env(store_env: dict[str, str], migrated_store_template: Path)
 
 
 @pytest.fixture(scope="session")
+def prefect_api(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The session's Prefect API server, on a copy of a migrated database
+    (tests/support/prefect_server.py), started by the first test that asks for it; yields its URL.
+
+    The flow tests point this process's Prefect at it (tests/flows/conftest.py); the CLI tests
+    give it to the commands they run as processes, as PREFECT_API_URL. Both run on one worker
+    (tests/support/scheduling.py), so the server starts once. Its flow runs accumulate: a test
+    tells its own apart, by id, from those there before it started."""
+    with prefect_server.api_server(request) as api_url:
+        yield api_url
+
+
+@pytest.fixture(scope="session")
 def prefect_database_template(request: pytest.FixtureRequest) -> Path:
     """An empty Prefect database, migrated and with Prefect's block types in."""
     return prefect_server.template_database(request)

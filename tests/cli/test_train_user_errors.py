@@ -87,7 +87,8 @@ def assert_one_error_line(result, fragment: str) -> str:
 def test_user_error_under_prefect_is_one_line(
     migrated_store_env: dict[str, str], tmp_path: Path, prefect_api: str, make_args, fragment: str
 ) -> None:
-    # The CLI tests' Prefect server (tests/cli/conftest.py): this test's run is the one it adds.
+    # The session's Prefect server (tests/conftest.py's `prefect_api`): this test's run is the
+    # one it adds.
     before = _flow_run_ids(prefect_api)
     env = migrated_store_env | {"PREFECT_API_URL": prefect_api}
     result = sentiment("train", *make_args(tmp_path), env=env, cwd=tmp_path)

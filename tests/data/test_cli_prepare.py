@@ -19,8 +19,16 @@ from sentiment_mlops.settings import get_settings
 from tests.data.helpers import expected_split, project_env
 
 runner = CliRunner()
-# The lead's `sentiment` console script mounts this sub-app as `sentiment data`.
-_RUN_DATA_APP = "from sentiment_mlops.cli.data import data_app; data_app()"
+# The lead's `sentiment` console script mounts this sub-app as `sentiment data`. At its exit the
+# child prints the top-level packages it imported, as stdout's last line.
+_RUN_DATA_APP = """
+import sys
+from sentiment_mlops.cli.data import data_app
+try:
+    data_app()
+finally:
+    print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
+"""
 
 
 def prepare(*args: str):
@@ -206,6 +214,11 @@ def silent_port() -> Iterator[tuple[int, Callable[[], int]]]:
                 connection.close()
 
 
+def _imported(result: subprocess.CompletedProcess[str]) -> set[str]:
+    """The top-level packages the child imported (`_RUN_DATA_APP`'s last line)."""
+    return set(result.stdout.splitlines()[-1].split())
+
+
 def _closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -242,6 +255,8 @@ def test_unreachable_hub_fails_with_one_line(tmp_path: Path) -> None:
 
     _assert_offline_failure(result, tmp_path)
     assert "cannot reach the Hugging Face hub" in result.stderr
+    # It fails at the probe, before anything builds a frame (pandas: ~0.4 CPU s to import).
+    assert "pandas" not in _imported(result)
 
 
 def test_silent_hub_fails_after_one_probe_and_its_timeout(

@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 import yaml
-from prefect.states import State
 
 from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
@@ -21,6 +20,9 @@ from tests.support import prefect_server
 from tests.support.environment import TOOL_PREFIXES, store_variables, tool_environment_restored
 from tests.support.mlflow_store import move_store_paths
 from tests.support.paths import PARAMS_FILE
+
+if TYPE_CHECKING:  # Prefect is imported where a flow runs, not by each worker's collection
+    from prefect.states import State
 
 # A model weaker than params.yaml's (fewer features): a run with the project's params beats it.
 WEAK_PARAMS = {"vectorizer": {"max_features": 50}}
@@ -35,11 +37,11 @@ _Stored = TypeVar("_Stored", bound=_HasFolder)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Prefect's API server for the session, as `prefect_test_harness` gives it (without its
-    migrations of a new database each session: see tests/support/prefect_server.py)."""
-    with prefect_server.prefect_harness(request) as api_url:
-        yield api_url
+def prefect_harness(request: pytest.FixtureRequest, prefect_api: str) -> Iterator[str]:
+    """This process's Prefect on the session's API server, as `prefect_test_harness` gives it
+    (without its migrations of a new database each session: see tests/support/prefect_server.py)."""
+    with prefect_server.pointed_at(request, prefect_api):
+        yield prefect_api
 
 
 @pytest.fixture

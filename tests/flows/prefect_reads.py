@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
 
 def task_run_states(flow_run_id: Any) -> dict[str, str]:
     """Each task run's name (without Prefect's suffix) and its state type."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     async def read() -> dict[str, str]:
         async with get_client() as client:

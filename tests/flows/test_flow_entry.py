@@ -9,19 +9,18 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sentiment_mlops.core.data import DataError
-from sentiment_mlops.flows.entry import entry_flow
 from sentiment_mlops.settings import Settings, get_settings
 from tests.support.run_log import run_log
 
 logger = logging.getLogger("sentiment_mlops.tests.probe")
 
 
-@entry_flow("test-probe")
-def probe_flow(outcome: str = "done") -> str:
+def probe(outcome: str = "done") -> str:
     """Log a line, then return the HTTP timeout MLflow will use, or fail as asked."""
     logger.info("the probe ran: %s", outcome)
     if outcome == "user error":
@@ -29,6 +28,15 @@ def probe_flow(outcome: str = "done") -> str:
     if outcome == "bug":
         raise RuntimeError("a bug of ours")
     return os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"]
+
+
+@pytest.fixture(scope="module")
+def probe_flow() -> Any:
+    """`probe` as a flow of ours, `@entry_flow("test-probe")` (made here, not at import: only
+    the worker that runs these tests imports Prefect)."""
+    from sentiment_mlops.flows.entry import entry_flow
+
+    return entry_flow("test-probe")(probe)
 
 
 @pytest.fixture
@@ -45,7 +53,7 @@ def timeout_in_dotenv_only(
 
 
 def test_a_new_flow_configures_its_process_and_logs_to_its_run(
-    timeout_in_dotenv_only: None,
+    timeout_in_dotenv_only: None, probe_flow: Any
 ) -> None:
     state = probe_flow(return_state=True)
 
@@ -56,7 +64,9 @@ def test_a_new_flow_configures_its_process_and_logs_to_its_run(
     assert probe_flow.name == "test-probe"
 
 
-def test_a_new_flow_ends_a_user_error_in_one_line(migrated_store_env: dict[str, str]) -> None:
+def test_a_new_flow_ends_a_user_error_in_one_line(
+    migrated_store_env: dict[str, str], probe_flow: Any
+) -> None:
     state = probe_flow(outcome="user error", return_state=True)
 
     assert state.is_failed()
@@ -68,7 +78,9 @@ def test_a_new_flow_ends_a_user_error_in_one_line(migrated_store_env: dict[str, 
         probe_flow(outcome="user error")
 
 
-def test_a_new_flow_keeps_the_traceback_of_a_bug(migrated_store_env: dict[str, str]) -> None:
+def test_a_new_flow_keeps_the_traceback_of_a_bug(
+    migrated_store_env: dict[str, str], probe_flow: Any
+) -> None:
     state = probe_flow(outcome="bug", return_state=True)
 
     assert state.is_failed()
@@ -76,8 +88,8 @@ def test_a_new_flow_keeps_the_traceback_of_a_bug(migrated_store_env: dict[str, s
     assert any("Traceback" in line and "a bug of ours" in line for line in log), log
 
 
-def test_parameters_are_validated(migrated_store_env: dict[str, str]) -> None:
-    state = probe_flow(outcome=["not", "a", "string"], return_state=True)  # type: ignore[arg-type]
+def test_parameters_are_validated(migrated_store_env: dict[str, str], probe_flow: Any) -> None:
+    state = probe_flow(outcome=["not", "a", "string"], return_state=True)
 
     assert state.is_failed()
     assert "outcome" in (state.message or "")

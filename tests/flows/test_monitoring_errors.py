@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from prefect.settings import PREFECT_API_URL
 
 from sentiment_mlops.flows.promotion_lock import RETRAIN_LIMIT_NAME, try_lock
 from sentiment_mlops.flows.retrain import retrain_if_due
-from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.monitoring.rules import Decision
 from sentiment_mlops.settings import Settings, get_settings
 from tests.support.cli import sentiment
@@ -22,6 +20,8 @@ DRIFT = Decision("drift", True, ("the raw texts drifted (domain classifier)",))
 @pytest.fixture
 def cli_env(migrated_store_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """The CLI's environment: the test's MLflow store, a prediction log, the harness's Prefect."""
+    from prefect.settings import PREFECT_API_URL
+
     return migrated_store_env | {
         "PREDICTION_LOG_URL": f"sqlite:///{tmp_path / 'predictions.db'}",
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),
@@ -53,6 +53,8 @@ def test_no_champion_is_exit_1(cli_env: dict[str, str], tmp_path: Path) -> None:
 def test_training_data_gone_or_changed_then_an_empty_window(
     cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from sentiment_mlops.flows.training import training_flow
+
     data = tmp_path / "reviews.csv"
     reviews = pd.read_csv(DEMO_DATA)
     reviews.to_csv(data, index=False)
@@ -96,6 +98,8 @@ def test_second_retraining_is_skipped_while_one_starts(settings: Settings) -> No
 def test_with_a_prefect_server_the_lock_is_a_concurrency_limit(
     migrated_store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from prefect.settings import PREFECT_API_URL
+
     monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
     get_settings.cache_clear()
     settings = get_settings()

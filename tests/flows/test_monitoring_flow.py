@@ -14,17 +14,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    FlowRunFilter,
-    FlowRunFilterId,
-)
 
 from sentiment_mlops import registry
-from sentiment_mlops.flows.monitoring import FLOW_NAME, monitoring_flow
-from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.serving.app import create_app
 from sentiment_mlops.settings import Settings, get_settings
 from tests.support.paths import DEMO_DATA
@@ -40,6 +31,8 @@ def served(
 ) -> Iterator[tuple[Settings, TestClient, list[str]]]:
     """A champion trained on part of the demo reviews, served in-process with a prediction
     log; yields the settings, the client and the reviews the champion never saw."""
+    from sentiment_mlops.flows.training import training_flow
+
     reviews = pd.read_csv(DEMO_DATA)
     train = tmp_path / "train.csv"
     reviews.iloc[:TRAIN_ROWS].to_csv(train, index=False)
@@ -65,6 +58,9 @@ def _send(client: TestClient, texts: list[str]) -> None:
 
 
 async def _task_names(flow_run_id) -> set[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
     async with get_client() as client:
         runs = await client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
@@ -73,6 +69,9 @@ async def _task_names(flow_run_id) -> set[str]:
 
 
 async def _artifacts(flow_run_id) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
     async with get_client() as client:
         found = await client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
@@ -91,6 +90,8 @@ def _metric(client: TestClient, name: str) -> float | None:
 def test_in_distribution_no_drift_then_shifted_drift_retrains(
     served: tuple[Settings, TestClient, list[str]],
 ) -> None:
+    from sentiment_mlops.flows.monitoring import FLOW_NAME, monitoring_flow
+
     settings, client, unseen = served
     mlflow = MlflowClient(settings.mlflow_tracking_uri)
 

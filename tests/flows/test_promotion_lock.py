@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL
 
 from sentiment_mlops.flows.promotion_lock import LIMIT_NAME, champion_lock
 from sentiment_mlops.settings import Settings
@@ -61,6 +59,9 @@ def test_file_lock_serialises_without_a_prefect_server(tmp_path: Path) -> None:
 
 
 def test_prefect_global_limit_serialises_with_a_server(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
     api_url = PREFECT_API_URL.value()
     assert api_url, "the Prefect test harness provides a server"
     settings = Settings(prefect_home=tmp_path, prefect_api_url=api_url)

@@ -10,8 +10,6 @@ import pytest
 
 from sentiment_mlops.core.data import DataError
 from sentiment_mlops.core.params import ParamsError
-from sentiment_mlops.flows.run_logs import UserErrorTracebackFilter
-from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.settings import Settings, get_settings
 from tests.flows.conftest import ChampionStore
 from tests.support.run_log import run_log
@@ -33,6 +31,8 @@ def test_run_log_explains_the_run(first_champion: ChampionStore) -> None:
 
 
 def test_user_error_fails_the_run_with_its_message(settings: Settings, tmp_path: Path) -> None:
+    from sentiment_mlops.flows.training import training_flow
+
     empty = tmp_path / "empty.csv"
     empty.write_text("text,label\n")
     state = training_flow(data_path=str(empty), return_state=True)
@@ -54,6 +54,8 @@ def test_user_error_fails_the_run_with_its_message(settings: Settings, tmp_path:
     ],
 )
 def test_only_user_errors_lose_their_traceback(error: Exception, keeps_traceback: bool) -> None:
+    from sentiment_mlops.flows.run_logs import UserErrorTracebackFilter
+
     try:
         raise error
     except Exception:
@@ -67,6 +69,8 @@ def test_only_user_errors_lose_their_traceback(error: Exception, keeps_traceback
 def test_an_input_output_error_is_read_again(
     migrated_store_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from sentiment_mlops.flows.training import training_flow
+
     monkeypatch.setenv("DATA_READ_RETRY_DELAY", "0")  # the setting: no 2 s waits here
     get_settings.cache_clear()
     flaky = tmp_path / "flaky.csv"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sentiment_mlops.flows.scoring import FLOW_NAME, scoring_flow
 from tests.scoring.helpers import store_environment
 from tests.scoring.reviews import generated_reviews, write_reviews
 from tests.serving.conftest import mlflow_store  # noqa: F401
@@ -23,6 +22,8 @@ def store_settings(mlflow_store: MlflowStore, monkeypatch: pytest.MonkeyPatch): 
 
 
 def test_the_flow_scores_a_file(store_settings, tmp_path: Path) -> None:
+    from sentiment_mlops.flows.scoring import FLOW_NAME, scoring_flow
+
     source = write_reviews(tmp_path / "in.csv", generated_reviews(300, nulls=[7]))
     target = tmp_path / "out.parquet"
     state = scoring_flow(input=str(source), output=str(target), batch_size=50, return_state=True)
@@ -35,6 +36,8 @@ def test_the_flow_scores_a_file(store_settings, tmp_path: Path) -> None:
 
 
 def test_a_user_error_fails_the_run_with_its_line(store_settings, tmp_path: Path) -> None:
+    from sentiment_mlops.flows.scoring import scoring_flow
+
     source = write_reviews(tmp_path / "in.csv", generated_reviews(10))
     target = tmp_path / "out.csv"
     target.write_text("older results\n")

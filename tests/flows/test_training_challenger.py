@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from prefect.states import State
-from prefect.utilities.callables import parameter_schema
 
 from sentiment_mlops import registry
 from sentiment_mlops.flows.deployment import DEFAULT_PARAMETERS
-from sentiment_mlops.flows.training import training_flow
 from sentiment_mlops.flows.types import TrainingResult
 from sentiment_mlops.settings import Settings, get_settings
 from tests.flows.conftest import ChampionStore, copied, copy_store, run_flow_in
 from tests.flows.prefect_reads import task_run_states
 from tests.support.run_log import run_log
+
+if TYPE_CHECKING:  # Prefect is imported where a flow runs, not by each worker's collection
+    from prefect.states import State
 
 
 def _aliases(settings: Settings) -> dict[str, str]:
@@ -85,6 +86,8 @@ def test_a_challenger_over_the_floor_takes_the_alias_and_leaves_the_champion(
 def test_a_challenger_below_the_floor_gets_no_alias_and_the_log_says_why(
     nominated: NominatedStore, write_params
 ) -> None:
+    from sentiment_mlops.flows.training import training_flow
+
     settings = get_settings()
     champion = nominated.champion
     nominated_run = nominated.state.result()  # a challenger over the floor, nominated
@@ -113,6 +116,10 @@ def test_a_challenger_below_the_floor_gets_no_alias_and_the_log_says_why(
 def test_challenger_is_in_the_deployments_parameter_schema() -> None:
     """The schema a deployment of `training_flow` gets (what the UI and `-p` accept); the stack's
     deployment is checked in tests/stack/test_deployment.py."""
+    from prefect.utilities.callables import parameter_schema
+
+    from sentiment_mlops.flows.training import training_flow
+
     schema = parameter_schema(training_flow).model_dump()["properties"]
     assert schema["challenger"]["type"] == "boolean"
     assert schema["challenger"]["default"] is False

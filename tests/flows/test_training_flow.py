@@ -6,7 +6,6 @@ import mlflow
 import pytest
 
 from sentiment_mlops import registry
-from sentiment_mlops.flows.training import FLOW_NAME, training_flow
 from sentiment_mlops.settings import Settings, get_settings
 from tests.flows.conftest import ChampionStore, UnregisteredRun
 from tests.flows.prefect_reads import task_run_states
@@ -16,6 +15,8 @@ from tests.support.run_log import run_log
 
 
 def test_flow_runs_every_step_as_a_named_task(first_champion: ChampionStore) -> None:
+    from sentiment_mlops.flows.training import FLOW_NAME, training_flow
+
     state = first_champion.state  # the flow's first run on an empty store (once a session)
     assert state.is_completed()
     result = state.result()
@@ -31,6 +32,8 @@ def test_flow_runs_every_step_as_a_named_task(first_champion: ChampionStore) -> 
 
 
 def test_champion_moves_only_to_a_better_model(weak_champion: ChampionStore, write_params) -> None:
+    from sentiment_mlops.flows.training import training_flow
+
     settings = get_settings()
     client = registry.make_client(settings)
     name = settings.model_name
@@ -94,6 +97,8 @@ def test_log_loss_champion_must_score_lower(
     """Log loss is lower-is-better: a model with higher log loss must not take the champion.
 
     The champion (WEAK_PARAMS) was chosen by F1; each run here re-scores it by log loss."""
+    from sentiment_mlops.flows.training import training_flow
+
     monkeypatch.setenv("CHAMPION_METRIC", "log_loss")
     get_settings.cache_clear()
     settings = get_settings()

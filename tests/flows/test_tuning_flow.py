@@ -10,7 +10,6 @@ import mlflow
 import yaml
 
 from sentiment_mlops.core.params import load_params
-from sentiment_mlops.flows.tuning import FLOW_NAME, tuning_flow
 from sentiment_mlops.settings import Settings
 from tests.support.paths import DEMO_DATA, PARAMS_FILE
 from tests.support.run_log import run_log
@@ -21,6 +20,8 @@ TRIAL_METRICS = {"cv_accuracy_mean", "cv_accuracy_std", "cv_roc_auc_mean", "cv_r
 def test_tuning_logs_a_parent_and_a_child_run_per_trial_and_writes_params(
     settings: Settings, tmp_path: Path
 ) -> None:
+    from sentiment_mlops.flows.tuning import FLOW_NAME, tuning_flow
+
     params_path = tmp_path / "params.yaml"
     shutil.copyfile(PARAMS_FILE, params_path)
     before = params_path.read_text()
@@ -69,6 +70,8 @@ def test_tuning_logs_a_parent_and_a_child_run_per_trial_and_writes_params(
 
 
 def test_a_user_error_fails_the_run_with_its_line(settings: Settings, tmp_path: Path) -> None:
+    from sentiment_mlops.flows.tuning import tuning_flow
+
     missing = tmp_path / "missing.yaml"
     state = tuning_flow(data_path=str(DEMO_DATA), params_path=str(missing), return_state=True)
     assert state.is_failed()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.serving.helpers import DEMO_CSV, PARAMS, REPO_ROOT, MlflowStore, train_store
-from tests.support.mlflow_store import move_model_files, move_store_paths
+from tests.support.mlflow_store import copy_moved_store
 from tests.support.templates import Template
 
 # What shapes the trained store besides these sources: the libraries that fit, log and migrate.
@@ -54,8 +54,6 @@ def copy_trained_store(
     template = Template(request, "served-store", DISTRIBUTIONS, sources=_sources())
     folder = template.get(lambda staging: _build(staging, migrated_store))
     facts = json.loads((folder / "store.json").read_text())
-    shutil.copytree(folder / "store", root, dirs_exist_ok=True)
-    move_store_paths(root / "mlflow.db", facts["root"], str(root))
-    move_model_files(root, facts["root"], str(root))
+    copy_moved_store(folder / "store", facts["root"], root)
     model = pickle.loads((folder / "model.pkl").read_bytes())
     return MlflowStore(root, model, facts["model_uri"], facts["run_id"], facts["experiment_id"])

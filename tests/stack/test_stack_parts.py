@@ -275,8 +275,11 @@ def _sentiment_stack(*args: str, env: dict[str, str]) -> subprocess.CompletedPro
 
 @pytest.mark.parametrize("component", ["volume", "filer gRPC", "admin"])
 def test_up_with_a_seaweedfs_port_taken_names_it_and_stack_s3_port_and_starts_nothing(
-    tmp_path: Path, component: str
+    tmp_path: Path, component: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The volume case runs `sentiment stack up` as a real process, as a user runs it; the
+    others through Typer's runner in this process (the same exit code and stderr)."""
+    from tests.support.cli import sentiment_here
     from tests.support.seaweed import free_s3_port
 
     s3_port = free_s3_port()
@@ -292,10 +295,15 @@ def test_up_with_a_seaweedfs_port_taken_names_it_and_stack_s3_port_and_starts_no
         "STACK_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
     }
     with busy_port(taken):
-        result = _sentiment_stack("up", "--detach", env=env)
+        if component == "volume":
+            result = _sentiment_stack("up", "--detach", env=env)
+            returncode, stderr = result.returncode, result.stderr
+        else:
+            invoked = sentiment_here("stack", "up", "--detach", env=env, monkeypatch=monkeypatch)
+            returncode, stderr = invoked.exit_code, invoked.stderr
 
-    assert result.returncode == 2, result.stderr
-    [line] = result.stderr.strip().splitlines()
+    assert returncode == 2, stderr
+    [line] = stderr.strip().splitlines()
     assert line.startswith("error: ports in use: ")
     assert f"{taken} (SeaweedFS {component})" in line
     assert "STACK_S3_PORT" in line

@@ -7,6 +7,7 @@ those paths are rewritten.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -23,6 +24,14 @@ def move_store_paths(database: Path, old: str, new: str) -> None:
                     f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
                     (old, new, old),
                 )
+
+
+def copy_moved_store(source: Path, old: str, target: Path) -> None:
+    """Copy the store folder `source` (its database, artifacts and models), whose paths name
+    the folder `old` it was built in, into `target`, with those paths moved there."""
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    move_store_paths(target / "mlflow.db", old, str(target))
+    move_model_files(target, old, str(target))
 
 
 def move_model_files(root: Path, old: str, new: str) -> None:

@@ -2,8 +2,9 @@
 
 `prefect.testing.utilities.prefect_test_harness` starts Prefect's API server in a process on a
 new SQLite database, which the server migrates and fills with Prefect's block types: ~20 s of
-the harness's ~30 s start on a busy machine. `prefect_harness` does what it does (the same server
-command and settings, the same draining of the log and event workers at the end) on a copy of a
+the harness's ~30 s start on a busy machine. `api_server` and `pointed_at` do what it does (the
+same server command and settings, the same draining of the log and event workers at the end) on
+a copy of a
 database that an earlier session migrated (tests/support/templates.py), with the migrations
 and the block registration off, and without the server services that no test reads from.
 """
@@ -31,21 +32,21 @@ _STARTUP_TIMEOUT_S = 120
 
 
 @contextmanager
-def prefect_harness(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A Prefect API server on a copy of the template database; yields its API URL.
-
-    A session that finds no template lets its server migrate a new database, as the harness
-    does, and saves a snapshot of it once the server is up, before any flow runs.
-    """
-    with api_server(request) as api_url, _pointed_at(api_url):
-        yield api_url
+def pointed_at(request: pytest.FixtureRequest, api_url: str) -> Iterator[None]:
+    """This process's Prefect on the API server at `api_url` (`api_server`), as Prefect's test
+    harness points it: for tests that run flows in this process."""
+    folder = request.getfixturevalue("tmp_path_factory").mktemp("prefect-client")
+    with _pointed_at(api_url, one_certificate(folder)):
+        yield
 
 
 @contextmanager
 def api_server(request: pytest.FixtureRequest) -> Iterator[str]:
-    """`prefect_harness`'s server alone: this process's Prefect settings stay as they are.
+    """A Prefect API server on a copy of the template database; yields its API URL. This
+    process's Prefect settings stay as they are (`pointed_at` points them at it).
 
-    For tests that run commands in other processes, pointed at it through PREFECT_API_URL.
+    A session that finds no template lets its server migrate a new database, as Prefect's test
+    harness does, and saves a snapshot of it once the server is up, before any flow runs.
     """
     template = _template(request)
     tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
@@ -135,14 +136,33 @@ def _server(database: Path, *, prepared: bool) -> Iterator[str]:
         yield api_url
 
 
+def one_certificate(folder: Path) -> Path:
+    """A CA file of one certificate (certifi's first), for clients of a plain-HTTP server.
+
+    Each Prefect client builds an SSL context even for an `http://` API, from certifi's whole
+    bundle by default: ~40 ms of CPU per client (~120 certificates parsed), and the flow tests
+    make ~70 clients (each flow run's engine, log and event workers, each read of a run's log).
+    From a file of one certificate the context costs under 1 ms; no connection here uses it."""
+    import certifi
+
+    bundle = Path(certifi.where()).read_text()
+    end = "-----END CERTIFICATE-----"
+    first = bundle[bundle.index("-----BEGIN CERTIFICATE-----") : bundle.index(end) + len(end)]
+    path = folder / "one-certificate.pem"
+    path.write_text(first + "\n")
+    return path
+
+
 @contextmanager
-def _pointed_at(api_url: str) -> Iterator[None]:
+def _pointed_at(api_url: str, ca_file: Path) -> Iterator[None]:
     """This process's Prefect on the server at `api_url`, as `prefect_test_harness` points it
-    (with the draining of the log and event workers at the end, before the server stops)."""
+    (with the draining of the log and event workers at the end, before the server stops);
+    its clients' SSL contexts read `ca_file` (`one_certificate`)."""
     import prefect.context
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
     from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         temporary_settings,
@@ -154,7 +174,11 @@ def _pointed_at(api_url: str) -> Iterator[None]:
         # run joins it when it ends, which made every flow run here ~1 s longer (~30 s of the
         # flow tests' wall time); the server's crash detection that reads them is not tested.
         temporary_settings(
-            updates={PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+            updates={
+                PREFECT_API_URL: api_url,
+                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                PREFECT_API_SSL_CERT_FILE: str(ca_file),
+            }
         ),
         # Also the process-wide settings, for contexts copied before this one (as the harness).
         prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()),

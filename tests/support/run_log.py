@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-from prefect.logging.handlers import APILogHandler
-
 
 def run_log(flow_run_id: Any) -> list[str]:
     """The messages of the run's log, once the handler has sent what it holds."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
     APILogHandler().flush()  # the handler sends in batches, from a background worker
 
     async def read() -> list[str]:

@@ -3,10 +3,11 @@ one costly per-worker fixture, which run on one worker whole; the longest units 
 
 `--dist loadfile` runs each module on one worker, so module-scoped fixtures are built once; but
 a session fixture shared by several modules is built on every worker that runs one of them.
-Two such fixtures cost seconds of CPU each: the flow tests' Prefect API server (a process for
-the whole session, tests/flows/conftest.py) and the registry tests' trained, logged and
-registered model (tests/registry/conftest.py). Keeping each of those folders on one worker
-builds each once; the other files are still balanced one by one.
+Two such fixtures cost seconds of CPU each: the session's Prefect API server (a process for the
+whole session, `prefect_api` in tests/conftest.py), which the flow tests and the CLI tests of
+`sentiment train` under Prefect share, and the registry tests' trained, logged and registered
+model (tests/registry/conftest.py). Keeping the tests of each on one worker builds each once;
+the other files are still balanced one by one.
 
 The Kubernetes manifest tests (tests/deploy/test_k8s_*.py) are one unit too: the training Job
 they check is built by prefect-kubernetes' own code (tests/deploy/k8s.py), and importing it
@@ -29,8 +30,14 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadFileScheduling
 
-# Nodeid prefixes (relative to the rootdir) whose files run on one worker, each prefix whole.
-SHARED_FIXTURE_FOLDERS = ("tests/flows/", "tests/registry/", "tests/deploy/test_k8s_")
+# Nodeid prefixes (relative to the rootdir) whose files run on one worker, mapped to their unit
+# of work: the files under one prefix together, and with those of the prefixes of the same unit.
+SHARED_FIXTURE_UNITS = {
+    "tests/flows/": "tests/flows/",
+    "tests/cli/test_train_user_errors.py": "tests/flows/",  # the same Prefect API server
+    "tests/registry/": "tests/registry/",
+    "tests/deploy/test_k8s_": "tests/deploy/test_k8s_",
+}
 
 # pytest's cache key of the seconds (setup, call and teardown) each test took when last run.
 DURATIONS_KEY = "sentiment/test-seconds"
@@ -38,16 +45,16 @@ _UNKNOWN_S = 0.5
 
 
 def split_scope(nodeid: str) -> str:
-    """The unit of work of a test: its file, or the shared-fixture folder it is in."""
+    """The unit of work of a test: its file, or the shared-fixture unit it is in."""
     path = nodeid.split("::", 1)[0]
-    for folder in SHARED_FIXTURE_FOLDERS:
-        if path.startswith(folder):
-            return folder
+    for prefix, unit in SHARED_FIXTURE_UNITS.items():
+        if path.startswith(prefix):
+            return unit
     return path
 
 
 class SharedFixtureScheduling(LoadFileScheduling):
-    """`loadfile`, with each of SHARED_FIXTURE_FOLDERS as one unit of work, longest first."""
+    """`loadfile`, with each of SHARED_FIXTURE_UNITS as one unit of work, longest first."""
 
     _ordered = False
 

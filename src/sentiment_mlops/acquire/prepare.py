@@ -1,16 +1,21 @@
-"""From a source name and options to a balanced sample: what `sentiment data prepare` runs."""
+"""From a source name and options to a balanced sample: what `sentiment data prepare` runs.
+
+pandas is imported (by `acquire`'s modules) only where a frame is built, so that a bad option or
+an unreachable hub fails before paying for it (~0.4 CPU s).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal
 
 from sentiment_mlops.acquire.errors import AcquireError
 from sentiment_mlops.acquire.sampling import ClassBalance, class_balance, sample_balanced
 from sentiment_mlops.acquire.sources import Split, read_aclimdb, read_hf, read_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Source = Literal["hf", "aclimdb", "csv"]
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from sentiment_mlops.acquire.errors import AcquireError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -57,5 +59,7 @@ def sample_balanced(frame: pd.DataFrame, samples: int, seed: int) -> pd.DataFram
     picked = [
         unique[unique["label"] == label].sample(n=per_class, random_state=seed) for label in (0, 1)
     ]
+    import pandas as pd
+
     combined = pd.concat(picked)
     return combined.sample(frac=1.0, random_state=seed).reset_index(drop=True)

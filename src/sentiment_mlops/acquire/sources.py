@@ -8,13 +8,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
-
 from sentiment_mlops.acquire.errors import OFFLINE_HINT, AcquireError, SourceUnavailableError
 from sentiment_mlops.core.labels import LABEL_SPELLINGS
 
 if TYPE_CHECKING:
     import datasets
+    import pandas as pd
 
 Split = Literal["train", "test", "all"]
 
@@ -45,6 +44,8 @@ def read_aclimdb(path: Path, split: Split) -> pd.DataFrame:
         records = _records_from_folder(_aclimdb_root(path), _splits(split))
     else:
         records = _records_from_tarball(path, _splits(split))
+    import pandas as pd
+
     frame = pd.DataFrame(sorted(records), columns=["key", "text", "label"])
     if frame.empty:
         raise AcquireError(

@@ -47,9 +47,7 @@ def tune(
     experiment: ExperimentOption = None,
 ) -> None:
     """Tune the feature and model params by cross-validation on the training split only."""
-    from sentiment_mlops.core.data import load_reviews
     from sentiment_mlops.core.params import load_params
-    from sentiment_mlops.core.split import split_reviews
     from sentiment_mlops.flows.inputs import choose_data_path, choose_params_path, missing_input
     from sentiment_mlops.settings import get_settings
 
@@ -60,9 +58,15 @@ def tune(
     if problem := missing_input(data_path, params):
         fail(problem)
     # Bad params or data end here, in one line (exit 2), before Prefect starts; the flow reads
-    # them again, as a deployment's run gets only their paths.
+    # them again, as a deployment's run gets only their paths. Params first, as they need
+    # neither pandas nor scikit-learn; the split's scikit-learn (~2 CPU s to import) comes last.
+    data_params = load_params(params).data
+    from sentiment_mlops.core.data import load_reviews
+
     reviews = load_reviews(data_path)
-    split = split_reviews(reviews.texts, reviews.labels, load_params(params).data)
+    from sentiment_mlops.core.split import split_reviews
+
+    split = split_reviews(reviews.texts, reviews.labels, data_params)
     if split.train_labels.value_counts().min() < folds:
         fail(f"--folds {folds} needs at least {folds} training reviews of each label")
     local_server = start_local_prefect(settings)
