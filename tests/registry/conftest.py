@@ -21,8 +21,8 @@ from sentiment_mlops.flows.types import TrainingRequest
 from sentiment_mlops.process import configure_process
 from sentiment_mlops.settings import Settings
 from tests.support.mlflow_store import copy_moved_store
-from tests.support.paths import DEMO_DATA, LOCK_FILE, PARAMS_FILE, SOURCE
-from tests.support.templates import Template
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
+from tests.support.templates import TRAINED_STORE_LIBRARIES, Template, trained_store_sources
 
 MODEL_NAME = "registry-test-model"  # the registered model of `logged`
 EXPERIMENT = "registry-test"
@@ -92,10 +92,10 @@ def logged(
     what it reads by its own id: a run, an alias of this model).
 
     The store is this session's copy of a template (tests/support/templates.py) that an earlier
-    session built with the same code, data, params and locked libraries: training, logging and
+    session built with the same code, data, params and libraries: training, logging and
     registering cost ~3 CPU s a session, a copy milliseconds."""
-    sources = [*sorted(SOURCE.rglob("*.py")), Path(__file__), DEMO_DATA, PARAMS_FILE, LOCK_FILE]
-    template = Template(request, "registry-store", (), sources=sources)
+    sources = trained_store_sources(Path(__file__))
+    template = Template(request, "registry-store", TRAINED_STORE_LIBRARIES, sources=sources)
     folder = template.get(lambda staging: _build(staging, migrated_store_template))
     facts = json.loads((folder / "logged.json").read_text())
     root = tmp_path_factory.mktemp("registry")

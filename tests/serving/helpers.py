@@ -22,10 +22,9 @@ from sentiment_mlops.process import configure_process
 from sentiment_mlops.serving.webhooks import sign
 from sentiment_mlops.settings import Settings
 from tests.support import processes
+from tests.support.paths import DEMO_DATA, PARAMS_FILE, PROJECT_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO_CSV = REPO_ROOT / "data" / "demo_reviews.csv"
-PARAMS = REPO_ROOT / "params.yaml"
+REPO_ROOT, DEMO_CSV, PARAMS = PROJECT_ROOT, DEMO_DATA, PARAMS_FILE  # the names these tests use
 MODEL_NAME = "sentiment-classifier"
 ADMIN_TOKEN = "test-admin-token"
 WEBHOOK_SECRET = "test-webhook-secret"

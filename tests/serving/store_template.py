@@ -19,17 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving.helpers import DEMO_CSV, PARAMS, REPO_ROOT, MlflowStore, train_store
+from tests.serving.helpers import MlflowStore, train_store
 from tests.support.mlflow_store import copy_moved_store
-from tests.support.templates import Template
-
-# What shapes the trained store besides these sources: the libraries that fit, log and migrate.
-DISTRIBUTIONS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "sqlalchemy", "alembic")
-
-
-def _sources() -> list[Path]:
-    code = sorted((REPO_ROOT / "src" / "sentiment_mlops").rglob("*.py"))
-    return [*code, Path(__file__).with_name("helpers.py"), Path(__file__), DEMO_CSV, PARAMS]
+from tests.support.templates import TRAINED_STORE_LIBRARIES, Template, trained_store_sources
 
 
 def _build(folder: Path, migrated_store: Path) -> None:
@@ -51,7 +43,8 @@ def copy_trained_store(
     request: pytest.FixtureRequest, root: Path, migrated_store: Path
 ) -> MlflowStore:
     """A store in `root` as `train_store(root)` leaves it, copied from the template."""
-    template = Template(request, "served-store", DISTRIBUTIONS, sources=_sources())
+    sources = trained_store_sources(Path(__file__).with_name("helpers.py"), Path(__file__))
+    template = Template(request, "served-store", TRAINED_STORE_LIBRARIES, sources=sources)
     folder = template.get(lambda staging: _build(staging, migrated_store))
     facts = json.loads((folder / "store.json").read_text())
     copy_moved_store(folder / "store", facts["root"], root)

@@ -11,4 +11,3 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_DATA = PROJECT_ROOT / "data" / "demo_reviews.csv"
 PARAMS_FILE = PROJECT_ROOT / "params.yaml"
 SOURCE = PROJECT_ROOT / "src" / "sentiment_mlops"
-LOCK_FILE = PROJECT_ROOT / "uv.lock"  # the locked versions of every library

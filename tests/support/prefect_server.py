@@ -4,9 +4,9 @@
 new SQLite database, which the server migrates and fills with Prefect's block types: ~20 s of
 the harness's ~30 s start on a busy machine. `api_server` and `pointed_at` do what it does (the
 same server command and settings, the same draining of the log and event workers at the end) on
-a copy of a
-database that an earlier session migrated (tests/support/templates.py), with the migrations
-and the block registration off, and without the server services that no test reads from.
+a copy of a database that an earlier session migrated (tests/support/templates.py), with the
+migrations and the block registration off, and without the server services that no test reads
+from.
 """
 
 from __future__ import annotations

@@ -22,6 +22,25 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from tests.support.paths import DEMO_DATA, PARAMS_FILE, SOURCE
+
+# What shapes a trained store besides its sources: the libraries that fit, log and migrate.
+TRAINED_STORE_LIBRARIES = (
+    "mlflow",
+    "scikit-learn",
+    "numpy",
+    "scipy",
+    "pandas",
+    "sqlalchemy",
+    "alembic",
+)
+
+
+def trained_store_sources(*builders: Path) -> list[Path]:
+    """The files a trained store's template is built from: our code, the demo reviews,
+    params.yaml and the test modules that build it (`builders`)."""
+    return [*sorted(SOURCE.rglob("*.py")), DEMO_DATA, PARAMS_FILE, *builders]
+
 
 class Template:
     """A folder of prebuilt files, named after the versions of `distributions` installed."""
