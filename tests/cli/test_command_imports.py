@@ -12,7 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow  # a CLI process importing MLflow: over a second of CPU
 def test_models_command_imports_no_scikit_learn(
     migrated_store_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -44,6 +44,7 @@ def test_csv_is_written_completely(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
 
 
+@pytest.mark.slow  # a process killed mid-write: over a second of CPU
 def test_failure_mid_write_leaves_no_file_and_no_temp_file(tmp_path: Path) -> None:
     dest = tmp_path / "out.csv"
     frame, bomb = _frame_failing_late(tmp_path)
@@ -57,6 +58,7 @@ def test_failure_mid_write_leaves_no_file_and_no_temp_file(tmp_path: Path) -> No
     assert list(tmp_path.iterdir()) == []  # ...and nothing is left of them
 
 
+@pytest.mark.slow  # a process killed mid-write: over a second of CPU
 def test_failure_mid_write_keeps_the_previous_file_intact(tmp_path: Path) -> None:
     dest = tmp_path / "out.csv"
     dest.write_text("text,label\nold,1\n", encoding="utf-8")

@@ -247,6 +247,7 @@ def offline_run(
     return result, folder
 
 
+@pytest.mark.slow  # a CLI process: over a second of CPU
 def test_unreachable_hub_fails_with_one_line(tmp_path: Path) -> None:
     result = _prepare_process(
         tmp_path, "--output", "data/imdb_sample.csv",
@@ -259,6 +260,7 @@ def test_unreachable_hub_fails_with_one_line(tmp_path: Path) -> None:
     assert "pandas" not in _imported(result)
 
 
+@pytest.mark.slow  # a CLI process: over a second of CPU
 def test_silent_hub_fails_after_one_probe_and_its_timeout(
     tmp_path: Path, silent_port: tuple[int, Callable[[], int]]
 ) -> None:
@@ -276,6 +278,7 @@ def test_silent_hub_fails_after_one_probe_and_its_timeout(
     assert connections() == 1
 
 
+@pytest.mark.slow  # a CLI process: over a second of CPU
 def test_offline_mode_without_a_cached_copy_fails_with_one_line(offline_run) -> None:
     result, folder = offline_run
     _assert_offline_failure(result, folder)

@@ -12,6 +12,8 @@ import signal
 import socket
 from pathlib import Path
 
+import pytest
+
 from tests.deploy.k8s import find, pod_spec, rendered
 from tests.deploy.tools import REPO, require_tool
 from tests.support.processes import ServerProcess, free_port, wait_until
@@ -42,6 +44,7 @@ def test_grace_period_covers_prestop_and_the_drain() -> None:
     assert grace_problems(rendered("prod")) == []
 
 
+@pytest.mark.slow  # a server process: over a second of CPU
 def test_uvicorn_finishes_a_request_in_flight_after_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = {

@@ -58,11 +58,13 @@ def test_render_fails_on_a_broken_kustomization(tmp_path: Path) -> None:
     assert "apis.yaml" in result.stderr
 
 
+@pytest.mark.slow  # Kubernetes' schemas: over a second of CPU
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_object_matches_the_kubernetes_schemas(overlay: str) -> None:
     assert schema_problems(rendered(overlay)) == []
 
 
+@pytest.mark.slow  # Kubernetes' schemas: over a second of CPU
 def test_schema_check_catches_a_misplaced_field(tmp_path: Path) -> None:
     # A probe one level too high: kubectl would drop it with a warning, the API server ignore it.
     copy = broken_copy(

@@ -97,6 +97,7 @@ def serving_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ],
     ids=["train-no-prefect", "train", "stack-status"],
 )
+@pytest.mark.slow  # a CLI process per role: over a second of CPU
 def test_command_of_another_role_names_the_extra_to_install(
     serving_site: Path, tmp_path: Path, arguments: list[str], missing: str, extra: str
 ) -> None:
@@ -109,6 +110,7 @@ def test_command_of_another_role_names_the_extra_to_install(
     assert f"needs {missing}" in line and f"'{PROJECT}[{extra}]'" in line, line
 
 
+@pytest.mark.slow  # a Python process: over a second of CPU
 def test_api_modules_import_with_the_serving_extra_only(serving_site: Path) -> None:
     code = "import sentiment_mlops.serving.app, sentiment_mlops.serving.server, sentiment_mlops.cli"
     result = subprocess.run(

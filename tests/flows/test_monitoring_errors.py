@@ -14,6 +14,9 @@ from sentiment_mlops.settings import Settings, get_settings
 from tests.support.cli import sentiment
 from tests.support.paths import DEMO_DATA
 
+# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
+pytestmark = pytest.mark.slow
+
 DRIFT = Decision("drift", True, ("the raw texts drifted (domain classifier)",))
 
 

@@ -21,6 +21,9 @@ from sentiment_mlops.settings import Settings, get_settings
 from tests.support.paths import DEMO_DATA
 from tests.support.streams import shifted_reviews
 
+# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
+pytestmark = pytest.mark.slow
+
 TRAIN_ROWS = 250
 TASKS = {"load-reference", "load-window", "compute-report", "decide", "log-report"}
 

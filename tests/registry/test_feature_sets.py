@@ -26,6 +26,9 @@ from tests.registry.scores import assert_scores, expected_scores
 from tests.registry.test_model_code import assert_loads_in_a_clean_environment
 from tests.support.paths import DEMO_DATA, PARAMS_FILE
 
+# A model trained, logged and registered per feature set: over a second of CPU each.
+pytestmark = pytest.mark.slow
+
 FEATURE_SETS = [
     ("word", None),
     ("word", 1.0),

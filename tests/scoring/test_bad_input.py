@@ -135,6 +135,7 @@ def test_an_output_folder_that_does_not_exist_is_refused(score, tmp_path: Path) 
     assert lines == [f"error: cannot write {target}: folder {target.parent} does not exist"]
 
 
+@pytest.mark.slow  # a process killed mid-stream: over a second of CPU
 def test_a_failure_while_streaming_leaves_no_output_and_keeps_the_old_one(
     score, tmp_path: Path
 ) -> None:

@@ -40,6 +40,7 @@ def s3(s3_server: SeaweedS3, mlflow_store: MlflowStore, monkeypatch: pytest.Monk
         yield client
 
 
+@pytest.mark.slow  # an S3 server process: over a second of CPU
 def test_scores_an_s3_object_into_another(s3) -> None:
     frame = generated_reviews(120, nulls=[4])
     s3.put_object(Bucket=BUCKET, Key="in/reviews.csv", Body=frame.to_csv(index=False).encode())
@@ -62,6 +63,7 @@ def test_scores_an_s3_object_into_another(s3) -> None:
     )
 
 
+@pytest.mark.slow  # an S3 server process: over a second of CPU
 def test_a_missing_object_is_one_line(s3) -> None:
     arguments = ["score", "--input", f"s3://{BUCKET}/nothing.csv"]
     result = CliRunner().invoke(app, [*arguments, "--output", f"s3://{BUCKET}/out.parquet"])

@@ -108,6 +108,7 @@ def _probabilities(predictions: list[dict[str, Any]]) -> list[list[float]]:
     return [[p["probabilities"][label] for label in ("negative", "positive")] for p in predictions]
 
 
+@pytest.mark.slow  # two models trained and served: over a second of CPU
 def test_an_altered_compact_scorer_refuses_its_version(mlflow_store: MlflowStore) -> None:
     name = "compact-tampered"
     good, _ = _log_version(mlflow_store, name)
@@ -158,6 +159,7 @@ def test_a_version_without_the_file_is_unpickled_as_before(mlflow_store: MlflowS
     assert probabilities == mlflow_store.model.predict_proba(TEXTS).tolist()
 
 
+@pytest.mark.slow  # two models trained and served: over a second of CPU
 def test_model_info_shows_how_the_champion_and_the_challenger_score(
     mlflow_store: MlflowStore,
 ) -> None:

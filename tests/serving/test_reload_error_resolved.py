@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from sentiment_mlops import registry
@@ -15,6 +16,7 @@ RESOLVE_MODEL = "resolve-model"  # its own registered model: other tests keep th
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+@pytest.mark.slow  # three versions registered and served: over a second of CPU
 def test_a_reload_error_is_resolved_by_a_later_good_version(mlflow_store: MlflowStore) -> None:
     client = mlflow_store.client()
     good = mlflow_store.register(RESOLVE_MODEL)

@@ -36,6 +36,9 @@ from tests.serving.helpers import (
 )
 from tests.support.rollout import TEXTS, answers_without_ids
 
+# A champion and a challenger served, shadow scorer processes: over a second of CPU each.
+pytestmark = pytest.mark.slow
+
 MODEL = "rollout-model"  # its own registered model: other tests keep their aliases
 
 

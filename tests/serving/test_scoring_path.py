@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -52,6 +53,7 @@ def test_our_pipeline_is_scored_on_the_lean_path() -> None:
     np.testing.assert_allclose(_probabilities(served, TEXTS), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow  # several models trained: over a second of CPU
 def test_other_shapes_fall_back_to_scikit_learn_and_answer_alike(caplog) -> None:
     caplog.set_level(logging.INFO, logger="sentiment_mlops.serving.served_model")
     for name, model in _other_shapes().items():

@@ -137,6 +137,7 @@ def test_served_from_a_tracking_server_mlflow_is_never_imported(
     assert password not in output
 
 
+@pytest.mark.slow  # a server process: over a second of CPU
 def test_served_from_a_sqlite_store_mlflow_is_never_imported(
     mlflow_store: MlflowStore, tmp_path: Path
 ) -> None:

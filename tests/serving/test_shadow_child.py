@@ -95,6 +95,7 @@ def test_the_child_compares_and_counts_and_answers_in_bulk(
     assert scored.logged == [] and batch.logged == []  # nothing logged: no score sent back
 
 
+@pytest.mark.slow  # a shadow scorer process: over a second of CPU
 def test_the_child_logs_as_the_server_with_credentials_masked(
     mlflow_store: MlflowStore, served: ServedModel, capfd: pytest.CaptureFixture[str]
 ) -> None:

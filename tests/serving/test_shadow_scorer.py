@@ -68,6 +68,7 @@ def _serve_and_score(http: TestClient, version: str, mode: str) -> None:
         wait_until(lambda: _compared(http) == 2 * len(TEXTS), timeout=120)
 
 
+@pytest.mark.slow  # a shadow scorer process: over a second of CPU
 def test_shadow_adds_no_thread_to_the_server(mlflow_store: MlflowStore, challenger: str) -> None:
     """A thread in the server that wants the GIL delays the event loop, and with it the
     champion's answers: shadow mode has the threads canary mode has (the same two stores), and
@@ -86,6 +87,7 @@ def test_shadow_adds_no_thread_to_the_server(mlflow_store: MlflowStore, challeng
     assert threads_while_serving("shadow") == threads_while_serving("canary")
 
 
+@pytest.mark.slow  # a shadow scorer process: over a second of CPU
 def test_the_scorer_imports_the_servers_package_whatever_sys_path_holds(
     mlflow_store: MlflowStore, challenger: str, tmp_path: Path
 ) -> None:
@@ -100,6 +102,7 @@ def test_the_scorer_imports_the_servers_package_whatever_sys_path_holds(
         assert _metric(http, "sentiment_shadow_scorer_restarts_total") == 0
 
 
+@pytest.mark.slow  # a shadow scorer process: over a second of CPU
 def test_a_stalled_scorer_costs_drops_not_waits(mlflow_store: MlflowStore, challenger: str) -> None:
     """With the scorer stopped (SIGSTOP) its pipe fills up; the server keeps answering, keeps
     what it could not write and drops (counts) new texts; once the scorer runs again every

@@ -68,6 +68,7 @@ def test_a_schema_it_does_not_know_goes_through_mlflow(
     assert isinstance(open_registry(settings, redactor_for(settings)), MlflowRegistry)
 
 
+@pytest.mark.slow  # MLflow's model loading: over a second of CPU
 def test_mlflow_s_client_path_loads_the_compact_scorer_not_the_pickle(
     mlflow_store: MlflowStore,
 ) -> None:

@@ -87,6 +87,7 @@ def test_equals_predict_proba_exactly_with_the_real_params() -> None:
     [({"features": {"nb_alpha": None}}, False), ({"vectorizer": {"sublinear_tf": False}}, True)],
     ids=["no-nb", "linear-binary-tf"],
 )
+@pytest.mark.slow  # a model trained per setting: over a second of CPU
 def test_equals_predict_proba_for_other_word_settings(change: dict[str, Any], binary: bool) -> None:
     training, labels, unseen = _corpus(11, 600)
     pipeline = build_pipeline(PARAMS.updated(change))
@@ -97,6 +98,7 @@ def test_equals_predict_proba_for_other_word_settings(change: dict[str, Any], bi
     np.testing.assert_array_equal(scorer.predict_proba(texts), pipeline.predict_proba(texts))
 
 
+@pytest.mark.slow  # a model trained per pipeline: over a second of CPU
 def test_pipelines_it_cannot_score_get_no_compact_file() -> None:
     char_wb, _ = _fitted(PARAMS.updated({"features": {"set": "char_wb"}}), rows=120)
     for name, pipeline in {**_other_shapes(), "char_wb": char_wb}.items():
@@ -112,6 +114,7 @@ def _tampered(data: bytes, **changes: Any) -> bytes:
     return replace(CompactModel.from_bytes(data), **changes).to_bytes()
 
 
+@pytest.mark.slow  # a model trained and saved: over a second of CPU
 def test_an_altered_or_damaged_file_is_refused(saved: bytes) -> None:
     model = CompactModel.from_bytes(saved)
     coef = model.coef.copy()

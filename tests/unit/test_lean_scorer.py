@@ -81,6 +81,7 @@ def test_one_and_two_texts_are_counted_by_the_table_and_equal_predict_proba() ->
     ],
     ids=["no-nb", "linear-tf", "char_wb"],
 )
+@pytest.mark.slow  # a model trained per setting: over a second of CPU
 def test_equals_predict_proba_for_the_other_supported_settings(change) -> None:
     pipeline, texts = _fitted(PARAMS.updated(change), rows=600)
     _assert_same_proba(pipeline, texts)
@@ -114,6 +115,7 @@ def _other_shapes() -> dict[str, Pipeline]:
     return {name: Pipeline(steps).fit(training, y) for name, (steps, y) in shapes.items()}
 
 
+@pytest.mark.slow  # a model trained per shape: over a second of CPU
 def test_other_shapes_are_refused_with_a_reason() -> None:
     for name, pipeline in _other_shapes().items():
         with pytest.raises(UnsupportedPipelineError) as refusal:

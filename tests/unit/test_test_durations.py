@@ -11,7 +11,7 @@ def test_a_session_without_pytest_cache_ends_without_an_error(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # With `-p no:cacheprovider` pytest's config has no `cache` attribute at all.
-    monkeypatch.delattr(request.config, "cache")
+    monkeypatch.delattr(request.config, "cache", raising=False)
     recorder = DurationRecorder(request.config)
     report = pytest.TestReport(
         "tests/a.py::test_a", ("tests/a.py", 0, "test_a"), {}, "passed", None, "call", duration=1.5

@@ -122,8 +122,19 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the tables that do not exist yet (idempotent, safe for several workers)."""
-    metadata.create_all(engine, checkfirst=True)
+    """Create the tables that do not exist yet (idempotent, safe for several processes).
+
+    API workers, the drift check and the CLI may all meet a fresh store at once: between
+    `checkfirst`'s look and the `CREATE TABLE`, another one may create the table, which fails
+    the statement. A table that exists after such a failure was made by the other process, so
+    each table is created on its own and that failure is not an error.
+    """
+    for table in metadata.sorted_tables:
+        try:
+            table.create(engine, checkfirst=True)
+        except SQLAlchemyError:
+            if not inspect(engine).has_table(table.name):
+                raise
     for table_name, column_name in _ADDED_COLUMNS:
         _add_column(engine, metadata.tables[table_name].c[column_name])
 
