@@ -46,7 +46,7 @@ stack-down: ## Stop the local processes started by stack-up
 
 ## --- Development ----------------------------------------------------------------------------
 test: ## Run the test suite (the same command as the README and CI)
-	uv run pytest
+	uv run pytest -n 2
 
 test-quick: ## Run the quick tests on two workers: no slow ones, no stack (the inner loop)
 	uv run pytest -n 2 -m "not slow and not stack"

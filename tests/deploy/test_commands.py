@@ -41,7 +41,7 @@ MAKE_VERBS = {
     "stack-down",
     "bench",
 }
-TEST_COMMAND = "uv run pytest"
+TEST_COMMAND = "uv run pytest -n 2"
 
 
 def invocations() -> Iterator[tuple[str, list[str]]]:

@@ -1,4 +1,4 @@
-"""How pytest-xdist's workers share the quick set: by file, except folders whose tests share
+"""How pytest-xdist's workers share the tests: by file, except folders whose tests share
 one costly per-worker fixture, which run on one worker whole; the longest units first.
 
 `--dist loadfile` runs each module on one worker, so module-scoped fixtures are built once; but
@@ -8,6 +8,9 @@ whole session, `prefect_api` in tests/conftest.py), which the flow tests and the
 `sentiment train` under Prefect share, and the registry tests' trained, logged and registered
 model (tests/registry/conftest.py). Keeping the tests of each on one worker builds each once;
 the other files are still balanced one by one.
+
+The stack tests (tests/stack/) are one unit: their session stack (PostgreSQL databases, S3,
+MLflow and Prefect servers, the API) is the costliest fixture of all, started once.
 
 The Kubernetes manifest tests (tests/deploy/test_k8s_*.py) are one unit too: the training Job
 they check is built by prefect-kubernetes' own code (tests/deploy/k8s.py), and importing it
@@ -37,6 +40,7 @@ SHARED_FIXTURE_UNITS = {
     "tests/cli/test_train_user_errors.py": "tests/flows/",  # the same Prefect API server
     "tests/registry/": "tests/registry/",
     "tests/deploy/test_k8s_": "tests/deploy/test_k8s_",
+    "tests/stack/": "tests/stack/",  # one stack a session (tests/stack/conftest.py)
 }
 
 # pytest's cache key of the seconds (setup, call and teardown) each test took when last run.
