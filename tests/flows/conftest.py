@@ -36,6 +36,18 @@ class _HasFolder(Protocol):
 _Stored = TypeVar("_Stored", bound=_HasFolder)
 
 
+FLOW_TESTS = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here is `slow`, out of the quick set: each runs on the session's Prefect
+    server (`prefect_harness`, autouse), over a second of CPU a test with the server's."""
+    for item in items:
+        if FLOW_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefect_harness(request: pytest.FixtureRequest, prefect_api: str) -> Iterator[str]:
     """This process's Prefect on the session's API server, as `prefect_test_harness` gives it

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import mlflow
-import pytest
 
 from tests.flows.conftest import UnregisteredRun
-
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
 
 
 def test_the_flow_configures_its_process_from_settings_mlflow_cannot_read(

@@ -17,9 +17,6 @@ from sentiment_mlops.core.data import DataError
 from sentiment_mlops.settings import Settings, get_settings
 from tests.support.run_log import run_log
 
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
-
 logger = logging.getLogger("sentiment_mlops.tests.probe")
 
 

@@ -14,9 +14,6 @@ from sentiment_mlops.settings import Settings, get_settings
 from tests.support.cli import sentiment
 from tests.support.paths import DEMO_DATA
 
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
-
 DRIFT = Decision("drift", True, ("the raw texts drifted (domain classifier)",))
 
 
@@ -38,21 +35,18 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-@pytest.mark.slow  # the CLI as a process
 def test_bad_window_is_one_line_and_exit_2(cli_env: dict[str, str], tmp_path: Path) -> None:
     result = sentiment("monitor", "--window", "yesterday", env=cli_env, cwd=tmp_path)
     assert result.returncode == 2
     assert "window must be a positive number of m, h or d" in _one_error_line(result)
 
 
-@pytest.mark.slow  # the CLI as a process
 def test_no_champion_is_exit_1(cli_env: dict[str, str], tmp_path: Path) -> None:
     result = sentiment("monitor", env=cli_env, cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "has no 'champion' to monitor" in result.stderr
 
 
-@pytest.mark.slow  # the CLI as a process
 def test_training_data_gone_or_changed_then_an_empty_window(
     cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,7 +76,6 @@ def test_training_data_gone_or_changed_then_an_empty_window(
     assert "nothing to compare: 0 served predictions in the window" in result.stdout
 
 
-@pytest.mark.slow  # the CLI as a process
 def test_log_off_is_a_user_error(cli_env: dict[str, str], tmp_path: Path) -> None:
     result = sentiment("monitor", env=cli_env | {"PREDICTION_LOG_URL": "off"}, cwd=tmp_path)
     assert result.returncode == 2

@@ -21,9 +21,6 @@ from sentiment_mlops.settings import Settings, get_settings
 from tests.support.paths import DEMO_DATA
 from tests.support.streams import shifted_reviews
 
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
-
 TRAIN_ROWS = 250
 TASKS = {"load-reference", "load-window", "compute-report", "decide", "log-report"}
 
@@ -89,7 +86,6 @@ def _metric(client: TestClient, name: str) -> float | None:
     return None
 
 
-@pytest.mark.slow  # Evidently's import and two reports: 35 to 55 s on a busy 2-core machine
 def test_in_distribution_no_drift_then_shifted_drift_retrains(
     served: tuple[Settings, TestClient, list[str]],
 ) -> None:

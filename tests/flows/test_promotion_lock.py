@@ -11,9 +11,6 @@ import pytest
 from sentiment_mlops.flows.promotion_lock import LIMIT_NAME, champion_lock
 from sentiment_mlops.settings import Settings
 
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
-
 
 def _overlaps(
     settings: Settings, holders: int = 2, hold_s: float = 0.2

@@ -14,9 +14,6 @@ from sentiment_mlops.settings import Settings, get_settings
 from tests.flows.conftest import ChampionStore
 from tests.support.run_log import run_log
 
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
-
 
 def test_run_log_explains_the_run(first_champion: ChampionStore) -> None:
     settings = get_settings()

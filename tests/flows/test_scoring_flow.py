@@ -13,9 +13,6 @@ from tests.scoring.reviews import generated_reviews, write_reviews
 from tests.serving.conftest import mlflow_store  # noqa: F401
 from tests.serving.helpers import MlflowStore
 
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def store_settings(mlflow_store: MlflowStore, monkeypatch: pytest.MonkeyPatch):  # noqa: F811

@@ -21,9 +21,6 @@ from tests.flows.conftest import ChampionStore, copied, copy_store, run_flow_in
 from tests.flows.prefect_reads import task_run_states
 from tests.support.run_log import run_log
 
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
-
 if TYPE_CHECKING:  # Prefect is imported where a flow runs, not by each worker's collection
     from prefect.states import State
 

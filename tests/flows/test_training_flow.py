@@ -13,9 +13,6 @@ from tests.support.flow_spec import FLOW_NAME as SPECIFIED_FLOW_NAME
 from tests.support.flow_spec import TASK_NAMES
 from tests.support.run_log import run_log
 
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
-
 
 def test_flow_runs_every_step_as_a_named_task(first_champion: ChampionStore) -> None:
     from sentiment_mlops.flows.training import FLOW_NAME, training_flow

@@ -7,16 +7,12 @@ import shutil
 from pathlib import Path
 
 import mlflow
-import pytest
 import yaml
 
 from sentiment_mlops.core.params import load_params
 from sentiment_mlops.settings import Settings
 from tests.support.paths import DEMO_DATA, PARAMS_FILE
 from tests.support.run_log import run_log
-
-# Flows run on the session's Prefect server: each costs over a second of CPU with the server's.
-pytestmark = pytest.mark.slow
 
 TRIAL_METRICS = {"cv_accuracy_mean", "cv_accuracy_std", "cv_roc_auc_mean", "cv_roc_auc_std"}
 
