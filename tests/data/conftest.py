@@ -10,15 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.data.helpers import DEMO_CSV, RunDvc, project_env, write_aclimdb, written_reviews
+from tests.data.helpers import RunDvc, project_env, write_aclimdb, written_reviews
+from tests.support.paths import DEMO_DATA
 from tests.support.seaweed import seaweed_s3  # noqa: F401  (a fixture, used by name)
 
 
 @pytest.fixture(scope="session")
 def reviews() -> pd.DataFrame:
     """Labelled reviews (text, label 0/1): the committed demo set, or written ones."""
-    if DEMO_CSV.is_file():
-        frame = pd.read_csv(DEMO_CSV)[["text", "label"]].drop_duplicates("text")
+    if DEMO_DATA.is_file():
+        frame = pd.read_csv(DEMO_DATA)[["text", "label"]].drop_duplicates("text")
         return frame.astype({"text": str, "label": int}).reset_index(drop=True)
     return written_reviews()
 

@@ -10,9 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO_CSV = REPO_ROOT / "data" / "demo_reviews.csv"
-
 # run_dvc(cwd, *args, env=None, check=True): the real DVC CLI (fixture in conftest.py).
 RunDvc = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -305,10 +305,10 @@ def test_default_output_is_the_configured_data_path(
 @pytest.fixture
 def pipeline_folder(tmp_path: Path) -> Path:
     """A project folder with the committed dvc.yaml and params.yaml."""
-    from tests.data.helpers import REPO_ROOT
+    from tests.support.paths import PROJECT_ROOT
 
     for name in ("dvc.yaml", "params.yaml"):
-        (tmp_path / name).write_bytes((REPO_ROOT / name).read_bytes())
+        (tmp_path / name).write_bytes((PROJECT_ROOT / name).read_bytes())
     return tmp_path
 
 

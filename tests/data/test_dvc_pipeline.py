@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from sentiment_mlops.dvc_version import data_version
-from tests.data.helpers import REPO_ROOT, RunDvc, git, project_env, written_reviews
+from tests.data.helpers import RunDvc, git, project_env, written_reviews
+from tests.support.paths import PROJECT_ROOT
 from tests.support.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.slow
@@ -39,9 +40,9 @@ def _train_cli_missing() -> str | None:
 
 def _fresh_copy(dest: Path) -> Path:
     """Copy the files a clone would have (tracked + untracked-but-not-ignored), then commit."""
-    listed = git(REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    listed = git(PROJECT_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     for name in filter(None, listed.split("\0")):
-        source = REPO_ROOT / name
+        source = PROJECT_ROOT / name
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)

@@ -16,12 +16,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.data.helpers import REPO_ROOT, RunDvc, git, project_env
+from tests.data.helpers import RunDvc, git, project_env
+from tests.support.paths import PROJECT_ROOT
 from tests.support.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.slow
 
-DVC_DIR = REPO_ROOT / ".dvc"
+DVC_DIR = PROJECT_ROOT / ".dvc"
 
 
 def _committed_config() -> configparser.ConfigParser:
@@ -37,7 +38,7 @@ def repo(tmp_path: Path, reviews: pd.DataFrame, run_dvc: RunDvc) -> Path:
     (repo / ".dvc").mkdir(parents=True)
     for name in ("config", ".gitignore"):
         shutil.copy(DVC_DIR / name, repo / ".dvc" / name)
-    shutil.copy(REPO_ROOT / ".dvcignore", repo / ".dvcignore")
+    shutil.copy(PROJECT_ROOT / ".dvcignore", repo / ".dvcignore")
     git(repo, "init", "-q")
     (repo / "data").mkdir()
     reviews.sample(frac=1.0, random_state=0).to_csv(repo / "data" / "imdb_sample.csv", index=False)
@@ -67,7 +68,7 @@ def test_committed_config_has_the_local_default_and_the_minio_remote() -> None:
     assert config.get("core", "remote") == "local"
     assert config.get("'remote \"minio\"'", "url") == "s3://dvc"
     local_url = config.get("'remote \"local\"'", "url")
-    assert not (DVC_DIR / Path(local_url).expanduser()).resolve().is_relative_to(REPO_ROOT)
+    assert not (DVC_DIR / Path(local_url).expanduser()).resolve().is_relative_to(PROJECT_ROOT)
 
 
 def test_committed_config_holds_no_credentials_or_endpoint() -> None:

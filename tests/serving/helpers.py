@@ -22,9 +22,8 @@ from sentiment_mlops.process import configure_process
 from sentiment_mlops.serving.webhooks import sign
 from sentiment_mlops.settings import Settings
 from tests.support import processes
-from tests.support.paths import DEMO_DATA, PARAMS_FILE, PROJECT_ROOT
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 
-REPO_ROOT, DEMO_CSV, PARAMS = PROJECT_ROOT, DEMO_DATA, PARAMS_FILE  # the names these tests use
 MODEL_NAME = "sentiment-classifier"
 ADMIN_TOKEN = "test-admin-token"
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -141,8 +140,8 @@ def train_store(root: Path) -> MlflowStore:
     configure_process(settings)
     client = registry.make_client(settings)
     experiment_id = registry.ensure_experiment(client, settings)
-    params = load_params(PARAMS)
-    reviews = load_reviews(DEMO_CSV)
+    params = load_params(PARAMS_FILE)
+    reviews = load_reviews(DEMO_DATA)
     split = split_reviews(reviews.texts, reviews.labels, params.data)
     model = train_model(split, params)
     run_id, model_uri = log_model(client, experiment_id, model, split)
@@ -163,7 +162,7 @@ def log_model(client: Any, experiment_id: str, model: Any, split: Any = None) ->
         params={"test": 1},
         metrics=metrics,
         training_frame=pd.DataFrame({"text": texts, "label": labels}),
-        data_source=str(DEMO_CSV),
+        data_source=str(DEMO_DATA),
         input_example=texts[:2],
         figures={},
         tags={"purpose": "serving-tests"},

@@ -10,14 +10,13 @@ import pytest
 
 from sentiment_mlops import registry
 from tests.serving.helpers import (
-    DEMO_CSV,
-    PARAMS,
     MlflowStore,
     log_model,
     run_cli,
     run_service,
     wait_until,
 )
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 
 ALIAS_MODEL = "alias-model"  # its own registered model: other tests keep their champion
 
@@ -29,11 +28,11 @@ def _weak_model():
     from sentiment_mlops.core.params import load_params
     from sentiment_mlops.core.split import split_reviews
 
-    params = load_params(PARAMS)
+    params = load_params(PARAMS_FILE)
     params = params.model_copy(
         update={"vectorizer": params.vectorizer.model_copy(update={"max_features": 3})}
     )
-    reviews = load_reviews(DEMO_CSV)
+    reviews = load_reviews(DEMO_DATA)
     return train_model(split_reviews(reviews.texts, reviews.labels, params.data), params)
 
 
@@ -53,7 +52,7 @@ def test_training_moves_model_alias_and_the_api_follows(
         assert health.json()["model_version"] == weak
 
         trained = run_cli(
-            env | {"DATA_PATH": str(DEMO_CSV), "PARAMS_PATH": str(PARAMS)},
+            env | {"DATA_PATH": str(DEMO_DATA), "PARAMS_PATH": str(PARAMS_FILE)},
             tmp_path,
             "train",
             "--champion",

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from sentiment_mlops import registry
-from tests.serving.helpers import REPO_ROOT, MlflowStore, log_model, run_service, wait_until
+from tests.serving.helpers import MlflowStore, log_model, run_service, wait_until
 from tests.serving.poisoned_model import POISON, PoisonedModel
+from tests.support.paths import PROJECT_ROOT
 
 POSITIVE = "A wonderful, moving film. The cast is brilliant and I loved every minute of it."
 NEGATIVE = "Dull, boring and far too long. The plot is stupid and the acting is terrible."
@@ -26,7 +27,7 @@ def test_only_the_request_that_breaks_the_model_fails(
     )
     ref = registry.register_version(client, "poisoned-classifier", model_uri, run_id, {})
     registry.promote(client, "poisoned-classifier", ref.version, "champion")
-    env = mlflow_store.env(MODEL_NAME="poisoned-classifier", PYTHONPATH=str(REPO_ROOT))
+    env = mlflow_store.env(MODEL_NAME="poisoned-classifier", PYTHONPATH=str(PROJECT_ROOT))
 
     async def burst(url: str) -> list[httpx.Response]:
         """Eight requests at once; while one call sleeps, the others queue for the next."""

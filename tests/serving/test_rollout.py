@@ -26,14 +26,13 @@ from sentiment_mlops import registry
 from sentiment_mlops.monitoring import tables
 from sentiment_mlops.serving.app import create_app
 from tests.serving.helpers import (
-    DEMO_CSV,
-    PARAMS,
     MlflowStore,
     alias_event,
     log_model,
     signed_delivery,
     wait_until,
 )
+from tests.support.paths import DEMO_DATA, PARAMS_FILE
 from tests.support.rollout import TEXTS, answers_without_ids
 
 # A champion and a challenger served, shadow scorer processes: over a second of CPU each.
@@ -56,8 +55,8 @@ def versions(mlflow_store: MlflowStore) -> Versions:
     from sentiment_mlops.core.params import load_params
     from sentiment_mlops.core.split import split_reviews
 
-    params = load_params(PARAMS)
-    reviews = load_reviews(DEMO_CSV)
+    params = load_params(PARAMS_FILE)
+    reviews = load_reviews(DEMO_DATA)
     split = split_reviews(reviews.texts, reviews.labels, params.data)
     flipped = train_model(replace(split, train_labels=1 - split.train_labels), params)
     client = mlflow_store.client()

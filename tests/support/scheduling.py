@@ -20,10 +20,11 @@ builds them, and then on one worker instead of both.
 
 Each worker takes the next unit when it is almost done with its own, so a long unit handed out
 last keeps one worker busy while the other has nothing left. xdist hands out the units with the
-most tests first, which is not the longest: tests/flows/ (~30 tests) takes a third of the run,
-a module of four tests over ten seconds. So the units go out longest first, by the seconds
-each test took in the last run (kept in pytest's cache by `DurationRecorder`); a test never run
-counts as `_UNKNOWN_S`, so a fresh checkout orders by test count as xdist does.
+most tests first, which is not the longest: tests/stack/ (64 tests) takes a third of the full
+run, tests/flows/ (35) a seventh, a module of four tests over ten seconds. So the units go
+out longest first, by the seconds each test took in the last run (kept in pytest's cache by
+`DurationRecorder`); a test never run counts as `_UNKNOWN_S`, so a fresh checkout orders by
+test count as xdist does.
 """
 
 from __future__ import annotations
